@@ -1,0 +1,124 @@
+"""The contract every module search space follows.
+
+A module space turns a fixed-length vector of integer tokens (one MultiDiscrete action) into a
+typed, frozen config and back. Position ``i`` takes values in ``range(nvec[i])``, so every sample
+of ``MultiDiscrete(nvec)`` is a valid config and no masking is needed in pipeline mode.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+TokenArray = npt.NDArray[np.int64]
+
+
+class ModuleConfig:
+    """Base of the frozen dataclasses a module decodes into (AugmentPolicy, CellGenotype, ...).
+
+    Subclasses set ``kind`` (a stable name used in JSON) and implement ``to_dict``/``from_dict``
+    with plain JSON types only, so pipelines round-trip through JSON without pickles.
+    """
+
+    kind: ClassVar[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModuleConfig:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One or more human-readable lines, used by the env's render()."""
+        raise NotImplementedError
+
+
+CONFIG_TYPES: dict[str, type[ModuleConfig]] = {}
+"""kind -> config class, filled by ``register_config``; JSON decoding looks types up here."""
+
+
+C = TypeVar("C", bound=ModuleConfig)
+
+
+def register_config(cls: type[C]) -> type[C]:
+    """Class decorator: make a config type decodable from JSON by its ``kind``."""
+    if cls.kind in CONFIG_TYPES and CONFIG_TYPES[cls.kind] is not cls:
+        raise ValueError(f"config kind {cls.kind!r} is already registered to {CONFIG_TYPES[cls.kind]}")
+    CONFIG_TYPES[cls.kind] = cls
+    return cls
+
+
+def config_from_dict(data: dict[str, Any]) -> ModuleConfig:
+    """Rebuild any registered config from its ``to_dict()`` output (which carries ``kind``)."""
+    kind = data.get("kind")
+    if kind not in CONFIG_TYPES:
+        raise ValueError(
+            f"unknown module config kind {kind!r}; known kinds: {sorted(CONFIG_TYPES)}. "
+            "Import the module that defines it (custom modules register with @register_config)."
+        )
+    return CONFIG_TYPES[kind].from_dict(data)
+
+
+class ModuleSpace(ABC, Generic[C]):
+    """A module's search space: tokens <-> typed config.
+
+    ``nvec[i]`` is the number of choices at position ``i``; ``position_names[i]`` says what the
+    position chooses (used in error messages and in the token-mode observation).
+    """
+
+    nvec: tuple[int, ...]
+    position_names: tuple[str, ...]
+
+    @abstractmethod
+    def decode(self, tokens: Sequence[int] | TokenArray) -> C:
+        """Tokens (one per position) -> config. Tokens must already be validated."""
+
+    @abstractmethod
+    def encode(self, config: C) -> TokenArray:
+        """Config -> tokens with ``decode(encode(config)) == config``."""
+
+    @abstractmethod
+    def default(self) -> C:
+        """The config used when this module is not searched (the task's hand-made choice)."""
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.nvec)
+
+    def log10_size(self) -> float:
+        """log10 of the number of distinct token vectors (the paper's space-size convention)."""
+        return float(sum(math.log10(n) for n in self.nvec))
+
+    def validate(self, tokens: Any, *, agent: str) -> TokenArray:
+        """Check an action and return it as int64 tokens, or raise ValueError naming agent and position."""
+        arr = np.asarray(tokens)
+        if arr.shape != (self.num_tokens,):
+            raise ValueError(
+                f"agent {agent!r}: action has shape {arr.shape}, expected ({self.num_tokens},) "
+                f"- one token per position of MultiDiscrete({list(self.nvec)})"
+            )
+        if arr.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
+            if bad.size:
+                i = int(bad[0])
+                raise ValueError(
+                    f"agent {agent!r}: position {i} ({self.position_names[i]}) is {arr[i]!r}; "
+                    "actions must be integers"
+                )
+        elif arr.dtype.kind not in "iub":
+            raise ValueError(f"agent {agent!r}: action dtype {arr.dtype} is not an integer type")
+        ints = arr.astype(np.int64)
+        bad = np.flatnonzero((ints < 0) | (ints >= np.asarray(self.nvec)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(
+                f"agent {agent!r}: position {i} ({self.position_names[i]}) is {int(ints[i])}, "
+                f"outside [0, {self.nvec[i]})"
+            )
+        return ints

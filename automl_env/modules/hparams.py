@@ -1,0 +1,169 @@
+"""Hyper-parameter spaces (the HPO module) and the HParams config they decode into.
+
+Two spaces share one config type:
+- ``AveragedSGDSpace`` (CIFAR-like tasks): SGD; warm-up learning rate and weight decay each from 4
+  values, chosen by 10 tokens whose values are averaged ("4 values, 10 steps, determined on
+  average" in the paper): 4^20 = 10^12.
+- ``RecipeSpace`` (ImageNet-200): optimizer, learning rate, weight decay, mixup, dropout,
+  stochastic depth, EMA: 5*25*25*16*10*10*2 = 10^7.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+
+OPTIMIZERS: tuple[str, ...] = ("sgd", "nesterov", "rmsprop", "adam", "adamw")
+
+
+@register_config
+@dataclass(frozen=True)
+class HParams(ModuleConfig):
+    """Training hyper-parameters. ``lr`` is the peak (post-warm-up) learning rate."""
+
+    kind = "hparams"
+    lr: float
+    weight_decay: float
+    optimizer: str = "sgd"
+    mixup: float = 0.0
+    dropout: float = 0.0
+    drop_path: float = 0.0
+    ema: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
+        if not self.lr > 0 or not self.weight_decay >= 0:
+            raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
+        for name in ("mixup", "dropout", "drop_path"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HParams:
+        return cls(**{k: v for k, v in data.items() if k != "kind"})
+
+    def describe(self) -> str:
+        text = f"{self.optimizer} lr={self.lr:g} wd={self.weight_decay:g}"
+        if self.mixup or self.dropout or self.drop_path or self.ema:
+            text += f" mixup={self.mixup:g} dropout={self.dropout:g} drop_path={self.drop_path:g} ema={self.ema}"
+        return text
+
+
+def _mean_of_levels(total_units: int, unit: float, steps: int) -> float:
+    """Mean of ``steps`` chosen values, each a multiple of ``unit``, from the sum of their multiples.
+
+    Computed from the integer total so the float depends only on the multiset of choices, never on
+    the order of the tokens: equal pipelines get equal hashes.
+    """
+    return round(total_units * unit / steps, 12)
+
+
+class AveragedSGDSpace(ModuleSpace[HParams]):
+    """SGD with learning rate and weight decay each the mean of ``steps`` tokens over 4 values."""
+
+    # The paper's grids; every value is an integer multiple of the smallest one.
+    LR_UNIT, LR_MULTIPLES = 0.02, (8, 4, 2, 1)  # {0.16, 0.08, 0.04, 0.02}
+    WD_UNIT, WD_MULTIPLES = 1e-4, (8, 4, 2, 1)  # {8e-4, 4e-4, 2e-4, 1e-4}
+
+    def __init__(self, steps: int = 10) -> None:
+        self.steps = steps
+        self.nvec = (len(self.LR_MULTIPLES),) * steps + (len(self.WD_MULTIPLES),) * steps
+        self.position_names = tuple(f"lr[{i}]" for i in range(steps)) + tuple(
+            f"weight_decay[{i}]" for i in range(steps)
+        )
+
+    def decode(self, tokens: Sequence[int] | TokenArray) -> HParams:
+        t = np.asarray(tokens, dtype=np.int64)
+        lr_units = int(np.take(self.LR_MULTIPLES, t[: self.steps]).sum())
+        wd_units = int(np.take(self.WD_MULTIPLES, t[self.steps :]).sum())
+        return HParams(
+            lr=_mean_of_levels(lr_units, self.LR_UNIT, self.steps),
+            weight_decay=_mean_of_levels(wd_units, self.WD_UNIT, self.steps),
+        )
+
+    def encode(self, config: HParams) -> TokenArray:
+        if config != HParams(lr=config.lr, weight_decay=config.weight_decay):
+            raise ValueError(f"{config} uses settings this space cannot express (only SGD lr and weight decay)")
+        return np.concatenate(
+            [
+                self._tokens_for_mean(config.lr, self.LR_UNIT, self.LR_MULTIPLES, "lr"),
+                self._tokens_for_mean(config.weight_decay, self.WD_UNIT, self.WD_MULTIPLES, "weight_decay"),
+            ]
+        )
+
+    def _tokens_for_mean(self, value: float, unit: float, multiples: tuple[int, ...], name: str) -> TokenArray:
+        """Greedy: ``steps`` choices whose multiples sum to the target total (multiples are 8, 4, 2, 1)."""
+        total = round(value * self.steps / unit)
+        if _mean_of_levels(total, unit, self.steps) != value:
+            raise ValueError(f"{name}={value} is not a mean of {self.steps} values from {[m * unit for m in multiples]}")
+        tokens: list[int] = []
+        for slot in range(self.steps):
+            left = self.steps - slot - 1  # every later slot takes at least the smallest multiple
+            index = next(i for i, m in enumerate(multiples) if total - m >= left * min(multiples))
+            tokens.append(index)
+            total -= multiples[index]
+        if total != 0:
+            raise ValueError(f"{name}={value} is not reachable with {self.steps} tokens")
+        return np.array(tokens, dtype=np.int64)
+
+    def default(self) -> HParams:
+        """The common CIFAR recipe (lr 0.1-ish, wd 5e-4) rounded onto this grid."""
+        return HParams(lr=0.08, weight_decay=4e-4)
+
+
+class RecipeSpace(ModuleSpace[HParams]):
+    """An ImageNet training recipe: one token per hyper-parameter."""
+
+    LRS = tuple(round(float(v), 6) for v in np.geomspace(0.01, 1.6, 25))
+    WEIGHT_DECAYS = tuple(round(float(v), 8) for v in np.geomspace(1e-5, 1e-3, 25))
+    MIXUPS = tuple(round(0.05 * i, 2) for i in range(16))
+    DROPOUTS = tuple(round(0.05 * i, 2) for i in range(10))
+    DROP_PATHS = tuple(round(0.025 * i, 3) for i in range(10))
+    EMAS = (False, True)
+
+    def __init__(self) -> None:
+        self._grids: tuple[tuple[str, tuple[Any, ...]], ...] = (
+            ("optimizer", OPTIMIZERS),
+            ("lr", self.LRS),
+            ("weight_decay", self.WEIGHT_DECAYS),
+            ("mixup", self.MIXUPS),
+            ("dropout", self.DROPOUTS),
+            ("drop_path", self.DROP_PATHS),
+            ("ema", self.EMAS),
+        )
+        self.nvec = tuple(len(values) for _, values in self._grids)
+        self.position_names = tuple(name for name, _ in self._grids)
+
+    def decode(self, tokens: Sequence[int] | TokenArray) -> HParams:
+        t = np.asarray(tokens, dtype=np.int64)
+        return HParams(**{name: values[int(t[i])] for i, (name, values) in enumerate(self._grids)})
+
+    def encode(self, config: HParams) -> TokenArray:
+        tokens = []
+        for name, values in self._grids:
+            value = getattr(config, name)
+            if value not in values:
+                raise ValueError(f"{name}={value!r} is not on this space's grid {values}")
+            tokens.append(values.index(value))
+        return np.array(tokens, dtype=np.int64)
+
+    def default(self) -> HParams:
+        """A standard MobileNet recipe: Nesterov SGD, dropout 0.2 before the classifier, EMA."""
+        return HParams(
+            optimizer="nesterov",
+            lr=self.LRS[15],
+            weight_decay=self.WEIGHT_DECAYS[12],
+            mixup=0.0,
+            dropout=0.2,
+            drop_path=0.0,
+            ema=True,
+        )

@@ -1,0 +1,112 @@
+"""FBNetV3-like inverted-residual space (the NAS module of ImageNet-200).
+
+A MobileNetV2 skeleton of 7 stages; the search picks the input resolution and, per stage, the
+depthwise kernel size, expansion ratio, width multiplier and depth. 8 * (2*6*4*4)^7 = 10^16.9
+configurations (the paper's 10^17).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+
+RESOLUTIONS: tuple[int, ...] = (160, 176, 192, 208, 224, 240, 256, 272)
+KERNELS: tuple[int, ...] = (3, 5)
+EXPANSIONS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+WIDTHS: tuple[float, ...] = (0.75, 1.0, 1.25, 1.5)
+DEPTHS: tuple[int, ...] = (1, 2, 3, 4)
+
+# MobileNetV2's stages: (base output channels, stride of the first block).
+STAGES: tuple[tuple[int, int], ...] = ((16, 1), (24, 2), (32, 2), (64, 2), (96, 1), (160, 2), (320, 1))
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """Round channels to a multiple of 8, never more than 10% down (MobileNetV2's rule)."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    kernel: int
+    expansion: int
+    width: float
+    depth: int
+
+    def channels(self, stage: int) -> int:
+        return make_divisible(STAGES[stage][0] * self.width)
+
+
+@register_config
+@dataclass(frozen=True)
+class MobileNetConfig(ModuleConfig):
+    """Input resolution and the 7 stages of an inverted-residual network."""
+
+    kind = "mobilenet"
+    resolution: int
+    stages: tuple[StageConfig, ...]
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution {self.resolution} not in {RESOLUTIONS}")
+        if len(self.stages) != len(STAGES):
+            raise ValueError(f"need {len(STAGES)} stages, got {len(self.stages)}")
+        for i, s in enumerate(self.stages):
+            if s.kernel not in KERNELS or s.expansion not in EXPANSIONS or s.width not in WIDTHS or s.depth not in DEPTHS:
+                raise ValueError(f"stage {i}: {s} is outside the space")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "resolution": self.resolution,
+            "stages": [[s.kernel, s.expansion, s.width, s.depth] for s in self.stages],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MobileNetConfig:
+        return cls(resolution=data["resolution"], stages=tuple(StageConfig(*s) for s in data["stages"]))
+
+    def describe(self) -> str:
+        stages = " ".join(
+            f"[k{s.kernel} e{s.expansion} c{s.channels(i)} d{s.depth}]" for i, s in enumerate(self.stages)
+        )
+        return f"res {self.resolution} {stages}"
+
+
+class MobileNetSpace(ModuleSpace[MobileNetConfig]):
+    """Tokens: resolution, then (kernel, expansion, width, depth) for each of the 7 stages."""
+
+    def __init__(self) -> None:
+        self.nvec = (len(RESOLUTIONS),) + (len(KERNELS), len(EXPANSIONS), len(WIDTHS), len(DEPTHS)) * len(STAGES)
+        self.position_names = ("resolution",) + tuple(
+            f"stage[{i}].{f}" for i in range(len(STAGES)) for f in ("kernel", "expansion", "width", "depth")
+        )
+
+    def decode(self, tokens: Sequence[int] | TokenArray) -> MobileNetConfig:
+        t = np.asarray(tokens, dtype=np.int64)
+        stages = tuple(
+            StageConfig(KERNELS[int(k)], EXPANSIONS[int(e)], WIDTHS[int(w)], DEPTHS[int(d)])
+            for k, e, w, d in t[1:].reshape(len(STAGES), 4)
+        )
+        return MobileNetConfig(resolution=RESOLUTIONS[int(t[0])], stages=stages)
+
+    def encode(self, config: MobileNetConfig) -> TokenArray:
+        tokens = [RESOLUTIONS.index(config.resolution)]
+        for s in config.stages:
+            tokens += [KERNELS.index(s.kernel), EXPANSIONS.index(s.expansion), WIDTHS.index(s.width), DEPTHS.index(s.depth)]
+        return np.array(tokens, dtype=np.int64)
+
+    def default(self) -> MobileNetConfig:
+        """MobileNetV2 1.0 at 224 (its own depths clipped to this space's 1..4)."""
+        depths = (1, 2, 3, 4, 3, 3, 1)
+        return MobileNetConfig(
+            resolution=224,
+            stages=tuple(StageConfig(3, 1 if i == 0 else 6, 1.0, d) for i, d in enumerate(depths)),
+        )

@@ -1,0 +1,148 @@
+"""NASNet cell search space (the NAS module of the CIFAR-like tasks).
+
+A genotype is a normal cell and a reduction cell of 5 blocks each. Block ``b`` picks two inputs
+from ``2 + b`` candidates (0 = h_{k-2}, 1 = h_{k-1}, 2 + j = output of block j), one of 13
+operations for each input, and a combiner (add or concat). Tokens per block:
+``(input_a, op_a, input_b, op_b, combiner)``; 50 tokens, 10^36.7 genotypes (the paper's 10^37).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+
+OPERATIONS: tuple[str, ...] = (
+    "identity",
+    "conv_1x3_3x1",
+    "conv_1x7_7x1",
+    "dil_conv_3x3",
+    "avg_pool_3x3",
+    "max_pool_3x3",
+    "max_pool_5x5",
+    "max_pool_7x7",
+    "conv_1x1",
+    "conv_3x3",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "sep_conv_7x7",
+)
+COMBINERS: tuple[str, ...] = ("add", "concat")
+NUM_BLOCKS = 5
+TOKENS_PER_BLOCK = 5
+
+
+@dataclass(frozen=True)
+class Block:
+    """Two (input, operation) pairs and how their results are combined."""
+
+    input_a: int
+    op_a: str
+    input_b: int
+    op_b: str
+    combiner: str
+
+    def to_list(self) -> list[Any]:
+        return [self.input_a, self.op_a, self.input_b, self.op_b, self.combiner]
+
+
+def _check_cell(blocks: tuple[Block, ...], name: str) -> None:
+    if len(blocks) != NUM_BLOCKS:
+        raise ValueError(f"{name} cell has {len(blocks)} blocks, expected {NUM_BLOCKS}")
+    for b, block in enumerate(blocks):
+        for inp in (block.input_a, block.input_b):
+            if not 0 <= inp < 2 + b:
+                raise ValueError(f"{name} cell block {b}: input {inp} outside [0, {2 + b})")
+        for op in (block.op_a, block.op_b):
+            if op not in OPERATIONS:
+                raise ValueError(f"{name} cell block {b}: unknown operation {op!r}")
+        if block.combiner not in COMBINERS:
+            raise ValueError(f"{name} cell block {b}: combiner {block.combiner!r} not in {COMBINERS}")
+
+
+@register_config
+@dataclass(frozen=True)
+class CellGenotype(ModuleConfig):
+    """Normal and reduction cell of a NASNet-style network."""
+
+    kind = "nasnet_cell"
+    normal: tuple[Block, ...]
+    reduce: tuple[Block, ...]
+
+    def __post_init__(self) -> None:
+        _check_cell(self.normal, "normal")
+        _check_cell(self.reduce, "reduce")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "normal": [b.to_list() for b in self.normal],
+            "reduce": [b.to_list() for b in self.reduce],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CellGenotype:
+        return cls(
+            normal=tuple(Block(*b) for b in data["normal"]),
+            reduce=tuple(Block(*b) for b in data["reduce"]),
+        )
+
+    def describe(self) -> str:
+        def cell(blocks: tuple[Block, ...]) -> str:
+            return ", ".join(
+                f"b{i}={b.combiner}({b.op_a}@{b.input_a}, {b.op_b}@{b.input_b})" for i, b in enumerate(blocks)
+            )
+
+        return f"normal[{cell(self.normal)}] reduce[{cell(self.reduce)}]"
+
+
+class NASNetSpace(ModuleSpace[CellGenotype]):
+    """Tokens: normal cell's 5 blocks then the reduction cell's, 5 tokens per block."""
+
+    def __init__(self) -> None:
+        nvec: list[int] = []
+        names: list[str] = []
+        for cell in ("normal", "reduce"):
+            for b in range(NUM_BLOCKS):
+                nvec += [2 + b, len(OPERATIONS), 2 + b, len(OPERATIONS), len(COMBINERS)]
+                names += [f"{cell}.block[{b}].{f}" for f in ("input_a", "op_a", "input_b", "op_b", "combiner")]
+        self.nvec = tuple(nvec)
+        self.position_names = tuple(names)
+
+    def decode(self, tokens: Sequence[int] | TokenArray) -> CellGenotype:
+        t = np.asarray(tokens, dtype=np.int64).reshape(2, NUM_BLOCKS, TOKENS_PER_BLOCK)
+
+        def cell(rows: TokenArray) -> tuple[Block, ...]:
+            return tuple(
+                Block(int(r[0]), OPERATIONS[int(r[1])], int(r[2]), OPERATIONS[int(r[3])], COMBINERS[int(r[4])])
+                for r in rows
+            )
+
+        return CellGenotype(normal=cell(t[0]), reduce=cell(t[1]))
+
+    def encode(self, config: CellGenotype) -> TokenArray:
+        return np.array(
+            [
+                v
+                for blocks in (config.normal, config.reduce)
+                for b in blocks
+                for v in (
+                    b.input_a,
+                    OPERATIONS.index(b.op_a),
+                    b.input_b,
+                    OPERATIONS.index(b.op_b),
+                    COMBINERS.index(b.combiner),
+                )
+            ],
+            dtype=np.int64,
+        )
+
+    def default(self) -> CellGenotype:
+        """A plain hand-made cell: a chain of 3x3 convolutions with skip inputs, max-pool reductions."""
+        normal = tuple(Block(b + 1, "conv_3x3", b, "identity", "add") for b in range(NUM_BLOCKS))
+        reduce = tuple(Block(0, "max_pool_3x3", 1, "conv_3x3", "add") for _ in range(NUM_BLOCKS))
+        return CellGenotype(normal=normal, reduce=reduce)

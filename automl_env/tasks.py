@@ -1,0 +1,113 @@
+"""Task registry: a task names a dataset, its modules (agents) and their search spaces, defaults.
+
+Built-in tasks follow the MA2ML paper (METHOD.md): CIFAR-like tasks use the NASNet cell space,
+5-sub-policy AutoAugment and averaged-token SGD; ImageNet-200 uses the FBNetV3-like space,
+25-sub-policy AutoAugment, a training-recipe space and the FLOPs-constrained reward.
+Users add tasks with ``register_task``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from automl_env.backends.base import Fidelity
+from automl_env.modules.augment import AugmentSpace
+from automl_env.modules.base import ModuleSpace
+from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
+from automl_env.modules.mobilenet import MobileNetSpace
+from automl_env.modules.nasnet import NASNetSpace
+from automl_env.pipeline import Pipeline
+
+
+@dataclass(frozen=True, eq=False)
+class TaskSpec:
+    """Everything the env and the backends need to know about a task.
+
+    ``modules`` maps agent name -> search space, in agent order. ``arch_module`` names the module
+    whose config is the network (its FLOPs and parameters are reported); ``version`` goes up
+    whenever a change alters results, as for Gymnasium environment ids.
+    """
+
+    name: str
+    dataset: str
+    num_classes: int
+    image_size: int
+    in_channels: int
+    modules: Mapping[str, ModuleSpace] = field(repr=False)
+    arch_module: str | None = "nas"
+    default_backend: str = "synthetic"
+    objective: str = "accuracy"
+    flops_target: float | None = None
+    search_fidelity: Fidelity = field(default_factory=Fidelity)
+    final_fidelity: Fidelity = field(default_factory=lambda: Fidelity(epochs=600, cells=17, channels=36, warmup_epochs=5))
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.modules:
+            raise ValueError(f"task {self.name!r} has no modules")
+        if self.arch_module is not None and self.arch_module not in self.modules:
+            raise ValueError(f"task {self.name!r}: arch_module {self.arch_module!r} is not one of {list(self.modules)}")
+
+    @property
+    def agents(self) -> tuple[str, ...]:
+        return tuple(self.modules)
+
+    def default_pipeline(self) -> Pipeline:
+        return Pipeline.of({name: space.default() for name, space in self.modules.items()})
+
+    def log10_sizes(self) -> dict[str, float]:
+        return {name: space.log10_size() for name, space in self.modules.items()}
+
+
+TASKS: dict[str, TaskSpec] = {}
+
+
+def register_task(spec: TaskSpec, *, overwrite: bool = False) -> TaskSpec:
+    """Add a task to the registry (``overwrite=True`` to replace one of the same name)."""
+    if spec.name in TASKS and not overwrite:
+        raise ValueError(f"task {spec.name!r} is already registered; pass overwrite=True to replace it")
+    TASKS[spec.name] = spec
+    return spec
+
+
+def get_task(name: str | TaskSpec) -> TaskSpec:
+    if isinstance(name, TaskSpec):
+        return name
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; registered tasks: {sorted(TASKS)} (add one with register_task)")
+    return TASKS[name]
+
+
+def list_tasks() -> list[str]:
+    return sorted(TASKS)
+
+
+def _cifar_like(name: str, *, dataset: str, num_classes: int, image_size: int, in_channels: int) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        dataset=dataset,
+        num_classes=num_classes,
+        image_size=image_size,
+        in_channels=in_channels,
+        modules={"aug": AugmentSpace(num_sub_policies=5), "nas": NASNetSpace(), "hpo": AveragedSGDSpace(steps=10)},
+    )
+
+
+register_task(_cifar_like("cifar10", dataset="cifar10", num_classes=10, image_size=32, in_channels=3))
+register_task(_cifar_like("cifar100", dataset="cifar100", num_classes=100, image_size=32, in_channels=3))
+register_task(_cifar_like("fashion-mnist", dataset="fashion-mnist", num_classes=10, image_size=28, in_channels=1))
+register_task(
+    TaskSpec(
+        name="imagenet200",
+        dataset="imagenet200",
+        num_classes=200,
+        image_size=224,
+        in_channels=3,
+        modules={"aug": AugmentSpace(num_sub_policies=25), "nas": MobileNetSpace(), "hpo": RecipeSpace()},
+        objective="flops_constrained",
+        flops_target=600e6,  # the paper's MA2ML-A/B targets are 600M and 900M MACs
+        search_fidelity=Fidelity(epochs=100, batch_size=256, warmup_epochs=5),
+        final_fidelity=Fidelity(epochs=400, batch_size=256, warmup_epochs=5),
+    )
+)
