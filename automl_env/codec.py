@@ -1,0 +1,65 @@
+"""Joint-action codec: agents' tokens <-> Pipeline, shared by every env flavour.
+
+It owns the per-agent action spaces (cached objects, as PettingZoo clients require), validates
+actions, decodes them into a Pipeline (modules that are not searched take the task's default),
+and packs the joint action into the global state vector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from automl_env.modules.base import ModuleSpace, TokenArray
+from automl_env.pipeline import Pipeline
+from automl_env.tasks import TaskSpec
+
+
+class JointCodec:
+    """Tokens of the searched modules <-> Pipeline of the whole task."""
+
+    def __init__(self, task: TaskSpec, modules: Sequence[str] | None = None) -> None:
+        chosen = tuple(task.agents if modules is None else modules)
+        unknown = [m for m in chosen if m not in task.modules]
+        if unknown or not chosen or len(set(chosen)) != len(chosen):
+            raise ValueError(
+                f"modules={list(chosen)} is invalid for task {task.name!r}: choose a non-empty subset "
+                f"without repeats of {list(task.agents)}"
+            )
+        self.task = task
+        self.agents: tuple[str, ...] = tuple(m for m in task.agents if m in chosen)  # task order
+        self.spaces: dict[str, ModuleSpace] = {a: task.modules[a] for a in self.agents}
+        self.action_spaces: dict[str, spaces.MultiDiscrete] = {
+            a: spaces.MultiDiscrete(np.array(s.nvec, dtype=np.int64)) for a, s in self.spaces.items()
+        }
+        self._defaults = {name: space.default() for name, space in task.modules.items() if name not in self.agents}
+        self._scale = {a: np.maximum(np.asarray(s.nvec, dtype=np.float32) - 1, 1) for a, s in self.spaces.items()}
+        self.state_size = sum(s.num_tokens for s in self.spaces.values())
+
+    def validate(self, actions: Mapping[str, Any]) -> dict[str, TokenArray]:
+        """Check that every agent acted with a valid token vector; raise ValueError otherwise."""
+        missing = [a for a in self.agents if a not in actions]
+        extra = [a for a in actions if a not in self.agents]
+        if missing or extra:
+            raise ValueError(f"actions must have exactly the agents {list(self.agents)}; missing {missing}, unexpected {extra}")
+        return {a: self.spaces[a].validate(actions[a], agent=a) for a in self.agents}
+
+    def pipeline(self, tokens: Mapping[str, TokenArray]) -> Pipeline:
+        configs = {a: self.spaces[a].decode(tokens[a]) for a in self.agents}
+        return Pipeline.of({**self._defaults, **configs})
+
+    def tokens_of(self, pipeline: Pipeline) -> dict[str, TokenArray]:
+        """The searched modules' tokens that decode to this pipeline."""
+        return {a: self.spaces[a].encode(pipeline[a]) for a in self.agents}
+
+    def state_vector(self, tokens: Mapping[str, TokenArray] | None) -> np.ndarray:
+        """Joint tokens scaled into [0, 1] (zeros before any action), float32."""
+        if tokens is None:
+            return np.zeros(self.state_size, dtype=np.float32)
+        return np.concatenate([tokens[a].astype(np.float32) / self._scale[a] for a in self.agents]).astype(np.float32)
+
+    def state_space(self) -> spaces.Box:
+        return spaces.Box(0.0, 1.0, shape=(self.state_size,), dtype=np.float32)

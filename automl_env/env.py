@@ -1,0 +1,231 @@
+"""AutoML as a cooperative multi-agent environment (PettingZoo parallel API).
+
+Each module of a machine-learning pipeline is an agent; the joint action defines a pipeline, a
+backend trains (or looks up, or simulates) it, and every agent receives the same reward.
+
+| property              | value                                                                    |
+|-----------------------|--------------------------------------------------------------------------|
+| agents                | the task's modules, e.g. ``["aug", "nas", "hpo"]`` (any subset)          |
+| action (pipeline)     | ``MultiDiscrete(nvec)`` per agent: all its tokens in one step            |
+| action (token)        | ``Discrete(max choices)`` for every agent: one token per step            |
+| observation (pipeline)| ``Box(0, 1, (num_agents,), float32)``: the agent's one-hot id            |
+| observation (token)   | ``Dict(observation=Box float32, action_mask=Box int8)``, same for all    |
+| state                 | the joint tokens chosen so far, each scaled to [0, 1]                    |
+| reward                | the objective of the evaluated pipeline (accuracy, or FLOPs-constrained) |
+| episode               | 1 step (pipeline mode); the longest module's token count (token mode)    |
+
+Arguments (``parallel_env``): ``task``, ``backend`` (name or Evaluator; the task's default when
+None), ``backend_options``, ``modules`` (subset of agents; the others take the task's default
+config), ``action_mode``, ``objective``, ``fidelity``, ``seed`` (the evaluation seed: the same
+pipeline with the same seed gets the same result), ``render_mode`` ("ansi" or "human").
+
+Token mode: all agents act at every step so the agent set stays fixed (BenchMARL and Tianshou
+need that); an agent whose module is complete may only play 0. A token that the action mask
+forbids is remapped to ``token % choices`` (0 for a complete agent) and counted in
+``infos[agent]["masked_remaps"]``: PettingZoo's testers and Tianshou's random warm-up sample
+without masks. Anything else invalid raises ValueError naming the agent and the position.
+
+Version history: v0: first release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from automl_env.backends.base import Evaluator, Fidelity
+from automl_env.codec import JointCodec
+from automl_env.evaluation import Evaluation, pending_info
+from automl_env.modules.base import TokenArray
+from automl_env.objectives import Objective
+from automl_env.render import describe_episode
+from automl_env.tasks import TaskSpec, get_task
+
+ActionMode = Literal["pipeline", "token"]
+ACTION_MODES: tuple[str, ...] = ("pipeline", "token")
+
+
+class AutoMLEnv(ParallelEnv):
+    """The parallel environment; build it with ``automl_env.parallel_env``."""
+
+    metadata = {"name": "automl_v0", "render_modes": ["ansi", "human"], "is_parallelizable": True}
+
+    def __init__(
+        self,
+        task: str | TaskSpec = "cifar100",
+        *,
+        backend: str | Evaluator | None = None,
+        backend_options: Mapping[str, Any] | None = None,
+        modules: Sequence[str] | None = None,
+        action_mode: ActionMode = "pipeline",
+        objective: str | Objective | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if action_mode not in ACTION_MODES:
+            raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.task = get_task(task)
+        self.codec = JointCodec(self.task, modules)
+        self.evaluation = Evaluation(
+            self.task, backend=backend, backend_options=backend_options, objective=objective, fidelity=fidelity, seed=seed
+        )
+        self.action_mode = action_mode
+        self.render_mode = render_mode
+        self.possible_agents = list(self.codec.agents)
+        self.agents: list[str] = []
+        n = len(self.possible_agents)
+        self._agent_ids = {a: np.eye(n, dtype=np.float32)[i] for i, a in enumerate(self.possible_agents)}
+        self.state_space = self.codec.state_space()
+        if action_mode == "pipeline":
+            self._action_spaces: dict[str, spaces.Space] = dict(self.codec.action_spaces)
+            box = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
+            self._observation_spaces: dict[str, spaces.Space] = {a: box for a in self.possible_agents}
+        else:
+            self._setup_token_mode()
+        self._tokens: dict[str, list[int]] = {}
+        self._joint: dict[str, TokenArray] | None = None
+        self._last_info: dict[str, Any] = pending_info()
+
+    def _setup_token_mode(self) -> None:
+        nvecs = [self.codec.spaces[a].nvec for a in self.possible_agents]
+        self.max_choices = max(max(v) for v in nvecs)
+        self.horizon = max(len(v) for v in nvecs)
+        action = spaces.Discrete(self.max_choices)
+        self._obs_size = len(self.possible_agents) + 2 * self.horizon
+        observation = spaces.Dict(
+            {
+                "observation": spaces.Box(0.0, 1.0, shape=(self._obs_size,), dtype=np.float32),
+                "action_mask": spaces.Box(0, 1, shape=(self.max_choices,), dtype=np.int8),
+            }
+        )
+        self._action_spaces = {a: action for a in self.possible_agents}
+        self._observation_spaces = {a: observation for a in self.possible_agents}
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return self._observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return self._action_spaces[agent]
+
+    @property
+    def backend(self) -> Evaluator:
+        return self.evaluation.backend
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        # Nothing here is random: an episode is a pure function of the actions and the evaluation seed.
+        # ``seed`` is accepted for API compatibility; the action spaces are seeded by the caller.
+        self.agents = list(self.possible_agents)
+        self._tokens = {a: [] for a in self.agents}
+        self._joint = None
+        self._remaps = dict.fromkeys(self.agents, 0)
+        self._last_info = pending_info()
+        infos = {a: pending_info() for a in self.agents}
+        return self._observations(), infos
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        if self.action_mode == "pipeline":
+            self._joint = self.codec.validate(actions)
+        else:
+            self._step_tokens(actions)
+        if self._joint is None:
+            obs = self._observations()
+            rewards = dict.fromkeys(self.agents, 0.0)
+            infos = {a: {**pending_info(), "masked_remaps": self._remaps.get(a, 0)} for a in self.agents}
+            return obs, rewards, dict.fromkeys(self.agents, False), dict.fromkeys(self.agents, False), infos
+        [(reward, info)] = self.evaluation.run([self.codec.pipeline(self._joint)])
+        self._last_info = info
+        obs = self._observations()
+        infos = {a: {**info, "masked_remaps": self._remaps.get(a, 0)} for a in self.agents}
+        rewards = dict.fromkeys(self.agents, reward)
+        done = dict.fromkeys(self.agents, True)
+        self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return obs, rewards, done, dict.fromkeys(done, False), infos
+
+    def _step_tokens(self, actions: dict[str, Any]) -> None:
+        """Append one token per agent; when every module is complete, set the joint action."""
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"no action for agents {missing}")
+        for agent in self.agents:
+            token = self._checked_token(agent, actions[agent])
+            nvec = self.codec.spaces[agent].nvec
+            position = len(self._tokens[agent])
+            if position < len(nvec):
+                if token >= nvec[position]:
+                    token %= nvec[position]
+                    self._remaps[agent] += 1
+                self._tokens[agent].append(token)
+            elif token != 0:
+                self._remaps[agent] += 1
+        # The longest module completes last, so "every module complete" is "horizon steps played".
+        if all(len(self._tokens[a]) == len(self.codec.spaces[a].nvec) for a in self.agents):
+            self._joint = {a: np.asarray(t, dtype=np.int64) for a, t in self._tokens.items()}
+
+    def _checked_token(self, agent: str, action: Any) -> int:
+        value = np.asarray(action)
+        if value.shape not in ((), (1,)):
+            raise ValueError(f"agent {agent!r}: token-mode action must be a scalar, got shape {value.shape}")
+        value = value.reshape(())
+        if value.dtype.kind == "f" and (not np.isfinite(value) or value != np.round(value)):
+            raise ValueError(f"agent {agent!r}: position {len(self._tokens[agent])}: action {value!r} is not an integer")
+        if value.dtype.kind not in "iuf" and value.dtype.kind != "b":
+            raise ValueError(f"agent {agent!r}: action dtype {value.dtype} is not an integer type")
+        token = int(value)
+        if not 0 <= token < self.max_choices:
+            raise ValueError(
+                f"agent {agent!r}: position {len(self._tokens[agent])}: action {token} outside [0, {self.max_choices})"
+            )
+        return token
+
+    def _observations(self) -> dict[str, Any]:
+        if self.action_mode == "pipeline":
+            return {a: self._agent_ids[a].copy() for a in self.possible_agents}
+        return {a: self._token_observation(a) for a in self.possible_agents}
+
+    def _token_observation(self, agent: str) -> dict[str, np.ndarray]:
+        nvec = self.codec.spaces[agent].nvec
+        tokens = self._tokens.get(agent, [])
+        position = len(tokens)
+        obs = np.zeros(self._obs_size, dtype=np.float32)
+        n = len(self.possible_agents)
+        obs[:n] = self._agent_ids[agent]
+        if position < len(nvec):
+            obs[n + position] = 1.0
+        if tokens:
+            scale = np.maximum(np.asarray(nvec[: len(tokens)], dtype=np.float32) - 1, 1)
+            obs[n + self.horizon : n + self.horizon + len(tokens)] = np.asarray(tokens, dtype=np.float32) / scale
+        mask = np.zeros(self.max_choices, dtype=np.int8)
+        mask[: nvec[position] if position < len(nvec) else 1] = 1
+        return {"observation": obs, "action_mask": mask}
+
+    def state(self) -> np.ndarray:
+        if self.action_mode == "pipeline" or self._joint is not None:
+            return self.codec.state_vector(self._joint)
+        partial = {
+            a: np.pad(np.asarray(self._tokens.get(a, []), dtype=np.int64), (0, len(s.nvec) - len(self._tokens.get(a, []))))
+            for a, s in self.codec.spaces.items()
+        }
+        return self.codec.state_vector(partial)
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        text = describe_episode(self)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def close(self) -> None:
+        pass

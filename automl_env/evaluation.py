@@ -1,0 +1,115 @@
+"""Turning pipelines into rewards and info dicts: backend + objective + fidelity + seed.
+
+Every env flavour (parallel, vector, joint) evaluates through ``Evaluation`` so they report the
+same info schema. The schema is identical at reset and at every step (TorchRL fixes it at reset).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from automl_env.backends.base import EvalResult, Evaluator, Fidelity
+from automl_env.objectives import OBJECTIVES, Objective
+from automl_env.pipeline import Pipeline
+from automl_env.tasks import TaskSpec
+
+log = logging.getLogger(__name__)
+
+
+def pending_info() -> dict[str, Any]:
+    """The info of an agent whose pipeline has not been evaluated yet (same keys and types as a result's).
+
+    Zeros, not NaN, with status "pending": NaN != NaN breaks the equality checks of clients' testers.
+    """
+    return {
+        "reward": 0.0,
+        "accuracy": 0.0,
+        "flops": 0.0,
+        "params": 0.0,
+        "cost_seconds": 0.0,
+        "status": "pending",
+        "reason": "",
+        "backend": "",
+        "pipeline": "",
+        "digest": "",
+        "masked_remaps": 0,
+    }
+
+
+def result_info(result: EvalResult, pipeline: Pipeline, reward: float) -> dict[str, Any]:
+    return {
+        "reward": reward,
+        "accuracy": float(result.accuracy),
+        "flops": float(result.flops),
+        "params": float(result.params),
+        "cost_seconds": float(result.cost_seconds),
+        "status": result.status,
+        "reason": result.reason,
+        "backend": result.backend,
+        "pipeline": pipeline.to_json(),
+        "digest": pipeline.digest,
+        "masked_remaps": 0,
+    }
+
+
+def resolve_backend(task: TaskSpec, backend: str | Evaluator | None, options: Mapping[str, Any] | None) -> Evaluator:
+    if backend is None or isinstance(backend, str):
+        from automl_env.backends.registry import make_backend
+
+        return make_backend(backend or task.default_backend, task, **dict(options or {}))
+    if options:
+        raise ValueError("backend_options apply only when the backend is given by name")
+    if backend.task.name != task.name:
+        raise ValueError(f"backend was built for task {backend.task.name!r}, not {task.name!r}")
+    return backend
+
+
+def resolve_objective(task: TaskSpec, objective: str | Objective | None) -> Objective:
+    if objective is not None and not isinstance(objective, str):
+        return objective
+    name = objective or task.objective
+    if name not in OBJECTIVES:
+        raise ValueError(f"unknown objective {name!r}; choose from {sorted(OBJECTIVES)}")
+    if name == "flops_constrained":
+        if task.flops_target is None:
+            raise ValueError(f"task {task.name!r} has no flops_target; pass a FlopsConstrained objective explicitly")
+        return OBJECTIVES[name](target_flops=task.flops_target)
+    return OBJECTIVES[name]()
+
+
+class Evaluation:
+    """Evaluates batches of pipelines for one env and turns results into (reward, info) pairs."""
+
+    def __init__(
+        self,
+        task: TaskSpec,
+        *,
+        backend: str | Evaluator | None = None,
+        backend_options: Mapping[str, Any] | None = None,
+        objective: str | Objective | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.task = task
+        self.backend = resolve_backend(task, backend, backend_options)
+        self.objective = resolve_objective(task, objective)
+        self.fidelity = fidelity or task.search_fidelity
+        self.seed = seed
+
+    def run(self, pipelines: Sequence[Pipeline]) -> list[tuple[float, dict[str, Any]]]:
+        """One (reward, info) per pipeline. A backend that raises fails the batch, not the caller."""
+        try:
+            results = self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+        except Exception as error:  # a crashed backend must not end a search
+            log.exception("backend %s failed on a batch of %d pipelines", self.backend.name, len(pipelines))
+            reason = f"backend raised {type(error).__name__}: {error}"
+            results = [EvalResult.failed(reason=reason, backend=self.backend.name) for _ in pipelines]
+        if len(results) != len(pipelines):
+            raise RuntimeError(f"backend {self.backend.name} returned {len(results)} results for {len(pipelines)} pipelines")
+        out = []
+        for pipeline, result in zip(pipelines, results):
+            reward = float(self.objective(result))
+            out.append((reward, result_info(result, pipeline, reward)))
+        return out

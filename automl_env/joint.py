@@ -1,0 +1,82 @@
+"""Single-agent view: one agent chooses every module (the paper's Figure 1, left).
+
+A Gymnasium env whose action is the concatenation of all searched modules' tokens; one step per
+episode. The observation is a constant (the single controller's fixed input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from automl_env.backends.base import Evaluator, Fidelity
+from automl_env.codec import JointCodec
+from automl_env.evaluation import Evaluation, pending_info
+from automl_env.objectives import Objective
+from automl_env.render import describe_result
+from automl_env.tasks import TaskSpec, get_task
+
+
+class JointAutoMLEnv(gym.Env):
+    """All modules as one MultiDiscrete action; build it with ``automl_env.joint_env``."""
+
+    metadata = {"render_modes": ["ansi", "human"]}
+
+    def __init__(
+        self,
+        task: str | TaskSpec = "cifar100",
+        *,
+        backend: str | Evaluator | None = None,
+        backend_options: Mapping[str, Any] | None = None,
+        modules: Sequence[str] | None = None,
+        objective: str | Objective | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.task = get_task(task)
+        self.codec = JointCodec(self.task, modules)
+        self.evaluation = Evaluation(
+            self.task, backend=backend, backend_options=backend_options, objective=objective, fidelity=fidelity, seed=seed
+        )
+        self.render_mode = render_mode
+        self.action_space = spaces.MultiDiscrete(np.concatenate([self.codec.spaces[a].nvec for a in self.codec.agents]))
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        bounds = np.cumsum([0] + [self.codec.spaces[a].num_tokens for a in self.codec.agents])
+        self._slices = {a: slice(int(lo), int(hi)) for a, lo, hi in zip(self.codec.agents, bounds[:-1], bounds[1:])}
+        self._info: dict[str, Any] = pending_info()
+
+    def split(self, action: Any) -> dict[str, Any]:
+        """The joint action as one token vector per module."""
+        flat = np.asarray(action)
+        if flat.shape != self.action_space.shape:
+            raise ValueError(f"joint action has shape {flat.shape}, expected {self.action_space.shape}")
+        return {a: flat[s] for a, s in self._slices.items()}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self._info = pending_info()
+        return np.zeros(1, dtype=np.float32), dict(self._info)
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        tokens = self.codec.validate(self.split(action))
+        [(reward, info)] = self.evaluation.run([self.codec.pipeline(tokens)])
+        self._info = info
+        if self.render_mode == "human":
+            self.render()
+        return np.zeros(1, dtype=np.float32), reward, True, False, dict(info)
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            return None
+        text = f"task {self.task.name} | joint single agent\n  {describe_result(self._info)}"
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text

@@ -1,0 +1,121 @@
+"""N pipeline-mode episodes stepped at once, evaluated as one batch.
+
+This is how a search evaluates its 24 pipelines concurrently: ``step`` takes every agent's tokens
+for all N episodes, builds N pipelines and hands them to the backend in a single ``evaluate``
+call (the training backend parallelises inside; the synthetic one vectorises).
+
+Shapes: observations ``(N, num_agents)``, actions ``(N, num_tokens)`` per agent, rewards and
+terminations ``(N,)`` per agent, infos a list of N dicts per agent, ``state()`` ``(N, state_size)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from automl_env.backends.base import Evaluator, Fidelity
+from automl_env.codec import JointCodec
+from automl_env.evaluation import Evaluation, pending_info
+from automl_env.modules.base import TokenArray
+from automl_env.objectives import Objective
+from automl_env.pipeline import Pipeline
+from automl_env.tasks import TaskSpec, get_task
+
+
+class AutoMLVectorEnv:
+    """A batch of one-step AutoML episodes; build it with ``automl_env.vector_env``."""
+
+    def __init__(
+        self,
+        task: str | TaskSpec = "cifar100",
+        *,
+        num_envs: int,
+        backend: str | Evaluator | None = None,
+        backend_options: Mapping[str, Any] | None = None,
+        modules: Sequence[str] | None = None,
+        objective: str | Objective | None = None,
+        fidelity: Fidelity | None = None,
+        seed: int = 0,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.task = get_task(task)
+        self.num_envs = num_envs
+        self.codec = JointCodec(self.task, modules)
+        self.evaluation = Evaluation(
+            self.task, backend=backend, backend_options=backend_options, objective=objective, fidelity=fidelity, seed=seed
+        )
+        self.possible_agents = list(self.codec.agents)
+        self.agents: list[str] = []
+        n = len(self.possible_agents)
+        self._observation_space = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
+        self._ids = {a: np.eye(n, dtype=np.float32)[i] for i, a in enumerate(self.possible_agents)}
+        self.state_space = self.codec.state_space()
+        self.last_pipelines: list[Pipeline] = []
+        self._joint: list[dict[str, TokenArray]] | None = None
+
+    @property
+    def backend(self) -> Evaluator:
+        return self.evaluation.backend
+
+    def action_space(self, agent: str) -> spaces.MultiDiscrete:
+        return self.codec.action_spaces[agent]
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._observation_space
+
+    def _observations(self) -> dict[str, np.ndarray]:
+        return {a: np.tile(self._ids[a], (self.num_envs, 1)) for a in self.possible_agents}
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        # Deterministic, like AutoMLEnv.reset: nothing in an episode is random but the agents' actions.
+        self.agents = list(self.possible_agents)
+        self._joint = None
+        return self._observations(), {a: [pending_info() for _ in range(self.num_envs)] for a in self.agents}
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("step() called on finished episodes; call reset() first")
+        self._joint = self._validate(actions)
+        self.last_pipelines = [self.codec.pipeline(joint) for joint in self._joint]
+        outcomes = self.evaluation.run(self.last_pipelines)
+        rewards = np.array([r for r, _ in outcomes], dtype=np.float64)
+        infos = [info for _, info in outcomes]
+        done = np.ones(self.num_envs, dtype=bool)
+        result = (
+            self._observations(),
+            {a: rewards.copy() for a in self.agents},
+            {a: done.copy() for a in self.agents},
+            {a: ~done for a in self.agents},
+            {a: infos for a in self.agents},
+        )
+        self.agents = []
+        return result
+
+    def _validate(self, actions: Mapping[str, Any]) -> list[dict[str, TokenArray]]:
+        missing = [a for a in self.possible_agents if a not in actions]
+        extra = [a for a in actions if a not in self.possible_agents]
+        if missing or extra:
+            raise ValueError(f"actions must have exactly the agents {self.possible_agents}; missing {missing}, unexpected {extra}")
+        batches = {}
+        for agent in self.possible_agents:
+            batch = np.asarray(actions[agent])
+            width = self.codec.spaces[agent].num_tokens
+            if batch.shape != (self.num_envs, width):
+                raise ValueError(f"agent {agent!r}: actions have shape {batch.shape}, expected ({self.num_envs}, {width})")
+            batches[agent] = batch
+        return [
+            {a: self.codec.spaces[a].validate(batches[a][i], agent=f"{a}[env {i}]") for a in self.possible_agents}
+            for i in range(self.num_envs)
+        ]
+
+    def state(self) -> np.ndarray:
+        if self._joint is None:
+            return np.zeros((self.num_envs, self.codec.state_size), dtype=np.float32)
+        return np.stack([self.codec.state_vector(joint) for joint in self._joint])
+
+    def close(self) -> None:
+        pass
