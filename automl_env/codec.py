@@ -13,15 +13,20 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from automl_env.modules.base import ModuleSpace, TokenArray
+from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
 
 class JointCodec:
-    """Tokens of the searched modules <-> Pipeline of the whole task."""
+    """Tokens of the searched modules <-> Pipeline of the whole task.
 
-    def __init__(self, task: TaskSpec, modules: Sequence[str] | None = None) -> None:
+    Modules that are not searched take ``fixed[module]`` if given, else the task's default config.
+    """
+
+    def __init__(
+        self, task: TaskSpec, modules: Sequence[str] | None = None, fixed: Mapping[str, ModuleConfig] | None = None
+    ) -> None:
         chosen = tuple(task.agents if modules is None else modules)
         unknown = [m for m in chosen if m not in task.modules]
         if unknown or not chosen or len(set(chosen)) != len(chosen):
@@ -35,7 +40,13 @@ class JointCodec:
         self.action_spaces: dict[str, spaces.MultiDiscrete] = {
             a: spaces.MultiDiscrete(np.array(s.nvec, dtype=np.int64)) for a, s in self.spaces.items()
         }
-        self._defaults = {name: space.default() for name, space in task.modules.items() if name not in self.agents}
+        fixed = dict(fixed or {})
+        clash = [m for m in fixed if m in self.agents or m not in task.modules]
+        if clash:
+            raise ValueError(f"fixed={clash}: only modules of the task that are not searched can be fixed")
+        self._defaults = {
+            name: fixed.get(name, space.default()) for name, space in task.modules.items() if name not in self.agents
+        }
         self._scale = {a: np.maximum(np.asarray(s.nvec, dtype=np.float32) - 1, 1) for a, s in self.spaces.items()}
         self.state_size = sum(s.num_tokens for s in self.spaces.values())
 
@@ -44,7 +55,9 @@ class JointCodec:
         missing = [a for a in self.agents if a not in actions]
         extra = [a for a in actions if a not in self.agents]
         if missing or extra:
-            raise ValueError(f"actions must have exactly the agents {list(self.agents)}; missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"actions must have exactly the agents {list(self.agents)}; missing {missing}, unexpected {extra}"
+            )
         return {a: self.spaces[a].validate(actions[a], agent=a) for a in self.agents}
 
     def pipeline(self, tokens: Mapping[str, TokenArray]) -> Pipeline:

@@ -48,7 +48,9 @@ def down(size: int, stride: int) -> int:
     return math.ceil(size / stride)
 
 
-def conv(c_in: int, c_out: int, kh: int, kw: int, h_out: int, w_out: int, *, groups: int = 1, bn: bool = True) -> ArchCost:
+def conv(
+    c_in: int, c_out: int, kh: int, kw: int, h_out: int, w_out: int, *, groups: int = 1, bn: bool = True
+) -> ArchCost:
     weights = c_out * (c_in // groups) * kh * kw
     return ArchCost(weights * h_out * w_out, weights + (2 * c_out if bn else 0))
 
@@ -108,7 +110,9 @@ def reduction_indices(cells: int) -> frozenset[int]:
     return frozenset({cells // 3, 2 * cells // 3})
 
 
-def nasnet_cost(arch: CellGenotype, *, num_classes: int, image_size: int, in_channels: int, cells: int, channels: int) -> ArchCost:
+def nasnet_cost(
+    arch: CellGenotype, *, num_classes: int, image_size: int, in_channels: int, cells: int, channels: int
+) -> ArchCost:
     total = conv(in_channels, 3 * channels, 3, 3, image_size, image_size)
     c_pp = c_p = 3 * channels
     c = channels
@@ -120,7 +124,9 @@ def nasnet_cost(arch: CellGenotype, *, num_classes: int, image_size: int, in_cha
         if reduction:
             c *= 2
         blocks = arch.reduce if reduction else arch.normal
-        total += nasnet_cell(blocks, c_pp=c_pp, c_p=c_p, c=c, size=size, reduction=reduction, reduction_prev=reduction_prev)
+        total += nasnet_cell(
+            blocks, c_pp=c_pp, c_p=c_p, c=c, size=size, reduction=reduction, reduction_prev=reduction_prev
+        )
         if reduction:
             size = down(size, 2)
         c_pp, c_p = c_p, 5 * c
@@ -143,7 +149,9 @@ def mobilenet_cost(arch: MobileNetConfig, *, num_classes: int, in_channels: int)
         c_out = stage.channels(i)
         for j in range(stage.depth):
             stride = STAGES[i][1] if j == 0 else 1
-            total += inverted_residual(c_in, c_out, expansion=stage.expansion, kernel=stage.kernel, stride=stride, size=size)
+            total += inverted_residual(
+                c_in, c_out, expansion=stage.expansion, kernel=stage.kernel, stride=stride, size=size
+            )
             size = down(size, stride)
             c_in = c_out
     total += conv(c_in, HEAD_CHANNELS, 1, 1, size, size)
@@ -161,11 +169,15 @@ COST_MODELS: dict[type[ModuleConfig], Callable[..., ArchCost]] = {
 """Architecture config type -> cost function; a custom architecture module registers its own."""
 
 
-def arch_cost(arch: ModuleConfig, *, num_classes: int, image_size: int, in_channels: int, cells: int, channels: int) -> ArchCost:
+def arch_cost(
+    arch: ModuleConfig, *, num_classes: int, image_size: int, in_channels: int, cells: int, channels: int
+) -> ArchCost:
     """MACs and parameters of ``arch`` built for this task at this network size."""
     model = COST_MODELS.get(type(arch))
     if model is None:
         raise TypeError(
             f"no cost model for architecture config {type(arch).__name__}; add one to automl_env.cost.COST_MODELS"
         )
-    return model(arch, num_classes=num_classes, image_size=image_size, in_channels=in_channels, cells=cells, channels=channels)
+    return model(
+        arch, num_classes=num_classes, image_size=image_size, in_channels=in_channels, cells=cells, channels=channels
+    )

@@ -15,9 +15,10 @@ backend trains (or looks up, or simulates) it, and every agent receives the same
 | episode               | 1 step (pipeline mode); the longest module's token count (token mode)    |
 
 Arguments (``parallel_env``): ``task``, ``backend`` (name or Evaluator; the task's default when
-None), ``backend_options``, ``modules`` (subset of agents; the others take the task's default
-config), ``action_mode``, ``objective``, ``fidelity``, ``seed`` (the evaluation seed: the same
-pipeline with the same seed gets the same result), ``render_mode`` ("ansi" or "human").
+None), ``backend_options``, ``modules`` (subset of agents; the others take ``fixed[module]`` when
+given, else the task's default config), ``action_mode``, ``objective``, ``fidelity``, ``seed``
+(the evaluation seed: the same pipeline with the same seed gets the same result),
+``render_mode`` ("ansi" or "human").
 
 Token mode: all agents act at every step so the agent set stays fixed (BenchMARL and Tianshou
 need that); an agent whose module is complete may only play 0. A token that the action mask
@@ -31,7 +32,7 @@ Version history: v0: first release.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from gymnasium import spaces
@@ -40,7 +41,7 @@ from pettingzoo import ParallelEnv
 from automl_env.backends.base import Evaluator, Fidelity
 from automl_env.codec import JointCodec
 from automl_env.evaluation import Evaluation, pending_info
-from automl_env.modules.base import TokenArray
+from automl_env.modules.base import ModuleConfig, TokenArray
 from automl_env.objectives import Objective
 from automl_env.render import describe_episode
 from automl_env.tasks import TaskSpec, get_task
@@ -52,7 +53,11 @@ ACTION_MODES: tuple[str, ...] = ("pipeline", "token")
 class AutoMLEnv(ParallelEnv):
     """The parallel environment; build it with ``automl_env.parallel_env``."""
 
-    metadata = {"name": "automl_v0", "render_modes": ["ansi", "human"], "is_parallelizable": True}
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "automl_v0",
+        "render_modes": ["ansi", "human"],
+        "is_parallelizable": True,
+    }
 
     def __init__(
         self,
@@ -61,6 +66,7 @@ class AutoMLEnv(ParallelEnv):
         backend: str | Evaluator | None = None,
         backend_options: Mapping[str, Any] | None = None,
         modules: Sequence[str] | None = None,
+        fixed: Mapping[str, ModuleConfig] | None = None,
         action_mode: ActionMode = "pipeline",
         objective: str | Objective | None = None,
         fidelity: Fidelity | None = None,
@@ -72,9 +78,14 @@ class AutoMLEnv(ParallelEnv):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.task = get_task(task)
-        self.codec = JointCodec(self.task, modules)
+        self.codec = JointCodec(self.task, modules, fixed)
         self.evaluation = Evaluation(
-            self.task, backend=backend, backend_options=backend_options, objective=objective, fidelity=fidelity, seed=seed
+            self.task,
+            backend=backend,
+            backend_options=backend_options,
+            objective=objective,
+            fidelity=fidelity,
+            seed=seed,
         )
         self.action_mode = action_mode
         self.render_mode = render_mode
@@ -178,7 +189,9 @@ class AutoMLEnv(ParallelEnv):
             raise ValueError(f"agent {agent!r}: token-mode action must be a scalar, got shape {value.shape}")
         value = value.reshape(())
         if value.dtype.kind == "f" and (not np.isfinite(value) or value != np.round(value)):
-            raise ValueError(f"agent {agent!r}: position {len(self._tokens[agent])}: action {value!r} is not an integer")
+            raise ValueError(
+                f"agent {agent!r}: position {len(self._tokens[agent])}: action {value!r} is not an integer"
+            )
         if value.dtype.kind not in "iuf" and value.dtype.kind != "b":
             raise ValueError(f"agent {agent!r}: action dtype {value.dtype} is not an integer type")
         token = int(value)
@@ -213,7 +226,9 @@ class AutoMLEnv(ParallelEnv):
         if self.action_mode == "pipeline" or self._joint is not None:
             return self.codec.state_vector(self._joint)
         partial = {
-            a: np.pad(np.asarray(self._tokens.get(a, []), dtype=np.int64), (0, len(s.nvec) - len(self._tokens.get(a, []))))
+            a: np.pad(
+                np.asarray(self._tokens.get(a, []), dtype=np.int64), (0, len(s.nvec) - len(self._tokens.get(a, [])))
+            )
             for a, s in self.codec.spaces.items()
         }
         return self.codec.state_vector(partial)

@@ -107,9 +107,11 @@ class Evaluation:
             reason = f"backend raised {type(error).__name__}: {error}"
             results = [EvalResult.failed(reason=reason, backend=self.backend.name) for _ in pipelines]
         if len(results) != len(pipelines):
-            raise RuntimeError(f"backend {self.backend.name} returned {len(results)} results for {len(pipelines)} pipelines")
+            raise RuntimeError(
+                f"backend {self.backend.name} returned {len(results)} results for {len(pipelines)} pipelines"
+            )
         out = []
-        for pipeline, result in zip(pipelines, results):
+        for pipeline, result in zip(pipelines, results, strict=True):
             reward = float(self.objective(result))
             out.append((reward, result_info(result, pipeline, reward)))
         return out

@@ -16,6 +16,7 @@ from gymnasium import spaces
 from automl_env.backends.base import Evaluator, Fidelity
 from automl_env.codec import JointCodec
 from automl_env.evaluation import Evaluation, pending_info
+from automl_env.modules.base import ModuleConfig
 from automl_env.objectives import Objective
 from automl_env.render import describe_result
 from automl_env.tasks import TaskSpec, get_task
@@ -24,7 +25,7 @@ from automl_env.tasks import TaskSpec, get_task
 class JointAutoMLEnv(gym.Env):
     """All modules as one MultiDiscrete action; build it with ``automl_env.joint_env``."""
 
-    metadata = {"render_modes": ["ansi", "human"]}
+    metadata = {"render_modes": ["ansi", "human"]}  # noqa: RUF012 (gymnasium declares it an instance attribute)
 
     def __init__(
         self,
@@ -33,6 +34,7 @@ class JointAutoMLEnv(gym.Env):
         backend: str | Evaluator | None = None,
         backend_options: Mapping[str, Any] | None = None,
         modules: Sequence[str] | None = None,
+        fixed: Mapping[str, ModuleConfig] | None = None,
         objective: str | Objective | None = None,
         fidelity: Fidelity | None = None,
         seed: int = 0,
@@ -41,15 +43,23 @@ class JointAutoMLEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.task = get_task(task)
-        self.codec = JointCodec(self.task, modules)
+        self.codec = JointCodec(self.task, modules, fixed)
         self.evaluation = Evaluation(
-            self.task, backend=backend, backend_options=backend_options, objective=objective, fidelity=fidelity, seed=seed
+            self.task,
+            backend=backend,
+            backend_options=backend_options,
+            objective=objective,
+            fidelity=fidelity,
+            seed=seed,
         )
         self.render_mode = render_mode
         self.action_space = spaces.MultiDiscrete(np.concatenate([self.codec.spaces[a].nvec for a in self.codec.agents]))
         self.observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-        bounds = np.cumsum([0] + [self.codec.spaces[a].num_tokens for a in self.codec.agents])
-        self._slices = {a: slice(int(lo), int(hi)) for a, lo, hi in zip(self.codec.agents, bounds[:-1], bounds[1:])}
+        ends = np.cumsum([self.codec.spaces[a].num_tokens for a in self.codec.agents])
+        self._slices = {
+            a: slice(int(end - self.codec.spaces[a].num_tokens), int(end))
+            for a, end in zip(self.codec.agents, ends, strict=True)
+        }
         self._info: dict[str, Any] = pending_info()
 
     def split(self, action: Any) -> dict[str, Any]:

@@ -40,7 +40,9 @@ class TaskSpec:
     objective: str = "accuracy"
     flops_target: float | None = None
     search_fidelity: Fidelity = field(default_factory=Fidelity)
-    final_fidelity: Fidelity = field(default_factory=lambda: Fidelity(epochs=600, cells=17, channels=36, warmup_epochs=5))
+    final_fidelity: Fidelity = field(
+        default_factory=lambda: Fidelity(epochs=600, cells=17, channels=36, warmup_epochs=5)
+    )
     version: int = 0
 
     def __post_init__(self) -> None:

@@ -19,7 +19,7 @@ from gymnasium import spaces
 from automl_env.backends.base import Evaluator, Fidelity
 from automl_env.codec import JointCodec
 from automl_env.evaluation import Evaluation, pending_info
-from automl_env.modules.base import TokenArray
+from automl_env.modules.base import ModuleConfig, TokenArray
 from automl_env.objectives import Objective
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec, get_task
@@ -36,6 +36,7 @@ class AutoMLVectorEnv:
         backend: str | Evaluator | None = None,
         backend_options: Mapping[str, Any] | None = None,
         modules: Sequence[str] | None = None,
+        fixed: Mapping[str, ModuleConfig] | None = None,
         objective: str | Objective | None = None,
         fidelity: Fidelity | None = None,
         seed: int = 0,
@@ -44,9 +45,14 @@ class AutoMLVectorEnv:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.task = get_task(task)
         self.num_envs = num_envs
-        self.codec = JointCodec(self.task, modules)
+        self.codec = JointCodec(self.task, modules, fixed)
         self.evaluation = Evaluation(
-            self.task, backend=backend, backend_options=backend_options, objective=objective, fidelity=fidelity, seed=seed
+            self.task,
+            backend=backend,
+            backend_options=backend_options,
+            objective=objective,
+            fidelity=fidelity,
+            seed=seed,
         )
         self.possible_agents = list(self.codec.agents)
         self.agents: list[str] = []
@@ -99,13 +105,17 @@ class AutoMLVectorEnv:
         missing = [a for a in self.possible_agents if a not in actions]
         extra = [a for a in actions if a not in self.possible_agents]
         if missing or extra:
-            raise ValueError(f"actions must have exactly the agents {self.possible_agents}; missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"actions must have exactly the agents {self.possible_agents}; missing {missing}, unexpected {extra}"
+            )
         batches = {}
         for agent in self.possible_agents:
             batch = np.asarray(actions[agent])
             width = self.codec.spaces[agent].num_tokens
             if batch.shape != (self.num_envs, width):
-                raise ValueError(f"agent {agent!r}: actions have shape {batch.shape}, expected ({self.num_envs}, {width})")
+                raise ValueError(
+                    f"agent {agent!r}: actions have shape {batch.shape}, expected ({self.num_envs}, {width})"
+                )
             batches[agent] = batch
         return [
             {a: self.codec.spaces[a].validate(batches[a][i], agent=f"{a}[env {i}]") for a in self.possible_agents}

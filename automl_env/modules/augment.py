@@ -80,9 +80,7 @@ class AugmentPolicy(ModuleConfig):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AugmentPolicy:
-        subs = tuple(
-            (AugmentOp(*first), AugmentOp(*second)) for first, second in data["sub_policies"]
-        )
+        subs = tuple((AugmentOp(*first), AugmentOp(*second)) for first, second in data["sub_policies"])
         return cls(sub_policies=subs)
 
     def describe(self) -> str:

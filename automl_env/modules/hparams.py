@@ -104,7 +104,9 @@ class AveragedSGDSpace(ModuleSpace[HParams]):
         """Greedy: ``steps`` choices whose multiples sum to the target total (multiples are 8, 4, 2, 1)."""
         total = round(value * self.steps / unit)
         if _mean_of_levels(total, unit, self.steps) != value:
-            raise ValueError(f"{name}={value} is not a mean of {self.steps} values from {[m * unit for m in multiples]}")
+            raise ValueError(
+                f"{name}={value} is not a mean of {self.steps} values from {[m * unit for m in multiples]}"
+            )
         tokens: list[int] = []
         for slot in range(self.steps):
             left = self.steps - slot - 1  # every later slot takes at least the smallest multiple

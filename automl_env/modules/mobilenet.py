@@ -59,7 +59,12 @@ class MobileNetConfig(ModuleConfig):
         if len(self.stages) != len(STAGES):
             raise ValueError(f"need {len(STAGES)} stages, got {len(self.stages)}")
         for i, s in enumerate(self.stages):
-            if s.kernel not in KERNELS or s.expansion not in EXPANSIONS or s.width not in WIDTHS or s.depth not in DEPTHS:
+            if (
+                s.kernel not in KERNELS
+                or s.expansion not in EXPANSIONS
+                or s.width not in WIDTHS
+                or s.depth not in DEPTHS
+            ):
                 raise ValueError(f"stage {i}: {s} is outside the space")
 
     def to_dict(self) -> dict[str, Any]:
@@ -84,9 +89,11 @@ class MobileNetSpace(ModuleSpace[MobileNetConfig]):
     """Tokens: resolution, then (kernel, expansion, width, depth) for each of the 7 stages."""
 
     def __init__(self) -> None:
-        self.nvec = (len(RESOLUTIONS),) + (len(KERNELS), len(EXPANSIONS), len(WIDTHS), len(DEPTHS)) * len(STAGES)
-        self.position_names = ("resolution",) + tuple(
-            f"stage[{i}].{f}" for i in range(len(STAGES)) for f in ("kernel", "expansion", "width", "depth")
+        stage = (len(KERNELS), len(EXPANSIONS), len(WIDTHS), len(DEPTHS))
+        self.nvec = (len(RESOLUTIONS), *stage * len(STAGES))
+        self.position_names = (
+            "resolution",
+            *(f"stage[{i}].{f}" for i in range(len(STAGES)) for f in ("kernel", "expansion", "width", "depth")),
         )
 
     def decode(self, tokens: Sequence[int] | TokenArray) -> MobileNetConfig:
@@ -100,7 +107,12 @@ class MobileNetSpace(ModuleSpace[MobileNetConfig]):
     def encode(self, config: MobileNetConfig) -> TokenArray:
         tokens = [RESOLUTIONS.index(config.resolution)]
         for s in config.stages:
-            tokens += [KERNELS.index(s.kernel), EXPANSIONS.index(s.expansion), WIDTHS.index(s.width), DEPTHS.index(s.depth)]
+            tokens += [
+                KERNELS.index(s.kernel),
+                EXPANSIONS.index(s.expansion),
+                WIDTHS.index(s.width),
+                DEPTHS.index(s.depth),
+            ]
         return np.array(tokens, dtype=np.int64)
 
     def default(self) -> MobileNetConfig:
