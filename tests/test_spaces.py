@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -51,7 +52,13 @@ def test_space_sizes_match_the_paper(task: str) -> None:
     sizes = get_task(task).log10_sizes()
     assert sizes.keys() == PAPER_LOG10_SIZES[task].keys()
     for agent, expected in PAPER_LOG10_SIZES[task].items():
-        assert abs(sizes[agent] - expected) <= 0.5, (agent, sizes[agent])
+        if task == "imagenet200" and agent == "aug":
+            # The paper's own description (25 sub-policies of 2 ops, 15*11*10 choices each) is
+            # 10^160.87; its "10^160" truncates that, as its CIFAR "10^32" truncates 10^32.17.
+            assert sizes[agent] == pytest.approx(50 * math.log10(15 * 11 * 10))
+            assert math.floor(sizes[agent]) == expected
+        else:
+            assert abs(sizes[agent] - expected) <= 0.5, (agent, sizes[agent])
 
 
 @settings(max_examples=100, deadline=None)
