@@ -80,9 +80,17 @@ class EvalResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def failed(cls, *, reason: str, backend: str, flops: float = 0.0, params: float = 0.0, cost_seconds: float = 0.0) -> EvalResult:
+    def failed(
+        cls, *, reason: str, backend: str, flops: float = 0.0, params: float = 0.0, cost_seconds: float = 0.0
+    ) -> EvalResult:
         return cls(
-            accuracy=0.0, flops=flops, params=params, cost_seconds=cost_seconds, backend=backend, status="failed", reason=reason
+            accuracy=0.0,
+            flops=flops,
+            params=params,
+            cost_seconds=cost_seconds,
+            backend=backend,
+            status="failed",
+            reason=reason,
         )
 
     @property
@@ -118,7 +126,9 @@ class Evaluator(Protocol):
     name: str
     task: TaskSpec
 
-    def evaluate(self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None, seed: int = 0) -> list[EvalResult]:
+    def evaluate(
+        self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None, seed: int = 0
+    ) -> list[EvalResult]:
         """One result per pipeline, in order. ``fidelity`` None means the task's search fidelity."""
         ...
 

@@ -1,0 +1,27 @@
+"""Backend registry: name -> "module.path:ClassName" entry point, imported only when made.
+
+String entry points keep ``import automl_env`` cheap: the training backend (torch) is imported only
+when someone asks for it. Add a backend by adding an entry.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from automl_env.backends.base import Evaluator
+from automl_env.tasks import TaskSpec
+
+BACKENDS: dict[str, str] = {
+    "synthetic": "automl_env.backends.synthetic:SyntheticBackend",
+    "train": "automl_env.backends.training:TrainingBackend",
+}
+
+
+def make_backend(name: str, task: TaskSpec, **options: Any) -> Evaluator:
+    """Build the backend registered as ``name`` for ``task``; ``options`` go to its constructor."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; known backends: {sorted(BACKENDS)}")
+    module_path, _, class_name = BACKENDS[name].partition(":")
+    backend: Evaluator = getattr(importlib.import_module(module_path), class_name)(task, **options)
+    return backend
