@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from automl_env.modules.base import ModuleConfig, config_from_dict
@@ -42,15 +43,20 @@ class Pipeline:
     def from_dict(cls, data: Mapping[str, Any]) -> Pipeline:
         return cls.of({name: config_from_dict(dict(cfg)) for name, cfg in data.items()})
 
+    @cached_property
+    def _json(self) -> str:
+        # Cached: a pipeline is immutable and its JSON is needed for both the info and the digest.
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no whitespace; the input of ``digest``."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return self._json
 
     @classmethod
     def from_json(cls, text: str) -> Pipeline:
         return cls.from_dict(json.loads(text))
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Stable 16-hex-digit content hash, the pipeline's key in stores and tables."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]

@@ -108,7 +108,8 @@ class ModuleSpace(ABC, Generic[C]):
             if bad.size:
                 i = int(bad[0])
                 raise ValueError(
-                    f"agent {agent!r}: position {i} ({self.position_names[i]}) is {float(arr[i])}; actions must be integers"
+                    f"agent {agent!r}: position {i} ({self.position_names[i]}) is {float(arr[i])}; "
+                    "actions must be integers"
                 )
         elif arr.dtype.kind not in "iub":
             raise ValueError(f"agent {agent!r}: action dtype {arr.dtype} is not an integer type")

@@ -11,7 +11,8 @@ Two spaces share one config type:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,16 @@ class HParams(ModuleConfig):
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, **asdict(self)}
+        return {
+            "kind": self.kind,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "optimizer": self.optimizer,
+            "mixup": self.mixup,
+            "dropout": self.dropout,
+            "drop_path": self.drop_path,
+            "ema": self.ema,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HParams:
@@ -65,6 +75,31 @@ def _mean_of_levels(total_units: int, unit: float, steps: int) -> float:
     the order of the tokens: equal pipelines get equal hashes.
     """
     return round(total_units * unit / steps, 12)
+
+
+@lru_cache(maxsize=4096)
+def _token_tuple(value: float, unit: float, multiples: tuple[int, ...], steps: int, name: str) -> tuple[int, ...]:
+    """Greedy: ``steps`` choices whose multiples (8, 4, 2, 1) sum to the target total.
+
+    Cached: a grid has only a few dozen reachable means, and encoding sits on the synthetic
+    backend's hot path.
+    """
+    total = round(value * steps / unit)
+    if _mean_of_levels(total, unit, steps) != value:
+        raise ValueError(f"{name}={value} is not a mean of {steps} values from {[m * unit for m in multiples]}")
+    tokens: list[int] = []
+    for slot in range(steps):
+        left = steps - slot - 1  # every later slot takes at least the smallest multiple
+        index = next((i for i, m in enumerate(multiples) if total - m >= left * min(multiples)), len(multiples) - 1)
+        tokens.append(index)
+        total -= multiples[index]
+    if total != 0:
+        raise ValueError(f"{name}={value} is not reachable with {steps} tokens")
+    return tuple(tokens)
+
+
+def _tokens_for_mean(value: float, unit: float, multiples: tuple[int, ...], steps: int, name: str) -> TokenArray:
+    return np.array(_token_tuple(value, unit, multiples, steps, name), dtype=np.int64)
 
 
 class AveragedSGDSpace(ModuleSpace[HParams]):
@@ -95,27 +130,10 @@ class AveragedSGDSpace(ModuleSpace[HParams]):
             raise ValueError(f"{config} uses settings this space cannot express (only SGD lr and weight decay)")
         return np.concatenate(
             [
-                self._tokens_for_mean(config.lr, self.LR_UNIT, self.LR_MULTIPLES, "lr"),
-                self._tokens_for_mean(config.weight_decay, self.WD_UNIT, self.WD_MULTIPLES, "weight_decay"),
+                _tokens_for_mean(config.lr, self.LR_UNIT, self.LR_MULTIPLES, self.steps, "lr"),
+                _tokens_for_mean(config.weight_decay, self.WD_UNIT, self.WD_MULTIPLES, self.steps, "weight_decay"),
             ]
         )
-
-    def _tokens_for_mean(self, value: float, unit: float, multiples: tuple[int, ...], name: str) -> TokenArray:
-        """Greedy: ``steps`` choices whose multiples sum to the target total (multiples are 8, 4, 2, 1)."""
-        total = round(value * self.steps / unit)
-        if _mean_of_levels(total, unit, self.steps) != value:
-            raise ValueError(
-                f"{name}={value} is not a mean of {self.steps} values from {[m * unit for m in multiples]}"
-            )
-        tokens: list[int] = []
-        for slot in range(self.steps):
-            left = self.steps - slot - 1  # every later slot takes at least the smallest multiple
-            index = next(i for i, m in enumerate(multiples) if total - m >= left * min(multiples))
-            tokens.append(index)
-            total -= multiples[index]
-        if total != 0:
-            raise ValueError(f"{name}={value} is not reachable with {self.steps} tokens")
-        return np.array(tokens, dtype=np.int64)
 
     def default(self) -> HParams:
         """The common CIFAR recipe (lr 0.1-ish, wd 5e-4) rounded onto this grid."""

@@ -32,6 +32,8 @@ OPERATIONS: tuple[str, ...] = (
     "sep_conv_7x7",
 )
 COMBINERS: tuple[str, ...] = ("add", "concat")
+_OP_INDEX = {op: i for i, op in enumerate(OPERATIONS)}
+_COMBINER_INDEX = {c: i for i, c in enumerate(COMBINERS)}
 NUM_BLOCKS = 5
 TOKENS_PER_BLOCK = 5
 
@@ -130,13 +132,7 @@ class NASNetSpace(ModuleSpace[CellGenotype]):
                 v
                 for blocks in (config.normal, config.reduce)
                 for b in blocks
-                for v in (
-                    b.input_a,
-                    OPERATIONS.index(b.op_a),
-                    b.input_b,
-                    OPERATIONS.index(b.op_b),
-                    COMBINERS.index(b.combiner),
-                )
+                for v in (b.input_a, _OP_INDEX[b.op_a], b.input_b, _OP_INDEX[b.op_b], _COMBINER_INDEX[b.combiner])
             ],
             dtype=np.int64,
         )
