@@ -1,0 +1,49 @@
+"""MA2ML agents: multi-agent search over one-step discrete-action PettingZoo environments.
+
+    from ma2ml_agents import make_algorithm, run_search
+    algorithm = make_algorithm("ma2ml", env, seed=0)          # any ParallelEnv or vector env
+    result = run_search(env, algorithm, batches=50, out_dir="runs/ma2ml", seed=0)
+
+Works on any PettingZoo ParallelEnv whose agents have Discrete or MultiDiscrete action spaces and whose
+episodes are one step, and on vector envs that step N such episodes at once. Knows nothing about AutoML.
+Algorithms (``ALGORITHMS``): MA2ML, MA2ML on-policy, MA2ML-Lite and single-agent REINFORCE.
+"""
+
+from __future__ import annotations
+
+from ma2ml_agents.base import ControllerAlgorithm, derived_seed
+from ma2ml_agents.controllers import ControllerSample, TokenController, polyak_update
+from ma2ml_agents.critic import JointCritic
+from ma2ml_agents.evaluator import BatchEvaluator
+from ma2ml_agents.lite import LiteConfig, MA2MLLite
+from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig
+from ma2ml_agents.ma2ml_onpolicy import MA2MLOnPolicy, MA2MLOnPolicyConfig
+from ma2ml_agents.registry import ALGORITHMS, AlgorithmSpec, make_algorithm
+from ma2ml_agents.reinforce import SingleAgentReinforce
+from ma2ml_agents.replay import ReplayBuffer
+from ma2ml_agents.search import SearchResult, run_search
+from ma2ml_agents.spaces import JointActionSpace
+
+__all__ = [
+    "ALGORITHMS",
+    "MA2ML",
+    "AlgorithmSpec",
+    "BatchEvaluator",
+    "ControllerAlgorithm",
+    "ControllerSample",
+    "JointActionSpace",
+    "JointCritic",
+    "LiteConfig",
+    "MA2MLConfig",
+    "MA2MLLite",
+    "MA2MLOnPolicy",
+    "MA2MLOnPolicyConfig",
+    "ReplayBuffer",
+    "SearchResult",
+    "SingleAgentReinforce",
+    "TokenController",
+    "derived_seed",
+    "make_algorithm",
+    "polyak_update",
+    "run_search",
+]

@@ -1,0 +1,135 @@
+"""What every search algorithm shares: token controllers, seeded generators, the act/update interface, state.
+
+An algorithm sees the problem as: sample n joint actions (``act``), learn from their n rewards
+(``update``). Randomness comes only from the algorithm's own generators, derived from its seed:
+one for initial weights, one for ``act`` and one for ``update`` (so extra sampling inside an update,
+such as the counterfactual baseline's, never shifts the actions drawn later).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ma2ml_agents.controllers import TokenController
+from ma2ml_agents.spaces import JointActionSpace
+
+ConfigT = TypeVar("ConfigT")
+
+
+def derived_seed(*keys: int) -> int:
+    """A 63-bit seed that is a pure function of ``keys`` (NumPy's SeedSequence mixing)."""
+    return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+class ControllerAlgorithm(ABC, Generic[ConfigT]):
+    """Base of the algorithms: one ``TokenController`` per group of joint-action columns."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: JointActionSpace | Mapping[str, spaces.Space], config: ConfigT, *, seed: int) -> None:
+        self.space = space if isinstance(space, JointActionSpace) else JointActionSpace.from_spaces(space)
+        self.config = config
+        self.seed = seed
+        self.device = torch.device(getattr(config, "device", "cpu"))
+        init_generator = torch.Generator().manual_seed(derived_seed(seed, 0))
+        self.act_generator = torch.Generator(self.device).manual_seed(derived_seed(seed, 1))
+        self.update_generator = torch.Generator(self.device).manual_seed(derived_seed(seed, 2))
+        self.groups = self.token_groups()
+        # nn.Module constructors draw from torch's global RNG; fork it so we neither use nor disturb it.
+        with torch.random.fork_rng(devices=[]):
+            self.controllers = nn.ModuleList(
+                TokenController(self.space.flat_nvec[g], hidden_size=self.hidden_size) for g in self.groups
+            )
+            self.build(init_generator)
+        self.policies = cast(list[TokenController], list(self.controllers))
+        """The controllers, typed (the same objects as ``self.controllers``)."""
+        for policy in self.policies:
+            policy.reset_parameters(init_generator)
+        self.controllers.to(self.device)
+
+    @classmethod
+    def from_env(cls, env: object, config: ConfigT | None = None, *, seed: int) -> ControllerAlgorithm[ConfigT]:
+        """Build for an env's ``possible_agents`` and action spaces; ``config`` defaults to the paper's."""
+        return cls(JointActionSpace.from_env(env), config if config is not None else cls.default_config(), seed=seed)
+
+    @classmethod
+    @abstractmethod
+    def default_config(cls) -> ConfigT:
+        """The config with the paper's defaults."""
+
+    @property
+    def hidden_size(self) -> int:
+        return int(getattr(self.config, "hidden_size", 100))
+
+    def token_groups(self) -> list[slice]:
+        """Columns each controller emits: one controller per agent."""
+        return [self.space.slice_of(i) for i in range(len(self.space.agents))]
+
+    def build(self, generator: torch.Generator) -> None:
+        """Create further modules and optimisers (called under a forked global RNG)."""
+
+    @torch.no_grad()
+    def sample_tokens(self, n: int) -> torch.Tensor:
+        """(n, total_tokens) joint token rows drawn from the current policies."""
+        parts = [p.sample(n, generator=self.act_generator).actions for p in self.policies]
+        return torch.cat(parts, dim=1)
+
+    def act(self, n: int) -> dict[str, np.ndarray]:
+        """n joint actions: ``{agent: int64 array (n, T_agent)}`` in the env's values."""
+        return self.space.to_env(self.sample_tokens(n))
+
+    def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
+        """Learn from n evaluated joint actions and their shared rewards; returns scalar statistics."""
+        tokens = self.space.to_tensor(actions, device=self.device)
+        reward_tensor = torch.as_tensor(np.asarray(rewards, dtype=np.float32), device=self.device)
+        if reward_tensor.shape != (tokens.shape[0],):
+            raise ValueError(f"rewards must have shape ({tokens.shape[0]},), got {tuple(reward_tensor.shape)}")
+        return self.update_tokens(tokens, reward_tensor)
+
+    @abstractmethod
+    def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+        """``update`` on token rows (n, total_tokens) and rewards (n,)."""
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every module whose weights are part of the state."""
+        return {"controllers": self.controllers}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        """Further state (tensors and plain types only)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights, optimiser states, RNG states and extra state; loads with ``weights_only=True``."""
+        return {
+            "name": self.name,
+            "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "generators": {"act": self.act_generator.get_state(), "update": self.update_generator.get_state()},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["name"] != self.name:
+            raise ValueError(f"state of algorithm {state['name']!r} cannot be loaded into {self.name!r}")
+        for key, module in self.modules().items():
+            module.load_state_dict(state["modules"][key])
+        for key, optimizer in self.optimizers().items():
+            optimizer.load_state_dict(state["optimizers"][key])
+        self.act_generator.set_state(state["generators"]["act"])
+        self.update_generator.set_state(state["generators"]["update"])
+        self.load_extra_state(state["extra"])

@@ -1,0 +1,58 @@
+"""Centralised critic Q_phi(S, A) over the joint action of every agent (METHOD.md, MA2ML).
+
+Every token of every agent has its own embedding row (agent, position and value); the embeddings go
+through an MLP to a scalar. Embedding each token and concatenating before a first linear layer equals
+summing position-specific embeddings of the first layer's width, so we sum (``EmbeddingBag``): the
+same function class, with cost independent of how the joint action is laid out.
+
+S is the paper's fixed input for each agent, identical in every episode, so it is absorbed into the
+first layer's bias and not fed explicitly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class JointCritic(nn.Module):
+    """Q(A) for joint token rows A (LongTensor (n, total_tokens))."""
+
+    offsets: torch.Tensor
+
+    def __init__(self, flat_nvec: Sequence[int], *, hidden_size: int = 100, num_layers: int = 2) -> None:
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError("the critic needs at least one hidden layer")
+        self.flat_nvec = tuple(int(n) for n in flat_nvec)
+        offsets = torch.tensor([0, *self.flat_nvec[:-1]]).cumsum(0)
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.embedding = nn.EmbeddingBag(sum(self.flat_nvec), hidden_size, mode="sum")
+        self.input_bias = nn.Parameter(torch.zeros(hidden_size))
+        self.hidden = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_layers - 1))
+        self.output = nn.Linear(hidden_size, 1)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Initialise from ``generator``: uniform(+-1/sqrt(fan_in)) like nn.Linear, embeddings by token count."""
+        with torch.no_grad():
+            bound = 1.0 / math.sqrt(len(self.flat_nvec))
+            nn.init.uniform_(self.embedding.weight, -bound, bound, generator=generator)
+            self.input_bias.zero_()
+            for layer in [*self.hidden, self.output]:
+                bound = 1.0 / math.sqrt(layer.in_features)
+                nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+    def forward(self, actions: torch.Tensor) -> torch.Tensor:
+        """(n,) Q values."""
+        x = torch.relu(self.embedding(actions + self.offsets) + self.input_bias)
+        for layer in self.hidden:
+            x = torch.relu(layer(x))
+        return self.output(x).squeeze(1)
+
+    def loss(self, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+        """L_Q = mean (Q(S, A) - R)^2."""
+        return torch.mean((self(actions) - rewards) ** 2)

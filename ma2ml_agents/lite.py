@@ -1,0 +1,65 @@
+"""MA2ML-Lite: independent REINFORCE per agent with a moving-average reward baseline (METHOD.md).
+
+grad_i = E[ grad log pi_i(A_i|S_i) * (R - b) ], b an exponential moving average of past batches' mean
+reward. The rewards are shared, so summing the agents' losses leaves each agent's gradient its own.
+**ours**: Adam; b starts at the first batch's mean reward (so the first advantages are centred) and then
+b <- decay * b + (1 - decay) * mean(R) after every batch, with decay 0.9 per batch of 24.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ma2ml_agents.base import ControllerAlgorithm
+
+
+@dataclass(frozen=True)
+class LiteConfig:
+    """MA2ML-Lite settings."""
+
+    policy_lr: float = 4e-4
+    """eta_theta, the controllers' learning rate (paper)."""
+    hidden_size: int = 100
+    """LSTM units per controller (paper)."""
+    baseline_decay: float = 0.9
+    """Per-batch decay of the moving-average baseline (ours)."""
+    device: str = "cpu"
+
+
+class MA2MLLite(ControllerAlgorithm[LiteConfig]):
+    """Independent REINFORCE learners, one controller per agent."""
+
+    name = "ma2ml_lite"
+
+    @classmethod
+    def default_config(cls) -> LiteConfig:
+        return LiteConfig()
+
+    def build(self, generator: torch.Generator) -> None:
+        self.baseline: float | None = None
+        self.optimizer = torch.optim.Adam(self.controllers.parameters(), lr=self.config.policy_lr)
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"policy": self.optimizer}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"baseline": self.baseline}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.baseline = state["baseline"]
+
+    def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+        mean_reward = float(rewards.mean())
+        baseline = mean_reward if self.baseline is None else self.baseline
+        advantage = rewards - baseline
+        log_pi = torch.stack([p.log_prob(tokens[:, g]) for g, p in zip(self.groups, self.policies, strict=True)])
+        loss = -(advantage * log_pi.sum(dim=0)).mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        decay = self.config.baseline_decay
+        self.baseline = decay * baseline + (1.0 - decay) * mean_reward
+        return {"policy_loss": float(loss.detach()), "baseline": baseline, "advantage_std": float(advantage.std())}
