@@ -1,0 +1,214 @@
+"""``TrainingBackend``: evaluates pipelines by training them on the task's real dataset.
+
+Constructing it touches no data; the first evaluation reads the dataset once per process and keeps
+it on the device. With a store, every finished evaluation is committed at once and any evaluation
+already in the store is read back instead of retrained. A pipeline that diverges, runs out of
+memory or raises ends as ``status="failed"`` with a reason; only divergence is stored (it would
+diverge again), the others are retried by a later run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from automl_env.backends.base import EvalResult, Fidelity
+from automl_env.backends.training.data import DeviceData, Split, load_device_data
+from automl_env.backends.training.datasets import CROP_PADDING, DataConfig
+from automl_env.backends.training.deps import torch
+from automl_env.backends.training.loop import Budget, Outcome, Trainer
+from automl_env.backends.training.networks import NetworkShape, build_network, input_size
+from automl_env.backends.training.views import InputView
+from automl_env.cost import ArchCost, arch_cost
+from automl_env.modules.augment import AugmentPolicy
+from automl_env.modules.base import ModuleConfig
+from automl_env.modules.hparams import AveragedSGDSpace, HParams
+from automl_env.pipeline import Pipeline
+from automl_env.store import EvalStore
+from automl_env.tasks import TaskSpec, get_task
+
+log = logging.getLogger(__name__)
+
+
+def _first(pipeline: Pipeline, kind: type[ModuleConfig]) -> ModuleConfig | None:
+    return next((config for _, config in pipeline.modules if isinstance(config, kind)), None)
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error)
+
+
+class TrainingBackend:
+    """Real training with PyTorch; see the package docstring for the pieces.
+
+    ``num_threads`` sets torch's CPU threads during training (1 is fastest on a busy shared CPU);
+    ``profile`` times the data, augmentation and step phases (adds synchronisations: benchmarks only).
+    """
+
+    name = "train"
+
+    def __init__(
+        self,
+        task: TaskSpec | str,
+        *,
+        data_root: str | Path | None = None,
+        device: str | None = None,
+        store: str | Path | EvalStore | None = None,
+        download: bool = True,
+        val_size: int | None = None,
+        num_threads: int | None = None,
+        profile: bool = False,
+    ) -> None:
+        self.task = get_task(task)
+        self.data_config = DataConfig(
+            root=Path(data_root) if data_root is not None else None, download=download, val_size=val_size
+        )
+        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.store = EvalStore(store) if isinstance(store, (str, Path)) else store
+        self.num_threads = num_threads
+        self.profile = profile
+        self.stats = {"trained": 0, "reused": 0, "failed": 0}
+
+    @property
+    def data(self) -> DeviceData:
+        """The task's splits on the device (read on first use, then shared by the whole process)."""
+        return load_device_data(self.task.dataset, self.data_config, self.device)
+
+    def optimum(self) -> None:
+        return None
+
+    def evaluate(
+        self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None, seed: int = 0
+    ) -> list[EvalResult]:
+        """Validation accuracy of each pipeline after training at ``fidelity`` (default: the task's search fidelity)."""
+        fidelity = fidelity if fidelity is not None else self.task.search_fidelity
+        stored = self.store.get_many(self.task, pipelines, fidelity, seed) if self.store else [None] * len(pipelines)
+        results = []
+        for pipeline, known in zip(pipelines, stored, strict=True):
+            if known is not None:
+                self.stats["reused"] += 1
+                results.append(known)
+                continue
+            started = time.time()
+            result, keep = self._run(pipeline, fidelity, seed, final=False)
+            if self.store is not None and keep:
+                self.store.put(self.task, pipeline, fidelity, seed, result, started_at=started)
+            results.append(result)
+        return results
+
+    def retrain(
+        self, pipeline: Pipeline, *, fidelity: Fidelity | None = None, seed: int = 0, lr_scale: float = 1.0
+    ) -> EvalResult:
+        """Final training on the whole training set (train + validation); ``accuracy`` is test accuracy.
+
+        ``lr_scale`` multiplies the pipeline's learning rate (the paper retrains with lr x4); the
+        result is stored under the task name suffixed ``/retrain`` so it never mixes with search results.
+        """
+        fidelity = fidelity if fidelity is not None else self.task.final_fidelity
+        hparams = _first(pipeline, HParams)
+        if lr_scale != 1.0 and isinstance(hparams, HParams):
+            name = next(n for n, c in pipeline.modules if c is hparams)
+            scaled = dataclasses.replace(hparams, lr=hparams.lr * lr_scale)
+            pipeline = Pipeline.of({**dict(pipeline.modules), name: scaled})
+        key = f"{self.task.name}/retrain"
+        known = self.store.get(key, pipeline, fidelity, seed) if self.store else None
+        if known is not None:
+            return known
+        started = time.time()
+        result, keep = self._run(pipeline, fidelity, seed, final=True)
+        if self.store is not None and keep:
+            self.store.put(key, pipeline, fidelity, seed, result, started_at=started)
+        return result
+
+    def cost(self, pipeline: Pipeline, fidelity: Fidelity) -> ArchCost:
+        """Analytic MACs and parameters of the network this pipeline trains at ``fidelity``."""
+        arch = pipeline[self.task.arch_module] if self.task.arch_module else None
+        if arch is None:
+            raise ValueError(f"task {self.task.name!r} has no architecture module to train")
+        return arch_cost(
+            arch,
+            num_classes=self.task.num_classes,
+            image_size=self.task.image_size,
+            in_channels=self.task.in_channels,
+            cells=fidelity.cells,
+            channels=fidelity.channels,
+        )
+
+    def _run(self, pipeline: Pipeline, fidelity: Fidelity, seed: int, *, final: bool) -> tuple[EvalResult, bool]:
+        """(result, worth storing). Data errors raise (a setup problem); a pipeline's failure never does."""
+        data = self.data
+        cost = self.cost(pipeline, fidelity)
+        start = time.perf_counter()
+        threads = torch.get_num_threads()
+        try:
+            if self.num_threads is not None:
+                torch.set_num_threads(self.num_threads)
+            outcome = self._train(pipeline, fidelity, seed, data, final=final)
+        except Exception as error:
+            self.stats["failed"] += 1
+            oom = _is_out_of_memory(error)
+            if oom and self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            reason = f"out of memory: {error}" if oom else f"{type(error).__name__}: {error}"
+            log.warning("pipeline %s failed: %s", pipeline.digest, reason, exc_info=not oom)
+            failed = EvalResult.failed(reason=reason, backend=self.name, flops=cost.macs, params=cost.params)
+            return failed, False
+        finally:
+            torch.set_num_threads(threads)
+        seconds = time.perf_counter() - start
+        metrics = self._metrics(outcome, fidelity)
+        if outcome.diverged or outcome.accuracy is None:
+            self.stats["failed"] += 1
+            hp = _first(pipeline, HParams)
+            reason = f"diverged: non-finite training loss after {outcome.steps} steps ({hp.describe() if hp else ''})"
+            result = EvalResult(0.0, cost.macs, cost.params, seconds, self.name, "failed", reason, metrics)
+            return result, True
+        self.stats["trained"] += 1
+        return EvalResult(outcome.accuracy, cost.macs, cost.params, seconds, self.name, "ok", "", metrics), True
+
+    def _train(self, pipeline: Pipeline, fidelity: Fidelity, seed: int, data: DeviceData, *, final: bool) -> Outcome:
+        arch = pipeline[self.task.arch_module] if self.task.arch_module else None
+        assert arch is not None
+        hparams = _first(pipeline, HParams)
+        hparams = hparams if isinstance(hparams, HParams) else AveragedSGDSpace().default()
+        policy = _first(pipeline, AugmentPolicy)
+        size = input_size(arch, data.image_size)
+        shape = NetworkShape(
+            data.num_classes, data.in_channels, size, fidelity.cells, fidelity.channels, dropout=hparams.dropout
+        )
+        view = InputView(
+            policy if isinstance(policy, AugmentPolicy) else None,
+            mean=data.mean, std=data.std, stored_size=data.image_size, input_size=size, device=self.device,
+            padding=CROP_PADDING.get(self.task.dataset, data.image_size // 8),
+        )  # fmt: skip
+        train: Split = data.train_and_val() if final else data.train
+        train = train.head(fidelity.train_subset)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, device_type=self.device.type):
+            torch.manual_seed(seed)  # initialisation, dropout and drop path; restored on exit
+            model = build_network(arch, shape).to(self.device).to(memory_format=view.memory_format)
+            trainer = Trainer(model, view, hparams, device=self.device, seed=seed)
+            trainer.profile = self.profile
+            outcome = trainer.fit(train, Budget(fidelity.epochs, fidelity.batch_size, fidelity.warmup_epochs))
+            if not outcome.diverged:
+                start = time.perf_counter()
+                outcome.accuracy = trainer.accuracy(data.test if final else data.val)
+                outcome.eval_seconds = time.perf_counter() - start
+        return outcome
+
+    def _metrics(self, outcome: Outcome, fidelity: Fidelity) -> dict[str, float]:
+        metrics = {
+            "train_seconds": outcome.train_seconds,
+            "eval_seconds": outcome.eval_seconds,
+            "steps": float(outcome.steps),
+            "train_images": float(outcome.images),
+            "images_per_second": outcome.images / outcome.train_seconds if outcome.train_seconds > 0 else 0.0,
+            "epochs": float(fidelity.epochs),
+            "final_loss": outcome.final_loss,
+            **{f"{phase}_seconds": s for phase, s in outcome.phase_seconds.items() if self.profile},
+        }
+        return {k: v for k, v in metrics.items() if math.isfinite(v)}  # stores and exports stay strict JSON
