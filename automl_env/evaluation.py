@@ -10,7 +10,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from automl_env.backends.base import EvalResult, Evaluator, Fidelity
+from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
 from automl_env.objectives import OBJECTIVES, Objective
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
@@ -99,9 +99,12 @@ class Evaluation:
         self.seed = seed
 
     def run(self, pipelines: Sequence[Pipeline]) -> list[tuple[float, dict[str, Any]]]:
-        """One (reward, info) per pipeline. A backend that raises fails the batch, not the caller."""
+        """One (reward, info) per pipeline. A backend that raises fails the batch, not the caller,
+        except for setup errors (missing data or dependency), which no retry would fix."""
         try:
             results = self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+        except (BackendSetupError, ImportError):
+            raise
         except Exception as error:  # a crashed backend must not end a search
             log.exception("backend %s failed on a batch of %d pipelines", self.backend.name, len(pipelines))
             reason = f"backend raised {type(error).__name__}: {error}"

@@ -36,7 +36,7 @@ class TaskSpec:
     in_channels: int
     modules: Mapping[str, ModuleSpace] = field(repr=False)
     arch_module: str | None = "nas"
-    default_backend: str = "synthetic"
+    default_backend: str = "train"
     objective: str = "accuracy"
     flops_target: float | None = None
     search_fidelity: Fidelity = field(default_factory=Fidelity)
@@ -85,20 +85,31 @@ def list_tasks() -> list[str]:
     return sorted(TASKS)
 
 
-def _cifar_like(name: str, *, dataset: str, num_classes: int, image_size: int, in_channels: int) -> TaskSpec:
+# The paper's search: 12 epochs with 1 of warm-up, batch 64 per GPU on 2 GPUs, an 8-cell network.
+CIFAR_SEARCH = Fidelity(epochs=12, cells=8, channels=16, batch_size=128, warmup_epochs=1)
+# Sized for a CPU: about 16 s per evaluation on a 2-core machine (examples/bench_training.py).
+FASHION_MNIST_SEARCH = Fidelity(epochs=1, train_subset=4800, cells=2, channels=4, batch_size=32, warmup_epochs=0)
+
+
+def _cifar_like(
+    name: str, *, num_classes: int, image_size: int, in_channels: int, search_fidelity: Fidelity = CIFAR_SEARCH
+) -> TaskSpec:
     return TaskSpec(
         name=name,
-        dataset=dataset,
+        dataset=name,
         num_classes=num_classes,
         image_size=image_size,
         in_channels=in_channels,
         modules={"aug": AugmentSpace(num_sub_policies=5), "nas": NASNetSpace(), "hpo": AveragedSGDSpace(steps=10)},
+        search_fidelity=search_fidelity,
     )
 
 
-register_task(_cifar_like("cifar10", dataset="cifar10", num_classes=10, image_size=32, in_channels=3))
-register_task(_cifar_like("cifar100", dataset="cifar100", num_classes=100, image_size=32, in_channels=3))
-register_task(_cifar_like("fashion-mnist", dataset="fashion-mnist", num_classes=10, image_size=28, in_channels=1))
+register_task(_cifar_like("cifar10", num_classes=10, image_size=32, in_channels=3))
+register_task(_cifar_like("cifar100", num_classes=100, image_size=32, in_channels=3))
+register_task(
+    _cifar_like("fashion-mnist", num_classes=10, image_size=28, in_channels=1, search_fidelity=FASHION_MNIST_SEARCH)
+)
 register_task(
     TaskSpec(
         name="imagenet200",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -232,3 +233,14 @@ def test_fixed_modules_replace_the_default() -> None:
         automl_env.parallel_env(
             "cifar100", backend="synthetic", modules=("hpo",), fixed={"hpo": task.modules["hpo"].default()}
         )
+
+
+def test_headline_env_trains_for_real_and_a_missing_dataset_stops_with_its_folder(tmp_path: Path) -> None:
+    """The default backend is real training: building and resetting touch no data, the first step
+    does, and a missing dataset is raised (naming the folder), not recorded as failed pipelines."""
+    pytest.importorskip("torch")
+    env = automl_env.parallel_env("cifar100", backend_options={"data_root": tmp_path, "download": False})
+    assert env.backend.name == "train"
+    env.reset(seed=0)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
+        env.step(sample(env))

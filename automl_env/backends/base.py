@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 Status = Literal["ok", "failed"]
 
 
+class BackendSetupError(RuntimeError):
+    """The backend can evaluate nothing (data missing, dependency absent): raised to the caller.
+
+    Unlike a pipeline that fails to train, this is never turned into a failed result, so a search
+    stops at once with the message instead of recording thousands of failures.
+    """
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """How much training one evaluation gets.

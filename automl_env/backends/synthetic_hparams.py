@@ -163,7 +163,7 @@ def _tokens_summing_to(total: int, multiples: tuple[int, ...], steps: int) -> To
 class RecipeModel(HPOModel):
     """``RecipeSpace``: variables are grid indices; one term each, optimizer and lr together.
 
-    lr* depends on the optimizer (SGD-like 0.2, RMSProp 0.032, Adam-like at the grid's low end) and
+    lr* depends on the optimizer (SGD-like 0.2, RMSProp 0.008, Adam 0.002, AdamW 0.004) and
     falls with capacity; wd* rises with capacity and falls with augmentation; mixup* grows with
     capacity and shrinks with augmentation; dropout* and drop_path* grow with capacity; EMA helps.
     """
@@ -172,9 +172,9 @@ class RecipeModel(HPOModel):
     OPTIMIZER_TERMS: ClassVar[dict[str, tuple[float, float]]] = {
         "sgd": (-0.1, 0.2),
         "nesterov": (0.0, 0.2),
-        "rmsprop": (-0.25, 0.032),
-        "adam": (-0.6, 0.01),
-        "adamw": (-0.35, 0.016),
+        "rmsprop": (-0.25, 0.008),
+        "adam": (-0.6, 0.002),
+        "adamw": (-0.35, 0.004),
     }
     X_REF, LR_SLOPE = 0.65, 1.0
     WD_STAR, WD_X, WD_S = 4e-5, 1.5, 1.0  # log2 wd* = log2(4e-5) + 1.5 (x - X_REF) - 1.0 s
@@ -188,7 +188,7 @@ class RecipeModel(HPOModel):
         self._positions = {name: i for i, name in enumerate(space.position_names)}
         opt_quality = np.array([self.OPTIMIZER_TERMS[o][0] for o in OPTIMIZERS])
         opt_log2_lr = np.log2([self.OPTIMIZER_TERMS[o][1] for o in OPTIMIZERS])
-        log2_lr = np.log2(space.LRS)
+        log2_lr = np.log2([space.lr_grid(o) for o in OPTIMIZERS])  # (optimizer, lr index)
         log2_wd = np.log2(space.WEIGHT_DECAYS)
         mixup, dropout = np.asarray(space.MIXUPS), np.asarray(space.DROPOUTS)
         drop_path, ema = np.asarray(space.DROP_PATHS), np.asarray(space.EMAS, dtype=np.float64)
@@ -196,7 +196,7 @@ class RecipeModel(HPOModel):
 
         def optimizer_lr(opt: IntArray, lr: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
             target = opt_log2_lr[opt] - self.LR_SLOPE * (x - self.X_REF)
-            return opt_quality[opt] - _squared(log2_lr[lr] - target)
+            return opt_quality[opt] - _squared(log2_lr[opt, lr] - target)
 
         self.terms = (
             HPOTerm(("optimizer", "lr"), optimizer_lr),

@@ -141,9 +141,14 @@ class AveragedSGDSpace(ModuleSpace[HParams]):
 
 
 class RecipeSpace(ModuleSpace[HParams]):
-    """An ImageNet training recipe: one token per hyper-parameter."""
+    """An ImageNet training recipe: one token per hyper-parameter.
 
-    LRS = tuple(round(float(v), 6) for v in np.geomspace(0.01, 1.6, 25))
+    The learning-rate token indexes a grid that depends on the optimizer: SGD-type optimizers
+    train at 100x the learning rates of adaptive ones (Adam at 1.6 diverges at once).
+    """
+
+    SGD_LRS = tuple(round(float(v), 6) for v in np.geomspace(0.01, 1.6, 25))
+    ADAPTIVE_LRS = tuple(round(float(v), 8) for v in np.geomspace(1e-4, 1.6e-2, 25))
     WEIGHT_DECAYS = tuple(round(float(v), 8) for v in np.geomspace(1e-5, 1e-3, 25))
     MIXUPS = tuple(round(0.05 * i, 2) for i in range(16))
     DROPOUTS = tuple(round(0.05 * i, 2) for i in range(10))
@@ -153,7 +158,7 @@ class RecipeSpace(ModuleSpace[HParams]):
     def __init__(self) -> None:
         self._grids: tuple[tuple[str, tuple[Any, ...]], ...] = (
             ("optimizer", OPTIMIZERS),
-            ("lr", self.LRS),
+            ("lr", self.SGD_LRS),  # the grid of SGD; decode/encode use lr_grid(optimizer)
             ("weight_decay", self.WEIGHT_DECAYS),
             ("mixup", self.MIXUPS),
             ("dropout", self.DROPOUTS),
@@ -163,14 +168,21 @@ class RecipeSpace(ModuleSpace[HParams]):
         self.nvec = tuple(len(values) for _, values in self._grids)
         self.position_names = tuple(name for name, _ in self._grids)
 
+    @classmethod
+    def lr_grid(cls, optimizer: str) -> tuple[float, ...]:
+        return cls.SGD_LRS if optimizer in ("sgd", "nesterov") else cls.ADAPTIVE_LRS
+
     def decode(self, tokens: Sequence[int] | TokenArray) -> HParams:
         t = np.asarray(tokens, dtype=np.int64)
-        return HParams(**{name: values[int(t[i])] for i, (name, values) in enumerate(self._grids)})
+        values = {name: grid[int(t[i])] for i, (name, grid) in enumerate(self._grids)}
+        values["lr"] = self.lr_grid(values["optimizer"])[int(t[1])]
+        return HParams(**values)
 
     def encode(self, config: HParams) -> TokenArray:
         tokens = []
-        for name, values in self._grids:
+        for name, grid in self._grids:
             value = getattr(config, name)
+            values = self.lr_grid(config.optimizer) if name == "lr" else grid
             if value not in values:
                 raise ValueError(f"{name}={value!r} is not on this space's grid {values}")
             tokens.append(values.index(value))
@@ -180,7 +192,7 @@ class RecipeSpace(ModuleSpace[HParams]):
         """A standard MobileNet recipe: Nesterov SGD, dropout 0.2 before the classifier, EMA."""
         return HParams(
             optimizer="nesterov",
-            lr=self.LRS[15],
+            lr=self.SGD_LRS[15],
             weight_decay=self.WEIGHT_DECAYS[12],
             mixup=0.0,
             dropout=0.2,

@@ -16,8 +16,15 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from automl_env.backends.base import BackendSetupError
+
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
+
+
+class DatasetNotFoundError(BackendSetupError, FileNotFoundError):
+    """A dataset's files are not where they are looked for; the message names the folder and files."""
+
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 """Where Debian's ``dataset-fashion-mnist`` package installs the four gzipped idx files."""
@@ -75,9 +82,9 @@ def read_cifar(config: DataConfig, *, num_classes: int) -> RawDataset:
         try:
             cls(str(root), train=True, download=True)
         except Exception as error:
-            raise FileNotFoundError(_missing_message(folder, expected, cls.url, error)) from error
+            raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, error)) from error
     elif missing:
-        raise FileNotFoundError(_missing_message(folder, expected, cls.url, None))
+        raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, None))
     train, test = cls(str(root), train=True), cls(str(root), train=False)
     return RawDataset(
         train_images=np.ascontiguousarray(train.data.transpose(0, 3, 1, 2)),
@@ -128,10 +135,10 @@ def read_fashion_mnist(config: DataConfig) -> RawDataset:
         try:
             torchvision.datasets.FashionMNIST(str(config.resolved_root()), train=True, download=True)
         except Exception as error:
-            raise FileNotFoundError(_fashion_message(folders, error)) from error
+            raise DatasetNotFoundError(_fashion_message(folders, error)) from error
         paths = [_find_idx(folders, name) for name in FASHION_FILES]
     if any(p is None for p in paths):
-        raise FileNotFoundError(_fashion_message(folders, None))
+        raise DatasetNotFoundError(_fashion_message(folders, None))
     train_x, train_y, test_x, test_y = (read_idx(p) for p in paths if p is not None)
     return RawDataset(
         train_images=np.ascontiguousarray(train_x[:, None]),
@@ -189,7 +196,7 @@ def read_imagenet_subset(config: DataConfig, *, num_classes: int) -> RawDataset:
     root = config.resolved_root()
     train_dir, test_dir = root / "train", root / "val"
     if not train_dir.is_dir() or not test_dir.is_dir():
-        raise FileNotFoundError(
+        raise DatasetNotFoundError(
             f"ImageNet not found: expected ImageFolder trees {train_dir}/<wnid>/*.JPEG and {test_dir}/<wnid>/*.JPEG"
         )
     all_classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
