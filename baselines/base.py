@@ -1,0 +1,115 @@
+"""What every non-neural baseline shares: the joint token space in NumPy and the act/update interface.
+
+A baseline sees the search exactly as the MA2ML algorithms do (``ma2ml_agents.base``): ``act(n)``
+proposes n joint actions ``{agent: int64 array (n, T_agent)}`` in the env's values, ``update(actions,
+rewards)`` learns from their n shared rewards and returns scalar statistics. So the same search loop
+(``ma2ml_agents.search.run_search``) drives both, with the same budget accounting.
+
+Internally a baseline works on joint token rows: an int64 array (n, total_tokens) whose columns are the
+agents' tokens in agent order, each an index in ``[0, choices)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+from gymnasium import spaces
+
+from ma2ml_agents.spaces import JointActionSpace
+
+ConfigT = TypeVar("ConfigT")
+TokenRows = np.ndarray
+"""int64 array (n, total_tokens) of token indices."""
+
+
+def tokens_from_env(space: JointActionSpace, actions: Mapping[str, Any]) -> TokenRows:
+    """``{agent: (n, T_agent) env values}`` -> token rows (n, total_tokens)."""
+    columns = []
+    for agent, start in zip(space.agents, space.starts, strict=True):
+        values = np.asarray(actions[agent], dtype=np.int64)
+        if values.ndim == 1:  # a batch of Discrete actions
+            values = values[:, None]
+        columns.append(values - np.asarray(start, dtype=np.int64))
+    return np.concatenate(columns, axis=1)
+
+
+def tokens_to_env(space: JointActionSpace, tokens: TokenRows) -> dict[str, np.ndarray]:
+    """Token rows (n, total_tokens) -> ``{agent: (n, T_agent) int64 env values}``."""
+    rows = np.asarray(tokens, dtype=np.int64)
+    return {
+        agent: rows[:, space.slice_of(i)] + np.asarray(start, dtype=np.int64)
+        for i, (agent, start) in enumerate(zip(space.agents, space.starts, strict=True))
+    }
+
+
+class TokenSearch(ABC, Generic[ConfigT]):
+    """Base of the NumPy baselines: a joint token space, a config, and one seeded generator."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, space: JointActionSpace | Mapping[str, spaces.Space], config: ConfigT, *, seed: int) -> None:
+        self.space = space if isinstance(space, JointActionSpace) else JointActionSpace.from_spaces(space)
+        self.config = config
+        self.seed = seed
+        self.nvec = np.asarray(self.space.flat_nvec, dtype=np.int64)
+        self.rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_env(cls, env: object, config: ConfigT | None = None, *, seed: int) -> TokenSearch[ConfigT]:
+        """Build for an env's ``possible_agents`` and action spaces; ``config`` defaults to ``default_config()``."""
+        return cls(JointActionSpace.from_env(env), config if config is not None else cls.default_config(), seed=seed)
+
+    @classmethod
+    @abstractmethod
+    def default_config(cls) -> ConfigT:
+        """The config with this baseline's defaults."""
+
+    def random_tokens(self, n: int) -> TokenRows:
+        """n joint token rows drawn uniformly."""
+        return self.rng.integers(0, self.nvec, size=(n, len(self.nvec)), dtype=np.int64)
+
+    def act(self, n: int) -> dict[str, np.ndarray]:
+        """n joint actions: ``{agent: int64 array (n, T_agent)}`` in the env's values."""
+        return tokens_to_env(self.space, self.propose(n))
+
+    def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
+        """Learn from n evaluated joint actions and their shared rewards; returns scalar statistics."""
+        tokens = tokens_from_env(self.space, actions)
+        values = np.asarray(rewards, dtype=np.float64)
+        if values.shape != (tokens.shape[0],):
+            raise ValueError(f"rewards must have shape ({tokens.shape[0]},), got {values.shape}")
+        return self.observe(tokens, values)
+
+    @abstractmethod
+    def propose(self, n: int) -> TokenRows:
+        """n joint token rows to evaluate next."""
+
+    @abstractmethod
+    def observe(self, tokens: TokenRows, rewards: np.ndarray) -> dict[str, float]:
+        """``update`` on token rows (n, total_tokens) and rewards (n,)."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Further state (plain types only: checkpoints load with ``torch.load(weights_only=True)``)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Name, config, generator state and extra state, as ``run_search`` checkpoints them."""
+        return {
+            "name": self.name,
+            "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
+            "rng": self.rng.bit_generator.state,
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["name"] != self.name:
+            raise ValueError(f"state of algorithm {state['name']!r} cannot be loaded into {self.name!r}")
+        self.rng.bit_generator.state = state["rng"]
+        self.load_extra_state(state["extra"])

@@ -1,0 +1,352 @@
+"""Benchmark searches (MA2ML variants and baselines) on one task and backend: algorithms x seeds x budget.
+
+    python examples/benchmark.py --task cifar100 --backend synthetic --seeds 0 1 2 3 4 --batches 40
+
+Every (algorithm, seed) run is ``ma2ml_agents.run_search`` on a vector env of ``--batch-size``
+pipelines, in its own folder ``OUT/<algorithm>/seed<k>/`` (config, evaluations.csv, top-k, plot),
+run in parallel worker processes. A finished run leaves ``done.json``; re-running with the same
+arguments reuses it, and resumes a run that was killed half-way from its checkpoint. Then it writes:
+
+- ``OUT/evaluations.csv``: every evaluation of every run, with best-so-far and cumulative cost;
+- ``OUT/results.md``: per algorithm, mean and std over seeds of the best reward, the top-k mean
+  reward (k distinct pipelines), the regret against the backend's optimum where it knows one, the
+  simulated training time and the wall time of a run;
+- ``OUT/anytime_evaluations.png`` and ``OUT/anytime_cost.png``: best reward so far against the number
+  of evaluations and against simulated training time (mean over seeds, band = one std).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+DEFAULT_ALGORITHMS = (
+    "ma2ml",
+    "ma2ml_onpolicy",
+    "ma2ml_lite",
+    "reinforce",
+    "random",
+    "rea",
+    "tpe",
+    "sequential_rea",
+    "sequential_tpe",
+)
+DONE = "done.json"
+SECONDS_PER_GPU_DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (algorithm, seed) run; ``done.json`` stores it, and a run is reused only if it matches."""
+
+    algorithm: str
+    seed: int
+    task: str
+    backend: str
+    backend_options: tuple[tuple[str, float], ...]
+    batches: int
+    batch_size: int
+    top_k: int
+    out_dir: str
+
+
+def run_one(spec: RunSpec) -> dict[str, Any]:
+    """Run (or resume) one search in its folder; returns what ``done.json`` holds."""
+    import torch
+
+    torch.set_num_threads(1)  # one process per core: intra-op threads would only fight each other
+    import automl_env
+    from baselines import make_search
+    from ma2ml_agents import run_search
+
+    folder = Path(spec.out_dir)
+    env = automl_env.vector_env(
+        spec.task,
+        num_envs=spec.batch_size,
+        backend=spec.backend,
+        backend_options=dict(spec.backend_options),
+        seed=spec.seed,
+    )
+    algorithm = make_search(spec.algorithm, env, seed=spec.seed, batches=spec.batches)
+    started = time.perf_counter()
+    result = run_search(
+        env,
+        algorithm,  # type: ignore[arg-type]  # run_search is typed for ControllerAlgorithm, duck-typed
+        batches=spec.batches,
+        batch_size=spec.batch_size,
+        top_k=spec.top_k,
+        out_dir=folder,
+        seed=spec.seed,
+        resume=True,
+        progress=False,
+    )
+    done = {"spec": asdict(spec), "wall_seconds": time.perf_counter() - started, "best_reward": result.best_reward}
+    (folder / DONE).write_text(json.dumps(done, indent=2) + "\n")
+    return done
+
+
+def finished(spec: RunSpec) -> dict[str, Any] | None:
+    """The ``done.json`` of a finished run with exactly these settings, else None."""
+    path = Path(spec.out_dir) / DONE
+    if not path.exists():
+        return None
+    done: dict[str, Any] = json.loads(path.read_text())
+    saved = {k: tuple(map(tuple, v)) if k == "backend_options" else v for k, v in done["spec"].items()}
+    return done if saved == asdict(spec) else None
+
+
+def run_all(specs: Sequence[RunSpec], *, workers: int) -> dict[tuple[str, int], dict[str, Any]]:
+    """Every run's ``done.json``, running the missing ones in ``workers`` processes."""
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    todo = []
+    for spec in specs:
+        done = finished(spec)
+        if done is None:
+            todo.append(spec)
+        else:
+            results[spec.algorithm, spec.seed] = done
+    print(f"{len(specs) - len(todo)} runs reused, {len(todo)} to run on {workers} worker(s)", flush=True)
+    for spec in todo:  # a changed setting invalidates the old run: start its folder afresh
+        if (Path(spec.out_dir) / DONE).exists():
+            for stale in Path(spec.out_dir).iterdir():
+                stale.unlink()
+    if workers <= 1:
+        for spec in todo:
+            results[spec.algorithm, spec.seed] = _report(run_one(spec))
+        return results
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_one, spec) for spec in todo]
+        for future in as_completed(futures):
+            done = _report(future.result())
+            results[done["spec"]["algorithm"], done["spec"]["seed"]] = done
+    return results
+
+
+def _report(done: dict[str, Any]) -> dict[str, Any]:
+    spec = done["spec"]
+    print(
+        f"  {spec['algorithm']:>16} seed {spec['seed']}: best {done['best_reward']:.4f} in {done['wall_seconds']:.1f}s",
+        flush=True,
+    )
+    return done
+
+
+def load_evaluations(spec: RunSpec) -> list[dict[str, Any]]:
+    """The run's evaluations in order, with evaluation number, best-so-far and cumulative cost added."""
+    with open(Path(spec.out_dir) / "evaluations.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    best, cost = -np.inf, 0.0
+    out = []
+    for number, row in enumerate(rows, start=1):
+        reward = float(row["reward"])
+        best, cost = max(best, reward), cost + float(row.get("cost_seconds") or 0.0)
+        out.append(
+            {
+                "algorithm": spec.algorithm,
+                "seed": spec.seed,
+                "evaluation": number,
+                "batch": int(row["batch"]),
+                "index": int(row["index"]),
+                "reward": reward,
+                "accuracy": float(row.get("accuracy") or reward),
+                "cost_seconds": float(row.get("cost_seconds") or 0.0),
+                "cumulative_cost_seconds": cost,
+                "best_so_far": best,
+                "digest": row.get("digest", ""),
+            }
+        )
+    return out
+
+
+def run_metrics(rows: list[dict[str, Any]], *, top_k: int, optimum: float | None) -> dict[str, float]:
+    """Best reward, mean reward of the top-k distinct pipelines, regret, simulated cost of one run."""
+    by_pipeline: dict[str, float] = {}
+    for row in rows:
+        key = row["digest"] or f"{row['batch']}:{row['index']}"
+        by_pipeline[key] = max(by_pipeline.get(key, -np.inf), row["reward"])
+    ranked = sorted(by_pipeline.values(), reverse=True)
+    best = ranked[0]
+    return {
+        "best": best,
+        "topk": float(np.mean(ranked[:top_k])),
+        "regret": optimum - best if optimum is not None else float("nan"),
+        "gpu_days": rows[-1]["cumulative_cost_seconds"] / SECONDS_PER_GPU_DAY,
+    }
+
+
+def _mean_std(values: Sequence[float]) -> str:
+    array = np.asarray(values, dtype=np.float64)
+    if np.all(np.isnan(array)):
+        return "n/a"
+    return f"{np.nanmean(array):.4f} ± {np.nanstd(array, ddof=1) if len(array) > 1 else 0.0:.4f}"
+
+
+def table(
+    algorithms: Sequence[str],
+    metrics: dict[str, list[dict[str, float]]],
+    walls: dict[str, list[float]],
+    *,
+    top_k: int,
+    optimum: float | None,
+) -> str:
+    """The markdown results table (mean ± std over seeds)."""
+    from baselines import BASELINES
+
+    lines = [
+        f"| algorithm | search | seeds | best reward | top-{top_k} mean | regret "
+        "| simulated GPU-days / run | wall s / run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in algorithms:
+        runs = metrics[name]
+        kind = "sequential" if name in BASELINES and not BASELINES[name].joint else "joint"
+        lines.append(
+            f"| {name} | {kind} | {len(runs)} | {_mean_std([m['best'] for m in runs])} "
+            f"| {_mean_std([m['topk'] for m in runs])} | {_mean_std([m['regret'] for m in runs])} "
+            f"| {np.mean([m['gpu_days'] for m in runs]):.1f} | {np.mean(walls[name]):.1f} |"
+        )
+    if optimum is not None:
+        lines.append(f"\nBackend optimum (noise-free): {optimum:.4f}; regret = optimum - best reward found.")
+    return "\n".join(lines) + "\n"
+
+
+def plot_anytime(curves: dict[str, list[list[dict[str, Any]]]], out: Path, *, optimum: float | None) -> list[Path]:
+    """Best reward so far against evaluations and against simulated GPU-days, mean ± std over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for axis_key, label, name in (
+        ("evaluation", "evaluations", "anytime_evaluations.png"),
+        ("cumulative_cost_seconds", "simulated training time (GPU-days)", "anytime_cost.png"),
+    ):
+        figure, axis = plt.subplots(figsize=(7, 4.5))
+        for algorithm, runs in curves.items():
+            end = min(r[-1][axis_key] for r in runs)
+            grid = np.linspace(min(r[0][axis_key] for r in runs), end, 200)
+            # Best-so-far is a step function: take the value of the last evaluation at or before each point.
+            values = np.stack(
+                [_step_at([row[axis_key] for row in r], [row["best_so_far"] for row in r], grid) for r in runs]
+            )
+            scale = SECONDS_PER_GPU_DAY if axis_key != "evaluation" else 1.0
+            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+            axis.plot(grid / scale, mean, label=algorithm)
+            axis.fill_between(grid / scale, mean - std, mean + std, alpha=0.15)
+        if optimum is not None:
+            axis.axhline(optimum, color="black", linestyle="--", linewidth=1, label="optimum")
+        axis.set_xlabel(label)
+        axis.set_ylabel("best reward so far")
+        axis.legend(fontsize=7, ncol=2)
+        figure.tight_layout()
+        figure.savefig(out / name, dpi=120)
+        plt.close(figure)
+        paths.append(out / name)
+    return paths
+
+
+def _step_at(xs: Sequence[float], ys: Sequence[float], grid: np.ndarray) -> np.ndarray:
+    index = np.searchsorted(np.asarray(xs), grid, side="right") - 1
+    return np.where(index >= 0, np.asarray(ys)[np.clip(index, 0, None)], np.nan)
+
+
+def parse_options(items: Sequence[str]) -> tuple[tuple[str, float], ...]:
+    """``["noise=0.01"]`` -> ``(("noise", 0.01),)``."""
+    options = []
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or not value:
+            raise SystemExit(f"--backend-option takes KEY=VALUE, got {item!r}")
+        options.append((key, float(value)))
+    return tuple(sorted(options))
+
+
+def main(argv: Sequence[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="cifar100", help="task name (automl_env.list_tasks())")
+    parser.add_argument("--backend", default="synthetic", help="backend that evaluates the pipelines")
+    parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE", help="e.g. noise=0.005")
+    parser.add_argument("--algorithms", nargs="+", default=list(DEFAULT_ALGORITHMS), help="names of baselines.SEARCHES")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--batches", type=int, default=40, help="batches per run (the budget)")
+    parser.add_argument("--batch-size", type=int, default=24, help="pipelines evaluated together per batch")
+    parser.add_argument("--top-k", type=int, default=30, help="k of the top-k mean reward (paper: 30)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    parser.add_argument("--out", default="runs/benchmark", help="output folder")
+    args = parser.parse_args(argv)
+
+    from baselines import BASELINES
+    from ma2ml_agents import ALGORITHMS
+
+    known = [*ALGORITHMS, *BASELINES]  # looked up now: a user may have registered their own baseline
+    unknown = [a for a in args.algorithms if a not in known]
+    if unknown:
+        parser.error(f"unknown algorithms {unknown}; choose from {known}")
+    out = Path(args.out)
+    options = parse_options(args.backend_option)
+    specs = [
+        RunSpec(
+            a, s, args.task, args.backend, options, args.batches, args.batch_size, args.top_k, str(out / a / f"seed{s}")
+        )
+        for a in args.algorithms
+        for s in args.seeds
+    ]
+    started = time.perf_counter()
+    done = run_all(specs, workers=args.workers)
+    optimum = benchmark_optimum(args.task, args.backend, dict(options))
+    rows_of = {(s.algorithm, s.seed): load_evaluations(s) for s in specs}
+    write_csv(out / "evaluations.csv", [row for s in specs for row in rows_of[s.algorithm, s.seed]])
+    metrics = {
+        a: [run_metrics(rows_of[a, s], top_k=args.top_k, optimum=optimum) for s in args.seeds] for a in args.algorithms
+    }
+    walls = {a: [done[a, s]["wall_seconds"] for s in args.seeds] for a in args.algorithms}
+    command = "python examples/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    header = (
+        f"Task {args.task}, backend {args.backend}{' ' + str(dict(options)) if options else ''}, "
+        f"{args.batches} batches x {args.batch_size} "
+        f"= {args.batches * args.batch_size} evaluations per run, seeds {args.seeds}.\n\n"
+    )
+    text = (
+        header + table(args.algorithms, metrics, walls, top_k=args.top_k, optimum=optimum) + f"\nCommand: `{command}`\n"
+    )
+    (out / "results.md").write_text(text)
+    plot_anytime({a: [rows_of[a, s] for s in args.seeds] for a in args.algorithms}, out, optimum=optimum)
+    print(text)
+    print(f"wrote {out}/results.md, evaluations.csv, anytime_*.png in {time.perf_counter() - started:.1f}s")
+    return out
+
+
+def benchmark_optimum(task: str, backend: str, options: dict[str, float]) -> float | None:
+    """The backend's optimal accuracy where it knows one and the task's reward is accuracy."""
+    import automl_env
+
+    spec = automl_env.get_task(task)
+    if spec.objective != "accuracy":
+        return None  # the optimum is one of accuracy; regret in another reward would be meaningless
+    env = automl_env.parallel_env(task, backend=backend, backend_options=options)
+    optimum = env.backend.optimum()
+    return None if optimum is None else float(optimum.accuracy)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+if __name__ == "__main__":
+    main()
