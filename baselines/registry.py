@@ -16,9 +16,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-import numpy as np
 from gymnasium import spaces
 
 from baselines.base import TokenSearch
@@ -26,25 +25,9 @@ from baselines.evolution import EvolutionConfig, RegularizedEvolution
 from baselines.random_search import RandomSearch, RandomSearchConfig
 from baselines.sequential import SequentialConfig, SequentialSearch, split_budget
 from baselines.tpe import TPE, TPEConfig
+from ma2ml_agents.base import SearchAlgorithm
 from ma2ml_agents.registry import ALGORITHMS, make_algorithm
 from ma2ml_agents.spaces import JointActionSpace
-
-
-@runtime_checkable
-class SearchAlgorithm(Protocol):
-    """What ``run_search`` needs from a search: propose n joint actions, learn from their rewards, checkpoint."""
-
-    name: str
-    seed: int
-    config: Any
-
-    def act(self, n: int) -> dict[str, np.ndarray]: ...
-
-    def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)

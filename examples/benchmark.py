@@ -60,6 +60,31 @@ class RunSpec:
     batch_size: int
     top_k: int
     out_dir: str
+    config_overrides: tuple[tuple[str, str], ...] = ()
+    """``--set FIELD=VALUE`` pairs, applied to the algorithm's config where it has FIELD (else ignored)."""
+
+
+def algorithm_config(name: str, overrides: Sequence[tuple[str, str]]) -> Any:
+    """The config of search ``name`` with the ``overrides`` whose field it has; None when nothing applies."""
+    import dataclasses
+
+    from baselines import BASELINES
+    from ma2ml_agents import ALGORITHMS
+
+    config_cls = BASELINES[name].config_cls if name in BASELINES else ALGORITHMS[name].config_cls
+    fields = {f.name: f for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else {}
+    default = config_cls() if fields else None
+    changes = {key: _typed(getattr(default, key), value) for key, value in overrides if key in fields}
+    return dataclasses.replace(default, **changes) if changes else None
+
+
+def _typed(current: Any, value: str) -> Any:
+    """``value`` parsed as the type of the field's default."""
+    if isinstance(current, bool):
+        if value.lower() not in ("true", "false", "1", "0"):
+            raise SystemExit(f"--set: {value!r} is not a boolean")
+        return value.lower() in ("true", "1")
+    return type(current)(value) if isinstance(current, int | float | str) else value
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
@@ -79,11 +104,12 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         backend_options=dict(spec.backend_options),
         seed=spec.seed,
     )
-    algorithm = make_search(spec.algorithm, env, seed=spec.seed, batches=spec.batches)
+    config = algorithm_config(spec.algorithm, spec.config_overrides)
+    algorithm = make_search(spec.algorithm, env, seed=spec.seed, batches=spec.batches, config=config)
     started = time.perf_counter()
     result = run_search(
         env,
-        algorithm,  # type: ignore[arg-type]  # run_search is typed for ControllerAlgorithm, duck-typed
+        algorithm,
         batches=spec.batches,
         batch_size=spec.batch_size,
         top_k=spec.top_k,
@@ -103,7 +129,10 @@ def finished(spec: RunSpec) -> dict[str, Any] | None:
     if not path.exists():
         return None
     done: dict[str, Any] = json.loads(path.read_text())
-    saved = {k: tuple(map(tuple, v)) if k == "backend_options" else v for k, v in done["spec"].items()}
+    saved = {
+        k: tuple(map(tuple, v)) if k in ("backend_options", "config_overrides") else v for k, v in done["spec"].items()
+    }
+    saved.setdefault("config_overrides", ())
     return done if saved == asdict(spec) else None
 
 
@@ -286,6 +315,13 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--top-k", type=int, default=30, help="k of the top-k mean reward (paper: 30)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--out", default="runs/benchmark", help="output folder")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override a config field of every algorithm whose config has it, e.g. policy_lr=4e-3",
+    )
     args = parser.parse_args(argv)
 
     from baselines import BASELINES
@@ -297,9 +333,26 @@ def main(argv: Sequence[str] | None = None) -> Path:
         parser.error(f"unknown algorithms {unknown}; choose from {known}")
     out = Path(args.out)
     options = parse_options(args.backend_option)
+    overrides = []
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if not key or not value:
+            parser.error(f"--set takes FIELD=VALUE, got {item!r}")
+        overrides.append((key, value))
+    for name in args.algorithms:
+        algorithm_config(name, overrides)  # fail on a bad value now, not in a worker
     specs = [
         RunSpec(
-            a, s, args.task, args.backend, options, args.batches, args.batch_size, args.top_k, str(out / a / f"seed{s}")
+            a,
+            s,
+            args.task,
+            args.backend,
+            options,
+            args.batches,
+            args.batch_size,
+            args.top_k,
+            str(out / a / f"seed{s}"),
+            tuple(overrides),
         )
         for a in args.algorithms
         for s in args.seeds
@@ -317,7 +370,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     header = (
         f"Task {args.task}, backend {args.backend}{' ' + str(dict(options)) if options else ''}, "
         f"{args.batches} batches x {args.batch_size} "
-        f"= {args.batches * args.batch_size} evaluations per run, seeds {args.seeds}.\n\n"
+        f"= {args.batches * args.batch_size} evaluations per run, seeds {args.seeds}"
+        f"{'; config overrides ' + ', '.join(args.set) if args.set else ''}.\n\n"
     )
     text = (
         header + table(args.algorithms, metrics, walls, top_k=args.top_k, optimum=optimum) + f"\nCommand: `{command}`\n"

@@ -5,7 +5,7 @@
 
 BenchMARL cannot take MultiDiscrete actions, so the task uses the token mode (Discrete + action
 mask, identical for every agent: one group ``modules`` sharing a policy). It builds the env through
-TorchRL's ``PettingZooWrapper`` with the string infos dropped (``interop_torchrl.NumericInfos``)
+TorchRL's ``PettingZooWrapper`` with the string infos dropped (``automl_env.wrappers.NumericInfos``)
 and reuses BenchMARL's PettingZoo task class for every spec. Logging, evaluation and checkpoints are
 off: this shows the wiring, with a budget far too small to learn.
 

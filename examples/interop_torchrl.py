@@ -12,8 +12,8 @@ over an MLP; in token mode its categorical respects the action mask).
   and share one policy network (stacked along the agent dimension).
 
 TorchRL builds a tensor spec for every info key at reset and cannot take strings, while the env's
-infos carry ``status``, ``reason``, ``backend``, ``pipeline`` and ``digest`` as strings; ``NumericInfos``
-keeps the numeric entries only (and ``ok`` for the status) before handing the env over.
+infos carry ``status``, ``reason``, ``backend``, ``pipeline`` and ``digest`` as strings;
+``automl_env.wrappers.NumericInfos`` keeps the numeric entries only (and ``ok`` for the status).
 """
 
 from __future__ import annotations
@@ -22,26 +22,8 @@ import argparse
 from typing import Any
 
 from pettingzoo import ParallelEnv
-from pettingzoo.utils.wrappers import BaseParallelWrapper
 
-
-class NumericInfos(BaseParallelWrapper):
-    """The env with string info entries dropped (``status`` becomes the float ``ok``), for TorchRL."""
-
-    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
-        observations, infos = self.env.reset(seed=seed, options=options)
-        return observations, {a: numeric(i) for a, i in infos.items()}
-
-    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
-        observations, rewards, terminations, truncations, infos = self.env.step(actions)
-        return observations, rewards, terminations, truncations, {a: numeric(i) for a, i in infos.items()}
-
-
-def numeric(info: dict[str, Any]) -> dict[str, float]:
-    """Numeric entries of an info dict as floats; ``ok`` is 1.0 for a successful evaluation."""
-    kept = {k: float(v) for k, v in info.items() if isinstance(v, int | float)}
-    kept["ok"] = float(info.get("status") == "ok")
-    return kept
+from automl_env.wrappers import NumericInfos
 
 
 def wrap(env: ParallelEnv, *, token_mode: bool) -> Any:

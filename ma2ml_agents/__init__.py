@@ -11,7 +11,7 @@ Algorithms (``ALGORITHMS``): MA2ML, MA2ML on-policy, MA2ML-Lite and single-agent
 
 from __future__ import annotations
 
-from ma2ml_agents.base import ControllerAlgorithm, derived_seed
+from ma2ml_agents.base import ControllerAlgorithm, SearchAlgorithm, derived_seed
 from ma2ml_agents.controllers import ControllerSample, TokenController, polyak_update
 from ma2ml_agents.critic import JointCritic
 from ma2ml_agents.evaluator import BatchEvaluator
@@ -39,6 +39,7 @@ __all__ = [
     "MA2MLOnPolicy",
     "MA2MLOnPolicyConfig",
     "ReplayBuffer",
+    "SearchAlgorithm",
     "SearchResult",
     "SingleAgentReinforce",
     "TokenController",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 import torch
@@ -27,6 +27,26 @@ ConfigT = TypeVar("ConfigT")
 def derived_seed(*keys: int) -> int:
     """A 63-bit seed that is a pure function of ``keys`` (NumPy's SeedSequence mixing)."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@runtime_checkable
+class SearchAlgorithm(Protocol):
+    """What ``run_search`` needs from a search: propose n joint actions, learn from their rewards, checkpoint.
+
+    ``ControllerAlgorithm`` implements it; so do the baselines, which need not be torch models.
+    """
+
+    name: str
+    seed: int
+    config: Any
+
+    def act(self, n: int) -> dict[str, np.ndarray]: ...
+
+    def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 class ControllerAlgorithm(ABC, Generic[ConfigT]):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ma2ml_agents.base import ControllerAlgorithm, derived_seed
+from ma2ml_agents.base import SearchAlgorithm, derived_seed
 from ma2ml_agents.evaluator import BatchEvaluator
 from ma2ml_agents.run_folder import RunFolder
 from ma2ml_agents.topk import TopK, entry_key, plain
@@ -57,7 +57,7 @@ class _LoopState:
 
 def run_search(
     env: Any,
-    algorithm: ControllerAlgorithm[Any],
+    algorithm: SearchAlgorithm,
     *,
     batches: int,
     batch_size: int = 24,
@@ -97,7 +97,7 @@ def run_search(
 
 def _run_config(
     evaluator: BatchEvaluator,
-    algorithm: ControllerAlgorithm[Any],
+    algorithm: SearchAlgorithm,
     *,
     batches: int,
     batch_size: int,
@@ -132,7 +132,7 @@ def _versions() -> dict[str, str]:
 _MAY_CHANGE = {"batches", "versions", "env"}
 
 
-def _start(folder: RunFolder, algorithm: ControllerAlgorithm[Any], run: dict[str, Any], *, resume: bool) -> _LoopState:
+def _start(folder: RunFolder, algorithm: SearchAlgorithm, run: dict[str, Any], *, resume: bool) -> _LoopState:
     """Fresh state, or the checkpoint's (with its algorithm state loaded and the CSV cut back)."""
     checkpoint = folder.load_checkpoint()
     if checkpoint is not None and not resume:
@@ -191,7 +191,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _checkpoint(
-    folder: RunFolder, algorithm: ControllerAlgorithm[Any], state: _LoopState, topk: TopK, run: dict[str, Any]
+    folder: RunFolder, algorithm: SearchAlgorithm, state: _LoopState, topk: TopK, run: dict[str, Any]
 ) -> None:
     state.topk = topk.entries
     search = dataclasses.asdict(state)
@@ -199,7 +199,7 @@ def _checkpoint(
 
 
 def _finish(
-    folder: RunFolder, state: _LoopState, topk: TopK, algorithm: ControllerAlgorithm[Any], evaluator: BatchEvaluator
+    folder: RunFolder, state: _LoopState, topk: TopK, algorithm: SearchAlgorithm, evaluator: BatchEvaluator
 ) -> SearchResult:
     """Write topk.json, history.json and the plot; build the result."""
     folder.write_json("topk.json", topk.ranked())

@@ -99,7 +99,7 @@ def test_run_search_drives_and_resumes_every_baseline(name: str, tmp_path: Path)
         algorithm = make_search(name, env, seed=3, batches=4, config=config)
         run_search(
             env, algorithm, batches=batches, batch_size=4, top_k=5, out_dir=out, seed=3, resume=True, progress=False
-        )  # type: ignore[arg-type]
+        )
         return (out / "evaluations.csv").read_text().splitlines()
 
     whole = search(tmp_path / "whole", 4)

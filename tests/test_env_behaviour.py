@@ -244,3 +244,15 @@ def test_headline_env_trains_for_real_and_a_missing_dataset_stops_with_its_folde
     env.reset(seed=0)
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         env.step(sample(env))
+
+
+def test_numeric_infos_keep_the_schema_numeric_and_flag_success() -> None:
+    from automl_env.wrappers import NumericInfos
+
+    env = NumericInfos(automl_env.parallel_env("cifar10", backend="synthetic"))
+    _, reset_infos = env.reset(seed=0)
+    _, rewards, _, _, infos = env.step(sample(env.unwrapped))
+    assert reset_infos["nas"].keys() == infos["nas"].keys()
+    assert all(isinstance(v, float) for v in infos["nas"].values())
+    assert infos["nas"]["ok"] == 1.0 and reset_infos["nas"]["ok"] == 0.0
+    assert infos["nas"]["reward"] == rewards["nas"]

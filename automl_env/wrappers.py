@@ -1,0 +1,32 @@
+"""Wrappers for clients with narrower expectations than PettingZoo's.
+
+``NumericInfos``: TorchRL's ``PettingZooWrapper`` (and BenchMARL through it) builds a tensor spec
+from every info value at reset and fails on strings (``TypeError: new(): invalid data type 'str'``),
+while the env's infos carry ``status``, ``reason``, ``backend``, ``pipeline`` and ``digest``. The
+wrapper keeps the numeric entries and turns ``status`` into the float ``ok``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pettingzoo.utils.wrappers import BaseParallelWrapper
+
+
+def numeric_info(info: dict[str, Any]) -> dict[str, float]:
+    """Numeric entries of an info dict as floats; ``ok`` is 1.0 for a successful evaluation."""
+    kept = {k: float(v) for k, v in info.items() if isinstance(v, int | float)}
+    kept["ok"] = float(info.get("status") == "ok")
+    return kept
+
+
+class NumericInfos(BaseParallelWrapper):
+    """The env with only numeric infos (same keys at reset and at every step)."""
+
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        observations, infos = self.env.reset(seed=seed, options=options)
+        return observations, {a: numeric_info(i) for a, i in infos.items()}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        observations, rewards, terminations, truncations, infos = self.env.step(actions)
+        return observations, rewards, terminations, truncations, {a: numeric_info(i) for a, i in infos.items()}
