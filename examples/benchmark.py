@@ -72,10 +72,16 @@ def algorithm_config(name: str, overrides: Sequence[tuple[str, str]]) -> Any:
     from ma2ml_agents import ALGORITHMS
 
     config_cls = BASELINES[name].config_cls if name in BASELINES else ALGORITHMS[name].config_cls
-    fields = {f.name: f for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else {}
-    default = config_cls() if fields else None
-    changes = {key: _typed(getattr(default, key), value) for key, value in overrides if key in fields}
-    return dataclasses.replace(default, **changes) if changes else None
+    fields = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
+    applicable = [(key, value) for key, value in overrides if key in fields]
+    if not applicable:
+        return None  # the search builds its own default config
+    try:
+        default = config_cls()
+    except TypeError as error:
+        raise SystemExit(f"--set: {name}'s config has no defaults to override ({error})") from error
+    changes = {key: _typed(getattr(default, key), value) for key, value in applicable}
+    return dataclasses.replace(default, **changes)
 
 
 def _typed(current: Any, value: str) -> Any:

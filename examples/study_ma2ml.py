@@ -1,0 +1,178 @@
+"""Diagnostics of the MA2ML family on the synthetic cifar100 benchmark (docs/ma2ml_study.md).
+
+    python examples/study_ma2ml.py --algorithm ma2ml --seed 0 --batches 167 --every 20 [--set policy_lr=4e-3]
+
+Runs one search loop by hand (same env, seeds and batch evaluation as ``run_search``) and prints, every
+``--every`` batches:
+
+- the batch-mean reward and the best so far;
+- per agent, how far the policy is from uniform: mean per-token entropy as a fraction of the uniform
+  entropy (1.0 = uniform) and the mean probability of the most likely choice per token, measured on 256
+  fresh samples;
+- for the critic-based variants, the critic's fit on the batch just evaluated *before* it learns from it
+  (held-out): MSE, the variance of the rewards, R^2 = 1 - MSE/var and corr(Q, R);
+- per agent, the advantage the policy step used: mean, std, corr with the centred reward R - mean(R), and
+  the size of its KL terms (std of lam * log(pi/rho), value of lam * KL).
+
+Single process, one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchmark import algorithm_config
+
+
+@torch.no_grad()
+def policy_drift(algorithm, n: int = 256) -> list[tuple[float, float]]:
+    """Per agent: (mean entropy / uniform entropy, mean max-prob) per token over n fresh samples."""
+    generator = torch.Generator().manual_seed(12345)
+    out = []
+    for policy in algorithm.policies:
+        sample = policy.sample(n, generator=generator)
+        table = sample.log_probs  # (n, T, K), masked = -1e9
+        probs = table.exp()
+        entropy = -(probs * table.clamp(min=-1e4)).sum(-1)  # (n, T)
+        uniform = torch.tensor([math.log(k) for k in policy.nvec]).clamp(min=1e-12)
+        keep = torch.tensor([k > 1 for k in policy.nvec])
+        ratio = (entropy[:, keep] / uniform[keep]).mean()
+        max_prob = probs.max(-1).values[:, keep].mean()
+        out.append((float(ratio), float(max_prob)))
+    return out
+
+
+class OracleQ(torch.nn.Module):
+    """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A."""
+
+    def __init__(self, space, backend) -> None:
+        super().__init__()
+        self.space, self.backend = space, backend
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        accuracy = self.backend.expected_accuracy_tokens(self.space.to_env(tokens))
+        return torch.as_tensor(np.asarray(accuracy), dtype=torch.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--algorithm", default="ma2ml")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batches", type=int, default=167)
+    parser.add_argument("--batch-size", type=int, default=24)
+    parser.add_argument("--every", type=int, default=20)
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument(
+        "--critic-offset",
+        action="store_true",
+        help="experiment: before the first update, add the first batch's mean reward to the critic's output bias",
+    )
+    parser.add_argument(
+        "--oracle-critic",
+        action="store_true",
+        help="experiment: Q = the synthetic backend's exact noise-free accuracy (no critic learning)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    import automl_env
+    from baselines import make_search
+    from ma2ml_agents.base import derived_seed
+    from ma2ml_agents.evaluator import BatchEvaluator
+
+    overrides = [tuple(item.split("=", 1)) for item in args.set]
+    config = algorithm_config(args.algorithm, overrides)
+    env = automl_env.vector_env("cifar100", num_envs=args.batch_size, backend="synthetic", seed=args.seed)
+    algorithm = make_search(args.algorithm, env, seed=args.seed, batches=args.batches, config=config)
+    evaluator = BatchEvaluator(env)
+    if args.oracle_critic:
+        backend = automl_env.parallel_env("cifar100", backend="synthetic").backend
+        algorithm.critic = OracleQ(algorithm.space, backend)
+        algorithm._critic_step = lambda tokens, rewards: 0.0
+    agents = list(algorithm.space.agents) if hasattr(algorithm, "space") else []
+    has_critic = hasattr(algorithm, "critic")
+    print(f"{args.algorithm} seed {args.seed} overrides {args.set} agents {agents}", flush=True)
+    if hasattr(algorithm, "policies"):
+        print(f"  batch 0 drift (entropy/uniform, max-prob) {_fmt(policy_drift(algorithm))}", flush=True)
+    best, started = -np.inf, time.perf_counter()
+    fits, advs = [], []
+    for batch in range(args.batches):
+        actions = algorithm.act(args.batch_size)
+        rewards, _ = evaluator.evaluate(actions, seed=derived_seed(args.seed, batch))
+        best = max(best, float(np.max(rewards)))
+        if has_critic:
+            tokens = algorithm.space.to_tensor(actions)
+            r = torch.as_tensor(rewards, dtype=torch.float32)
+            with torch.no_grad():
+                q = algorithm.critic(tokens)
+            mse, var = float(((q - r) ** 2).mean()), float(r.var(unbiased=False))
+            corr = float(np.corrcoef(q.numpy(), r.numpy())[0, 1])
+            fits.append((mse, var, corr))
+            # The advantage as the policy step would compute it on this batch (before updating on it).
+            tables = [p.log_prob_table(tokens[:, g]) for g, p in zip(algorithm.groups, algorithm.policies, strict=True)]
+            generator_state = algorithm.update_generator.get_state()
+            advantages, kls = algorithm.advantages(tokens, tables)
+            algorithm.update_generator.set_state(generator_state)  # leave the run's randomness untouched
+            centred = (r - r.mean()).numpy()
+            row = []
+            for i, (a, g, p, t) in enumerate(
+                zip(advantages, algorithm.groups, algorithm.policies, algorithm.target_policies, strict=True)
+            ):
+                with torch.no_grad():
+                    own = tokens[:, g]
+                    log_ratio = p.log_prob(own) - t.log_prob(own)
+                a_np = a.numpy()
+                c = float(np.corrcoef(a_np, centred)[0, 1]) if a_np.std() > 0 else float("nan")
+                row.append(
+                    (
+                        float(a_np.mean()),
+                        float(a_np.std()),
+                        c,
+                        float(algorithm.config.lam * log_ratio.std()),
+                        algorithm.config.lam * kls[i],
+                    )
+                )
+            advs.append(row)
+        if args.critic_offset and has_critic and batch == 0:
+            with torch.no_grad():
+                algorithm.critic.output.bias += float(np.mean(rewards))
+        stats = algorithm.update(actions, rewards)
+        if (batch + 1) % args.every == 0 or batch + 1 == args.batches:
+            line = f"batch {batch + 1:4d} mean R {np.mean(rewards):.4f} best {best:.4f} std R {np.std(rewards):.4f}"
+            if hasattr(algorithm, "policies"):
+                line += f" | drift {_fmt(policy_drift(algorithm))}"
+            print(line, flush=True)
+            if has_critic:
+                window = fits[-args.every :]
+                mse, var, corr = (float(np.nanmean([f[k] for f in window])) for k in range(3))
+                print(
+                    f"     critic (held-out, last {len(window)} batches): MSE {mse:.2e} var(R) {var:.2e} "
+                    f"R2 {1 - mse / var:+.2f} corr {corr:+.2f} "
+                    f"| train loss {stats.get('critic_loss', float('nan')):.2e}",
+                    flush=True,
+                )
+                for i, agent in enumerate(agents):
+                    vals = np.nanmean([r[i] for r in advs[-args.every :]], axis=0)
+                    print(
+                        f"     adv {agent:>4}: mean {vals[0]:+.2e} std {vals[1]:.2e} corr(R-mean) {vals[2]:+.2f} "
+                        f"| lam*logratio std {vals[3]:.2e} lam*KL {vals[4]:.2e}",
+                        flush=True,
+                    )
+    print(f"done in {time.perf_counter() - started:.1f}s, best {best:.4f}", flush=True)
+
+
+def _fmt(drift: list[tuple[float, float]]) -> str:
+    return " ".join(f"({h:.3f},{m:.3f})" for h, m in drift)
+
+
+if __name__ == "__main__":
+    main()
