@@ -97,9 +97,10 @@ class ControllerAlgorithm(ABC, Generic[ConfigT]):
         """Create further modules and optimisers (called under a forked global RNG)."""
 
     @torch.no_grad()
-    def sample_tokens(self, n: int) -> torch.Tensor:
-        """(n, total_tokens) joint token rows drawn from the current policies."""
-        parts = [p.sample(n, generator=self.act_generator).actions for p in self.policies]
+    def sample_tokens(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, total_tokens) joint token rows drawn from the current policies (``act``'s generator by default)."""
+        generator = self.act_generator if generator is None else generator
+        parts = [p.sample(n, generator=generator).actions for p in self.policies]
         return torch.cat(parts, dim=1)
 
     def act(self, n: int) -> dict[str, np.ndarray]:

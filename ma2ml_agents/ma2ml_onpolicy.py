@@ -1,6 +1,7 @@
 """MA2ML on-policy (the paper's ablation): MA2ML without the replay buffer.
 
-Every update uses only the batch just evaluated, for both the critic regression and the policy gradient.
+The critic regresses on the batch just evaluated only; the policy gradient is MA2ML's (on the current
+policies' draws), so the two differ exactly in what the critic has seen.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ class MA2MLOnPolicyConfig(MA2MLConfig):
     """MA2ML's settings with ``use_replay`` off."""
 
     use_replay: bool = False
-    """Off: the critic and the policies learn from the batch just evaluated only."""
+    """Off: the critic learns from the batch just evaluated only."""
     replay_capacity: int = 1
     """Unused without replay; kept tiny so checkpoints stay small."""
 

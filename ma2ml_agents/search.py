@@ -163,7 +163,8 @@ def _record(
     """Append the batch to the CSV and the top-k, and extend the per-batch curves."""
     infos = [plain(info) for info in infos]
     if not state.csv_columns:
-        scalars = sorted({k for info in infos for k, v in info.items() if _is_scalar(v) and k != "pipeline"})
+        fixed = {"batch", "index", "reward", "tokens", "pipeline"}
+        scalars = sorted({k for info in infos for k, v in info.items() if _is_scalar(v) and k not in fixed})
         state.csv_columns = ["batch", "index", "reward", *scalars, "tokens", "pipeline"]
         state.csv_bytes = folder.start_csv(state.csv_columns)
     rows = []
