@@ -54,13 +54,16 @@ def policy_drift(algorithm, n: int = 256) -> list[tuple[float, float]]:
 class OracleQ(torch.nn.Module):
     """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A."""
 
-    def __init__(self, space, backend) -> None:
+    def __init__(self, space, backend, scale: float) -> None:
         super().__init__()
-        self.space, self.backend = space, backend
+        self.space, self.backend, self.scale = space, backend, scale
+
+    def start_at(self, level: float) -> None:
+        """Exact from the start: nothing to shift."""
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         accuracy = self.backend.expected_accuracy_tokens(self.space.to_env(tokens))
-        return torch.as_tensor(np.asarray(accuracy), dtype=torch.float32)
+        return torch.as_tensor(self.scale * np.asarray(accuracy), dtype=torch.float32)
 
 
 def main() -> None:
@@ -71,11 +74,6 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
-    parser.add_argument(
-        "--critic-offset",
-        action="store_true",
-        help="experiment: before the first update, add the first batch's mean reward to the critic's output bias",
-    )
     parser.add_argument(
         "--oracle-critic",
         action="store_true",
@@ -96,7 +94,7 @@ def main() -> None:
     evaluator = BatchEvaluator(env)
     if args.oracle_critic:
         backend = automl_env.parallel_env("cifar100", backend="synthetic").backend
-        algorithm.critic = OracleQ(algorithm.space, backend)
+        algorithm.critic = OracleQ(algorithm.space, backend, algorithm.config.reward_scale)
         algorithm._critic_step = lambda tokens, rewards: 0.0
     agents = list(algorithm.space.agents) if hasattr(algorithm, "space") else []
     has_critic = hasattr(algorithm, "critic")
@@ -111,7 +109,7 @@ def main() -> None:
         best = max(best, float(np.max(rewards)))
         if has_critic:
             tokens = algorithm.space.to_tensor(actions)
-            r = torch.as_tensor(rewards, dtype=torch.float32)
+            r = torch.as_tensor(rewards, dtype=torch.float32) * algorithm.config.reward_scale  # the critic's units
             with torch.no_grad():
                 q = algorithm.critic(tokens)
             mse, var = float(((q - r) ** 2).mean()), float(r.var(unbiased=False))
@@ -142,9 +140,6 @@ def main() -> None:
                     )
                 )
             advs.append(row)
-        if args.critic_offset and has_critic and batch == 0:
-            with torch.no_grad():
-                algorithm.critic.output.bias += float(np.mean(rewards))
         stats = algorithm.update(actions, rewards)
         if (batch + 1) % args.every == 0 or batch + 1 == args.batches:
             line = f"batch {batch + 1:4d} mean R {np.mean(rewards):.4f} best {best:.4f} std R {np.std(rewards):.4f}"

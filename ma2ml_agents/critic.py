@@ -46,6 +46,11 @@ class JointCritic(nn.Module):
                 nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
+    @torch.no_grad()
+    def start_at(self, level: float) -> None:
+        """Shift the output by ``level`` (e.g. the first rewards' mean), so fitting starts from the rewards' level."""
+        self.output.bias += level
+
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
         """(n,) Q values."""
         x = torch.relu(self.embedding(actions + self.offsets) + self.input_bias)

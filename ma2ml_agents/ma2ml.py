@@ -1,8 +1,8 @@
 """MA2ML (Algorithm 1 of Wang et al., CVPR 2023): centralised critic, counterfactual baselines, KL to a target.
 
 Per update (METHOD.md, "MA2ML"):
-1. critic regression L_Q = E[(Q(S, A) - R)^2] on a mini-batch of <S, A, R> drawn uniformly from the replay
-   buffer (off-policy: every pipeline ever evaluated keeps teaching the critic);
+1. critic regression L_Q = E[(Q(S, A) - R)^2] on the batch just evaluated plus a mini-batch of <S, A, R> drawn
+   uniformly from the replay buffer (off-policy: every pipeline ever evaluated keeps teaching the critic);
 2. for every agent i, the policy gradient
        E_{A~pi}[ grad log pi_i(A_i|S_i) * ( Q(S,A) - lam log(pi_i/rho_i)(A_i) - b_i + lam KL(pi_i || rho_i) ) ],
    b_i = E_{A_i'~pi_i} Q(S, A_i', A_-i) (others held), the bracket treated as a constant (stop-gradient);
@@ -17,7 +17,9 @@ mixture of policies instead: measured on a 3-agent coordination game (tests/test
 froze the two coordinating agents near uniform (their partner looks like its own past average), 11 of 20
 seeds against 20 of 20 with the current policies' draws.
 
-Choices the paper leaves open (**ours**): Adam for both the critic and the policies; the critic step comes
+Choices the paper leaves open (**ours**): rewards are scaled (``reward_scale``, 100: lam has the rewards' units
+and the paper's accuracies were in percent) and the critic's output starts at the first batch's mean reward;
+Adam for both the critic and the policies; the critic step comes
 before the policy step, and Q in the advantage is the critic just updated; KL(pi_i || rho_i) is a per-agent
 scalar (S_i is fixed): exact when the agent's space is enumerable, else the mini-batch mean of the
 per-position exact KL along the rows' prefixes (the target's table on the rows is needed for log rho_i(A_i)
@@ -51,7 +53,11 @@ class MA2MLConfig:
     tau: float = 0.004
     """Polyak rate of the target policies (paper: 0.004 on CIFAR, 0.012 on ImageNet-200)."""
     lam: float = 0.2
-    """lambda, weight of the divergence regulariser (paper)."""
+    """lambda, weight of the divergence regulariser (paper), in the units of the scaled rewards."""
+    reward_scale: float = 100.0
+    """Rewards are multiplied by this before the critic sees them (ours). lam weighs log-ratios against reward
+    differences, so it has the rewards' units: the paper's 0.2 was set for accuracies in percent, which 100
+    gives on accuracies in [0, 1]. Use 1 where rewards already have the scale lam was chosen for."""
     hidden_size: int = 100
     """LSTM units per controller (paper)."""
     critic_hidden_size: int = 100
@@ -115,11 +121,24 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
         self.replay.load_state_dict(state["replay"])
 
     def _minibatch(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's regression rows: the batch just evaluated, plus a replay sample when off-policy.
+
+        The critic is used where the current policies sample; a replay drawn uniformly over the whole search is
+        mostly older, more spread-out pipelines, so the newest batch is always in (ours).
+        """
         if not self.config.use_replay:
             return tokens, rewards
-        return self.replay.sample(self.config.minibatch_size, generator=self.update_generator)
+        replayed_tokens, replayed_rewards = self.replay.sample(
+            self.config.minibatch_size, generator=self.update_generator
+        )
+        return torch.cat([tokens, replayed_tokens]), torch.cat([rewards, replayed_rewards])
 
     def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+        rewards = rewards * self.config.reward_scale
+        if len(self.replay) == 0:
+            # Q is only ever used in differences (Q - b_i), so its level is free: start it at the first batch's
+            # mean instead of spending the first critic steps on a constant.
+            self.critic.start_at(float(rewards.mean()))
         self.replay.add(tokens, rewards)
         stats: dict[str, float] = {}
         for update in range(self.config.updates_per_batch):
