@@ -31,20 +31,21 @@ Version history: v0: first release.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from automl_env.backends.base import Evaluator, Fidelity
-from automl_env.codec import JointCodec
-from automl_env.evaluation import Evaluation, pending_info
-from automl_env.modules.base import ModuleConfig, TokenArray
-from automl_env.objectives import Objective
+from automl_env.backends.base import Evaluator
+from automl_env.env_options import EnvOptions, resolve_env
+from automl_env.evaluation import pending_info
+from automl_env.modules.base import TokenArray
 from automl_env.render import describe_episode
-from automl_env.tasks import TaskSpec, get_task
+from automl_env.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 ActionMode = Literal["pipeline", "token"]
 ACTION_MODES: tuple[str, ...] = ("pipeline", "token")
@@ -63,30 +64,15 @@ class AutoMLEnv(ParallelEnv):
         self,
         task: str | TaskSpec = "cifar100",
         *,
-        backend: str | Evaluator | None = None,
-        backend_options: Mapping[str, Any] | None = None,
-        modules: Sequence[str] | None = None,
-        fixed: Mapping[str, ModuleConfig] | None = None,
         action_mode: ActionMode = "pipeline",
-        objective: str | Objective | None = None,
-        fidelity: Fidelity | None = None,
-        seed: int = 0,
         render_mode: str | None = None,
+        **options: Unpack[EnvOptions],
     ) -> None:
         if action_mode not in ACTION_MODES:
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.task = get_task(task)
-        self.codec = JointCodec(self.task, modules, fixed)
-        self.evaluation = Evaluation(
-            self.task,
-            backend=backend,
-            backend_options=backend_options,
-            objective=objective,
-            fidelity=fidelity,
-            seed=seed,
-        )
+        self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.action_mode = action_mode
         self.render_mode = render_mode
         self.possible_agents = list(self.codec.agents)

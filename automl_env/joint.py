@@ -6,20 +6,19 @@ episode. The observation is a constant (the single controller's fixed input).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from automl_env.backends.base import Evaluator, Fidelity
-from automl_env.codec import JointCodec
-from automl_env.evaluation import Evaluation, pending_info
-from automl_env.modules.base import ModuleConfig
-from automl_env.objectives import Objective
+from automl_env.env_options import EnvOptions, resolve_env
+from automl_env.evaluation import pending_info
 from automl_env.render import describe_result
-from automl_env.tasks import TaskSpec, get_task
+from automl_env.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class JointAutoMLEnv(gym.Env):
@@ -31,27 +30,12 @@ class JointAutoMLEnv(gym.Env):
         self,
         task: str | TaskSpec = "cifar100",
         *,
-        backend: str | Evaluator | None = None,
-        backend_options: Mapping[str, Any] | None = None,
-        modules: Sequence[str] | None = None,
-        fixed: Mapping[str, ModuleConfig] | None = None,
-        objective: str | Objective | None = None,
-        fidelity: Fidelity | None = None,
-        seed: int = 0,
         render_mode: str | None = None,
+        **options: Unpack[EnvOptions],
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.task = get_task(task)
-        self.codec = JointCodec(self.task, modules, fixed)
-        self.evaluation = Evaluation(
-            self.task,
-            backend=backend,
-            backend_options=backend_options,
-            objective=objective,
-            fidelity=fidelity,
-            seed=seed,
-        )
+        self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.render_mode = render_mode
         self.action_space = spaces.MultiDiscrete(np.concatenate([self.codec.spaces[a].nvec for a in self.codec.agents]))
         self.observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)

@@ -10,19 +10,21 @@ terminations ``(N,)`` per agent, infos a list of N dicts per agent, ``state()`` 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium import spaces
 
-from automl_env.backends.base import Evaluator, Fidelity
-from automl_env.codec import JointCodec
-from automl_env.evaluation import Evaluation, pending_info
-from automl_env.modules.base import ModuleConfig, TokenArray
-from automl_env.objectives import Objective
+from automl_env.backends.base import Evaluator
+from automl_env.env_options import EnvOptions, resolve_env
+from automl_env.evaluation import pending_info
+from automl_env.modules.base import TokenArray
 from automl_env.pipeline import Pipeline
-from automl_env.tasks import TaskSpec, get_task
+from automl_env.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class AutoMLVectorEnv:
@@ -33,27 +35,12 @@ class AutoMLVectorEnv:
         task: str | TaskSpec = "cifar100",
         *,
         num_envs: int,
-        backend: str | Evaluator | None = None,
-        backend_options: Mapping[str, Any] | None = None,
-        modules: Sequence[str] | None = None,
-        fixed: Mapping[str, ModuleConfig] | None = None,
-        objective: str | Objective | None = None,
-        fidelity: Fidelity | None = None,
-        seed: int = 0,
+        **options: Unpack[EnvOptions],
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
-        self.task = get_task(task)
+        self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.num_envs = num_envs
-        self.codec = JointCodec(self.task, modules, fixed)
-        self.evaluation = Evaluation(
-            self.task,
-            backend=backend,
-            backend_options=backend_options,
-            objective=objective,
-            fidelity=fidelity,
-            seed=seed,
-        )
         self.possible_agents = list(self.codec.agents)
         self.agents: list[str] = []
         n = len(self.possible_agents)

@@ -11,14 +11,14 @@ agents' tokens in agent order, each an index in ``[0, choices)``.
 
 from __future__ import annotations
 
-import dataclasses
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from gymnasium import spaces
 
+from ma2ml_agents.base import SeededSearch
 from ma2ml_agents.spaces import JointActionSpace
 
 ConfigT = TypeVar("ConfigT")
@@ -46,27 +46,13 @@ def tokens_to_env(space: JointActionSpace, tokens: TokenRows) -> dict[str, np.nd
     }
 
 
-class TokenSearch(ABC, Generic[ConfigT]):
+class TokenSearch(SeededSearch[ConfigT]):
     """Base of the NumPy baselines: a joint token space, a config, and one seeded generator."""
 
-    name: ClassVar[str] = ""
-
     def __init__(self, space: JointActionSpace | Mapping[str, spaces.Space], config: ConfigT, *, seed: int) -> None:
-        self.space = space if isinstance(space, JointActionSpace) else JointActionSpace.from_spaces(space)
-        self.config = config
-        self.seed = seed
+        super().__init__(space, config, seed=seed)
         self.nvec = np.asarray(self.space.flat_nvec, dtype=np.int64)
         self.rng = np.random.default_rng(seed)
-
-    @classmethod
-    def from_env(cls, env: object, config: ConfigT | None = None, *, seed: int) -> TokenSearch[ConfigT]:
-        """Build for an env's ``possible_agents`` and action spaces; ``config`` defaults to ``default_config()``."""
-        return cls(JointActionSpace.from_env(env), config if config is not None else cls.default_config(), seed=seed)
-
-    @classmethod
-    @abstractmethod
-    def default_config(cls) -> ConfigT:
-        """The config with this baseline's defaults."""
 
     def random_tokens(self, n: int) -> TokenRows:
         """n joint token rows drawn uniformly."""
@@ -92,24 +78,9 @@ class TokenSearch(ABC, Generic[ConfigT]):
     def observe(self, tokens: TokenRows, rewards: np.ndarray) -> dict[str, float]:
         """``update`` on token rows (n, total_tokens) and rewards (n,)."""
 
-    def extra_state(self) -> dict[str, Any]:
-        """Further state (plain types only: checkpoints load with ``torch.load(weights_only=True)``)."""
-        return {}
+    def core_state(self) -> dict[str, Any]:
+        """The generator's state."""
+        return {"rng": self.rng.bit_generator.state}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``extra_state`` returned."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Name, config, generator state and extra state, as ``run_search`` checkpoints them."""
-        return {
-            "name": self.name,
-            "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
-            "rng": self.rng.bit_generator.state,
-            "extra": self.extra_state(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["name"] != self.name:
-            raise ValueError(f"state of algorithm {state['name']!r} cannot be loaded into {self.name!r}")
+    def load_core_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
-        self.load_extra_state(state["extra"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from torch import nn
 
 from ma2ml_agents.controllers import TokenController
 from ma2ml_agents.spaces import JointActionSpace
+
+if TYPE_CHECKING:
+    from typing import Self
 
 ConfigT = TypeVar("ConfigT")
 
@@ -49,8 +52,11 @@ class SearchAlgorithm(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
-class ControllerAlgorithm(ABC, Generic[ConfigT]):
-    """Base of the algorithms: one ``TokenController`` per group of joint-action columns."""
+class SeededSearch(ABC, Generic[ConfigT]):
+    """A search over a joint action space, built from a config and a seed, that checkpoints itself.
+
+    A checkpoint (``state_dict``) holds the name, the config, ``core_state()`` and ``extra_state()``.
+    """
 
     name: ClassVar[str] = ""
 
@@ -58,6 +64,53 @@ class ControllerAlgorithm(ABC, Generic[ConfigT]):
         self.space = space if isinstance(space, JointActionSpace) else JointActionSpace.from_spaces(space)
         self.config = config
         self.seed = seed
+
+    @classmethod
+    def from_env(cls, env: object, config: ConfigT | None = None, *, seed: int) -> Self:
+        """Build for an env's ``possible_agents`` and action spaces; ``config`` defaults to ``default_config()``."""
+        return cls(JointActionSpace.from_env(env), config if config is not None else cls.default_config(), seed=seed)
+
+    @classmethod
+    @abstractmethod
+    def default_config(cls) -> ConfigT:
+        """The config with this search's defaults."""
+
+    @abstractmethod
+    def core_state(self) -> dict[str, Any]:
+        """The checkpoint entries that every search of this kind has: its generators' states, its weights."""
+
+    @abstractmethod
+    def load_core_state(self, state: dict[str, Any]) -> None:
+        """Restore, from a whole checkpoint, what ``core_state`` saved."""
+
+    def extra_state(self) -> dict[str, Any]:
+        """Further state (tensors and plain types only: checkpoints load with ``torch.load(weights_only=True)``)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``extra_state`` returned."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Name, config, core state and extra state, as ``run_search`` checkpoints them."""
+        return {
+            "name": self.name,
+            "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
+            **self.core_state(),
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state["name"] != self.name:
+            raise ValueError(f"state of algorithm {state['name']!r} cannot be loaded into {self.name!r}")
+        self.load_core_state(state)
+        self.load_extra_state(state["extra"])
+
+
+class ControllerAlgorithm(SeededSearch[ConfigT]):
+    """Base of the algorithms: one ``TokenController`` per group of joint-action columns."""
+
+    def __init__(self, space: JointActionSpace | Mapping[str, spaces.Space], config: ConfigT, *, seed: int) -> None:
+        super().__init__(space, config, seed=seed)
         self.device = torch.device(getattr(config, "device", "cpu"))
         init_generator = torch.Generator().manual_seed(derived_seed(seed, 0))
         self.act_generator = torch.Generator(self.device).manual_seed(derived_seed(seed, 1))
@@ -74,16 +127,6 @@ class ControllerAlgorithm(ABC, Generic[ConfigT]):
         for policy in self.policies:
             policy.reset_parameters(init_generator)
         self.controllers.to(self.device)
-
-    @classmethod
-    def from_env(cls, env: object, config: ConfigT | None = None, *, seed: int) -> ControllerAlgorithm[ConfigT]:
-        """Build for an env's ``possible_agents`` and action spaces; ``config`` defaults to the paper's."""
-        return cls(JointActionSpace.from_env(env), config if config is not None else cls.default_config(), seed=seed)
-
-    @classmethod
-    @abstractmethod
-    def default_config(cls) -> ConfigT:
-        """The config with the paper's defaults."""
 
     @property
     def hidden_size(self) -> int:
@@ -126,31 +169,18 @@ class ControllerAlgorithm(ABC, Generic[ConfigT]):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {}
 
-    def extra_state(self) -> dict[str, Any]:
-        """Further state (tensors and plain types only)."""
-        return {}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``extra_state`` returned."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Weights, optimiser states, RNG states and extra state; loads with ``weights_only=True``."""
+    def core_state(self) -> dict[str, Any]:
+        """Weights, optimiser states and the act/update generators' states."""
         return {
-            "name": self.name,
-            "config": dataclasses.asdict(self.config),  # type: ignore[call-overload]
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "generators": {"act": self.act_generator.get_state(), "update": self.update_generator.get_state()},
-            "extra": self.extra_state(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state["name"] != self.name:
-            raise ValueError(f"state of algorithm {state['name']!r} cannot be loaded into {self.name!r}")
+    def load_core_state(self, state: dict[str, Any]) -> None:
         for key, module in self.modules().items():
             module.load_state_dict(state["modules"][key])
         for key, optimizer in self.optimizers().items():
             optimizer.load_state_dict(state["optimizers"][key])
         self.act_generator.set_state(state["generators"]["act"])
         self.update_generator.set_state(state["generators"]["update"])
-        self.load_extra_state(state["extra"])
