@@ -49,7 +49,7 @@ class JointCritic(nn.Module):
     @torch.no_grad()
     def start_at(self, level: float) -> None:
         """Shift the output by ``level`` (e.g. the first rewards' mean), so fitting starts from the rewards' level."""
-        self.output.bias += level
+        self.output.bias.add_(level)
 
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
         """(n,) Q values."""
