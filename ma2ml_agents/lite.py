@@ -28,6 +28,14 @@ class LiteConfig:
     """Per-batch decay of the moving-average baseline (ours)."""
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        if not (self.policy_lr > 0 and self.hidden_size > 0):
+            raise ValueError(
+                f"Lite config: policy_lr and hidden_size must be > 0, got {self.policy_lr}, {self.hidden_size}"
+            )
+        if not 0.0 <= self.baseline_decay < 1.0:
+            raise ValueError(f"Lite config: baseline_decay must be in [0, 1), got {self.baseline_decay!r}")
+
 
 class MA2MLLite(ControllerAlgorithm[LiteConfig]):
     """Independent REINFORCE learners, one controller per agent."""

@@ -80,6 +80,17 @@ class MA2MLConfig:
     """Critic regression steps (each on a fresh mini-batch) before every policy step (ours)."""
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        positive = ("policy_lr", "critic_lr", "reward_scale", "hidden_size", "critic_hidden_size", "critic_layers")
+        counts = ("baseline_samples", "replay_capacity", "minibatch_size", "updates_per_batch", "critic_steps")
+        for name in (*positive, *counts):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"MA2ML config: {name} must be > 0, got {getattr(self, name)!r}")
+        if not 0.0 < self.tau <= 1.0:
+            raise ValueError(f"MA2ML config: tau is a Polyak rate in (0, 1], got {self.tau!r}")
+        if not self.lam >= 0.0:
+            raise ValueError(f"MA2ML config: lam weighs a KL divergence and must be >= 0, got {self.lam!r}")
+
 
 class MA2ML(ControllerAlgorithm[MA2MLConfig]):
     """MA2ML with replay (off-policy) by default; ``use_replay=False`` gives the on-policy ablation."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -223,3 +224,42 @@ def test_joint_action_space_round_trip_and_checks() -> None:
         space.to_tensor({"a": np.array([1]), "b": np.array([[0, 14]])})
     with pytest.raises(TypeError):
         JointActionSpace.from_spaces({"a": spaces.Box(0, 1, (2,))})
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value", "message"),
+    [
+        ("ma2ml", "tau", 0.0, "tau is a Polyak rate"),
+        ("ma2ml", "lam", -0.1, "lam weighs a KL divergence"),
+        ("ma2ml", "reward_scale", 0.0, "reward_scale must be > 0"),
+        ("ma2ml_onpolicy", "critic_steps", 0, "critic_steps must be > 0"),
+        ("ma2ml_lite", "baseline_decay", 1.0, "baseline_decay must be in [0, 1)"),
+    ],
+)
+def test_configs_reject_bad_values(name: str, field: str, value: float, message: str) -> None:
+    from ma2ml_agents import ALGORITHMS
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        ALGORITHMS[name].config_cls(**{field: value})
+
+
+def test_critic_learns_scaled_rewards_from_the_first_batch_level() -> None:
+    """The first update shifts Q by reward_scale x the first batch's mean: the critic starts at the rewards' level."""
+    from test_agents_games import CLIMBING, MatrixGame
+
+    from ma2ml_agents import make_algorithm
+
+    env = MatrixGame(CLIMBING)
+    every = torch.tensor(list(itertools.product(range(3), range(3))))
+    # A vanishing critic lr isolates the shift from the regression step.
+    algorithm = make_algorithm("ma2ml", env, seed=0, critic_lr=1e-30, reward_scale=10.0)
+    with torch.no_grad():
+        before = algorithm.critic(every)
+    rewards = np.array([11.0, -30.0, 5.0, 6.0])
+    algorithm.update({"agent_0": np.array([0, 0, 2, 1]), "agent_1": np.array([0, 1, 2, 2])}, rewards)
+    with torch.no_grad():
+        after = algorithm.critic(every)
+    torch.testing.assert_close(after - before, torch.full((9,), 10.0 * rewards.mean()), rtol=0, atol=1e-4)
+    algorithm.update({"agent_0": np.array([0, 0, 2, 1]), "agent_1": np.array([0, 1, 2, 2])}, rewards)
+    with torch.no_grad():
+        torch.testing.assert_close(algorithm.critic(every), after, rtol=0, atol=1e-4)  # only the first batch shifts
