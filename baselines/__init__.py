@@ -12,7 +12,7 @@
     algorithm = make_search("rea", env, seed=0, batches=40)
 """
 
-from baselines.base import TokenSearch, tokens_from_env, tokens_to_env
+from baselines.base import TokenSearch
 from baselines.evolution import EvolutionConfig, RegularizedEvolution
 from baselines.random_search import RandomSearch, RandomSearchConfig
 from baselines.registry import BASELINES, SEARCHES, BaselineSpec, SearchAlgorithm, make_search
@@ -35,6 +35,4 @@ __all__ = [
     "TokenSearch",
     "make_search",
     "split_budget",
-    "tokens_from_env",
-    "tokens_to_env",
 ]

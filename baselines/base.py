@@ -26,26 +26,6 @@ TokenRows = np.ndarray
 """int64 array (n, total_tokens) of token indices."""
 
 
-def tokens_from_env(space: JointActionSpace, actions: Mapping[str, Any]) -> TokenRows:
-    """``{agent: (n, T_agent) env values}`` -> token rows (n, total_tokens)."""
-    columns = []
-    for agent, start in zip(space.agents, space.starts, strict=True):
-        values = np.asarray(actions[agent], dtype=np.int64)
-        if values.ndim == 1:  # a batch of Discrete actions
-            values = values[:, None]
-        columns.append(values - np.asarray(start, dtype=np.int64))
-    return np.concatenate(columns, axis=1)
-
-
-def tokens_to_env(space: JointActionSpace, tokens: TokenRows) -> dict[str, np.ndarray]:
-    """Token rows (n, total_tokens) -> ``{agent: (n, T_agent) int64 env values}``."""
-    rows = np.asarray(tokens, dtype=np.int64)
-    return {
-        agent: rows[:, space.slice_of(i)] + np.asarray(start, dtype=np.int64)
-        for i, (agent, start) in enumerate(zip(space.agents, space.starts, strict=True))
-    }
-
-
 class TokenSearch(SeededSearch[ConfigT]):
     """Base of the NumPy baselines: a joint token space, a config, and one seeded generator."""
 
@@ -60,11 +40,11 @@ class TokenSearch(SeededSearch[ConfigT]):
 
     def act(self, n: int) -> dict[str, np.ndarray]:
         """n joint actions: ``{agent: int64 array (n, T_agent)}`` in the env's values."""
-        return tokens_to_env(self.space, self.propose(n))
+        return self.space.rows_to_env(self.propose(n))
 
     def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
         """Learn from n evaluated joint actions and their shared rewards; returns scalar statistics."""
-        tokens = tokens_from_env(self.space, actions)
+        tokens = self.space.rows_from_env(actions)
         values = np.asarray(rewards, dtype=np.float64)
         if values.shape != (tokens.shape[0],):
             raise ValueError(f"rewards must have shape ({tokens.shape[0]},), got {values.shape}")

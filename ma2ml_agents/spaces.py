@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,25 +73,33 @@ class JointActionSpace:
         begin = sum(self.num_tokens[:index])
         return slice(begin, begin + self.num_tokens[index])
 
-    def to_tensor(self, actions: Mapping[str, np.ndarray], *, device: str | torch.device = "cpu") -> torch.Tensor:
-        """``{agent: (n, T_agent) env values}`` -> LongTensor (n, total_tokens) of token indices."""
+    def rows_from_env(self, actions: Mapping[str, Any]) -> np.ndarray:
+        """``{agent: (n, T_agent) env values}`` -> int64 token rows (n, total_tokens), unchecked."""
         columns = []
         for agent, start in zip(self.agents, self.starts, strict=True):
             values = np.asarray(actions[agent], dtype=np.int64)
             if values.ndim == 1:  # a batch of Discrete actions
                 values = values[:, None]
             columns.append(values - np.asarray(start, dtype=np.int64))
-        tokens = torch.as_tensor(np.concatenate(columns, axis=1), dtype=torch.long, device=device)
+        return np.concatenate(columns, axis=1)
+
+    def rows_to_env(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """int64 token rows (n, total_tokens) -> ``{agent: (n, T_agent) int64 env values}``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return {
+            agent: rows[:, self.slice_of(i)] + np.asarray(start, dtype=np.int64)
+            for i, (agent, start) in enumerate(zip(self.agents, self.starts, strict=True))
+        }
+
+    def to_tensor(self, actions: Mapping[str, np.ndarray], *, device: str | torch.device = "cpu") -> torch.Tensor:
+        """``{agent: (n, T_agent) env values}`` -> LongTensor (n, total_tokens) of token indices."""
+        tokens = torch.as_tensor(self.rows_from_env(actions), dtype=torch.long, device=device)
         self.check(tokens)
         return tokens
 
     def to_env(self, tokens: torch.Tensor) -> dict[str, np.ndarray]:
         """LongTensor (n, total_tokens) -> ``{agent: (n, T_agent) int64 env values}``."""
-        array = tokens.detach().cpu().numpy().astype(np.int64)
-        out = {}
-        for i, (agent, start) in enumerate(zip(self.agents, self.starts, strict=True)):
-            out[agent] = array[:, self.slice_of(i)] + np.asarray(start, dtype=np.int64)
-        return out
+        return self.rows_to_env(tokens.detach().cpu().numpy())
 
     def check(self, tokens: torch.Tensor) -> None:
         """Raise ValueError naming the column when a token lies outside its range."""
