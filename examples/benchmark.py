@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import sys
@@ -238,20 +239,20 @@ def run_metrics(
     return metrics
 
 
-def noise_free_rescorer(spec: RunSpec, options: dict[str, float]) -> Callable[[list[str]], list[float]] | None:
-    """For a run on a backend with ``noise`` > 0: digests -> rewards from the same backend without noise."""
+def noise_free_rescorer(
+    task: str, backend: str, options: dict[str, float]
+) -> Callable[[RunSpec, list[str]], list[float]] | None:
+    """For a backend with ``noise`` > 0: (run, digests) -> rewards from the same backend without noise."""
     if options.get("noise", 0.0) <= 0.0:
         return None
     import automl_env
     from automl_env.evaluation import Evaluation
 
     evaluation = Evaluation(
-        automl_env.get_task(spec.task),
-        backend=spec.backend,
-        backend_options={k: v for k, v in options.items() if k != "noise"},
+        automl_env.get_task(task), backend=backend, backend_options={k: v for k, v in options.items() if k != "noise"}
     )
 
-    def rescore(digests: list[str]) -> list[float]:
+    def rescore(spec: RunSpec, digests: list[str]) -> list[float]:
         wanted = set(digests)
         with open(Path(spec.out_dir) / "evaluations.csv", newline="") as handle:
             found = {row["digest"]: row["pipeline"] for row in csv.DictReader(handle) if row["digest"] in wanted}
@@ -424,9 +425,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     optimum = benchmark_optimum(args.task, args.backend, dict(options))
     rows_of = {(s.algorithm, s.seed): load_evaluations(s) for s in specs}
     write_csv(out / "evaluations.csv", [row for s in specs for row in rows_of[s.algorithm, s.seed]])
+    rescorer = noise_free_rescorer(args.task, args.backend, dict(options))
     metrics = {s.algorithm: [] for s in specs}
     for s in specs:
-        rescore = noise_free_rescorer(s, dict(options))
+        rescore = functools.partial(rescorer, s) if rescorer is not None else None
         metrics[s.algorithm].append(
             run_metrics(rows_of[s.algorithm, s.seed], top_k=args.top_k, optimum=optimum, rescore=rescore)
         )

@@ -71,7 +71,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def retrain_fidelity(parser: argparse.ArgumentParser, final: Fidelity, items: Sequence[str]) -> Fidelity:
     """The task's final fidelity with ``FIELD=VALUE`` changes; a bad field or value stops with a usage error."""
-    fields = {f.name: f for f in dataclasses.fields(Fidelity)}
+    fields = {f.name for f in dataclasses.fields(Fidelity)}
     changes: dict[str, int | None] = {}
     for item in items:
         key, _, value = item.partition("=")

@@ -51,3 +51,28 @@ def test_benchmark_writes_table_csv_plots_and_reuses_runs(benchmark: ModuleType,
 
     benchmark.main(argv(4))
     assert json.loads(done.read_text())["spec"]["batches"] == 4  # a changed budget reruns
+
+
+def test_noisy_runs_are_rescored_without_noise(benchmark: ModuleType, tmp_path: Path) -> None:
+    import automl_env
+
+    argv = ["--algorithms", "random", "--seeds", "0", "--batches", "2", "--batch-size", "6", "--top-k", "3"]
+    benchmark.main([*argv, "--workers", "1", "--backend-option", "noise=0.02", "--out", str(tmp_path)])
+    table = (tmp_path / "results.md").read_text()
+    assert "| best, noise-free | top-3, noise-free |" in table
+
+    run = benchmark.RunSpec(
+        "random", 0, "cifar100", "synthetic", (("noise", 0.02),), 2, 6, 3, str(tmp_path / "random" / "seed0")
+    )
+    rescorer = benchmark.noise_free_rescorer("cifar100", "synthetic", {"noise": 0.02})
+    metrics = benchmark.run_metrics(
+        benchmark.load_evaluations(run), top_k=3, optimum=0.851, rescore=lambda digests: rescorer(run, digests)
+    )
+    with open(tmp_path / "random" / "seed0" / "evaluations.csv", newline="") as handle:
+        recorded = list(csv.DictReader(handle))
+    best = max(recorded, key=lambda row: float(row["reward"]))
+    clean_env = automl_env.parallel_env("cifar100", backend="synthetic")
+    [(clean, _)] = clean_env.evaluation.run([automl_env.Pipeline.from_json(best["pipeline"])])
+    assert metrics["best"] == float(best["reward"]) != clean  # the observed best carries noise
+    assert metrics["clean_best"] == clean and metrics["regret"] == 0.851 - clean
+    assert benchmark.noise_free_rescorer("cifar100", "synthetic", {}) is None
