@@ -15,6 +15,12 @@ block's two operations (stride 2 on the cell inputs of a reduction cell), combin
 or by concatenation followed by ReLU-conv1x1-BN back to C channels (**ours**: keeps every block at C
 channels), and outputs the concatenation of its 5 block outputs (5C). Global average pool, linear.
 
+NAS-Bench-201 network (Dong & Yang, ICLR 2020): stem 3x3 conv to C channels + BN; three stages of
+``cells`` cells at C, 2C, 4C channels, joined by residual reduction blocks (ReLU-conv3x3 stride
+2-BN, ReLU-conv3x3-BN, shortcut 2x2 average pool then 1x1 conv without BN); BN; global average pool;
+linear. A cell's edges cost a ReLU-conv-BN each for ``nor_conv_1x1`` / ``nor_conv_3x3`` and nothing
+otherwise. The benchmark's own FLOPs add one per output for the linear bias (num_classes more).
+
 MobileNet network: stem 3x3 stride-2 conv to 32 channels; 7 stages of inverted-residual blocks
 (1x1 expansion when the ratio is not 1, kxk depthwise, 1x1 projection, BN after each); 1x1 conv to
 1280 channels; global average pool; linear.
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from automl_env.modules.base import ModuleConfig
 from automl_env.modules.mobilenet import HEAD_CHANNELS, STAGES, STEM_CHANNELS, MobileNetConfig
 from automl_env.modules.nasnet import Block, CellGenotype
+from automl_env.modules.nb201 import NB201Cell
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,44 @@ def nasnet_cost(
     return total + linear(c_p, num_classes)
 
 
+NB201_STAGES = 3
+"""Stages of NAS-Bench-201 cells; channels double and resolution halves between consecutive ones."""
+NB201_CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
+"""The NAS-Bench-201 operations with weights (ReLU-conv-BN); the others are free."""
+
+
+def nb201_reduction(c_in: int, c_out: int, size: int) -> ArchCost:
+    """The residual block between stages: two 3x3 convs (the first strided) and a pooled 1x1 shortcut."""
+    s = down(size, 2)
+    return conv(c_in, c_out, 3, 3, s, s) + conv(c_out, c_out, 3, 3, s, s) + conv(c_in, c_out, 1, 1, s, s, bn=False)
+
+
+def nb201_cell(arch: NB201Cell, c: int, size: int) -> ArchCost:
+    total = ZERO
+    for op in arch.ops:
+        if op in NB201_CONV_KERNELS:
+            k = NB201_CONV_KERNELS[op]
+            total += conv(c, c, k, k, size, size)
+    return total
+
+
+def nb201_cost(
+    arch: NB201Cell, *, num_classes: int, image_size: int, in_channels: int, cells: int, channels: int
+) -> ArchCost:
+    if image_size % 2 ** (NB201_STAGES - 1):
+        # The reduction's pooled shortcut floors odd sizes while its strided conv rounds them up.
+        raise ValueError(f"NAS-Bench-201 networks need an image size divisible by 4, got {image_size}")
+    total = conv(in_channels, channels, 3, 3, image_size, image_size)
+    c, size = channels, image_size
+    for stage in range(NB201_STAGES):
+        if stage > 0:
+            total += nb201_reduction(c, 2 * c, size)
+            c, size = 2 * c, down(size, 2)
+        cell = nb201_cell(arch, c, size)
+        total += ArchCost(cells * cell.macs, cells * cell.params)
+    return total + ArchCost(0, 2 * c) + linear(c, num_classes)  # final BN, classifier
+
+
 def inverted_residual(c_in: int, c_out: int, *, expansion: int, kernel: int, stride: int, size: int) -> ArchCost:
     hidden = c_in * expansion
     s = down(size, stride)
@@ -165,6 +210,7 @@ def _mobilenet(arch: MobileNetConfig, *, num_classes: int, in_channels: int, **_
 COST_MODELS: dict[type[ModuleConfig], Callable[..., ArchCost]] = {
     CellGenotype: nasnet_cost,
     MobileNetConfig: _mobilenet,
+    NB201Cell: nb201_cost,
 }
 """Architecture config type -> cost function; a custom architecture module registers its own."""
 

@@ -8,15 +8,16 @@ Users add tasks with ``register_task``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from automl_env.backends.base import Fidelity
 from automl_env.modules.augment import AugmentSpace
-from automl_env.modules.base import ModuleSpace
-from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
+from automl_env.modules.base import ModuleConfig, ModuleSpace
+from automl_env.modules.hparams import AveragedSGDSpace, HParams, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetSpace
 from automl_env.modules.nasnet import NASNetSpace
+from automl_env.modules.nb201 import NODES, NB201CellSpace, NB201NodeSpace, cell_of_nodes
 from automl_env.pipeline import Pipeline
 
 
@@ -25,8 +26,12 @@ class TaskSpec:
     """Everything the env and the backends need to know about a task.
 
     ``modules`` maps agent name -> search space, in agent order. ``arch_module`` names the module
-    whose config is the network (its FLOPs and parameters are reported); ``version`` goes up
-    whenever a change alters results, as for Gymnasium environment ids.
+    whose config is the network (its FLOPs and parameters are reported); ``arch_from`` instead
+    assembles the network's config from several modules (agents that share one architecture).
+    ``recipe`` is the training recipe of pipelines without an HPO module; ``table`` is where the
+    ``table`` backend reads the task's recorded results by default (a CSV/JSON path, or a
+    ``"module:function"`` entry point taking the task). ``version`` goes up whenever a change
+    alters results, as for Gymnasium environment ids.
     """
 
     name: str
@@ -36,6 +41,9 @@ class TaskSpec:
     in_channels: int
     modules: Mapping[str, ModuleSpace] = field(repr=False)
     arch_module: str | None = "nas"
+    arch_from: Callable[[Mapping[str, ModuleConfig]], ModuleConfig] | None = field(default=None, repr=False)
+    recipe: HParams | None = None
+    table: str | None = None
     default_backend: str = "train"
     objective: str = "accuracy"
     flops_target: float | None = None
@@ -50,6 +58,14 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r} has no modules")
         if self.arch_module is not None and self.arch_module not in self.modules:
             raise ValueError(f"task {self.name!r}: arch_module {self.arch_module!r} is not one of {list(self.modules)}")
+        if self.arch_module is not None and self.arch_from is not None:
+            raise ValueError(f"task {self.name!r}: give arch_module or arch_from, not both")
+
+    def architecture(self, pipeline: Pipeline) -> ModuleConfig | None:
+        """The config of the network this pipeline trains (None for a task without an architecture)."""
+        if self.arch_from is not None:
+            return self.arch_from(dict(pipeline.modules))
+        return pipeline[self.arch_module] if self.arch_module is not None else None
 
     @property
     def agents(self) -> tuple[str, ...]:
@@ -124,3 +140,55 @@ register_task(
         final_fidelity=Fidelity(epochs=400, batch_size=256, warmup_epochs=5),
     )
 )
+
+
+# NAS-Bench-201 (automl_env.nb201): the benchmark's network (C=16, N=5 cells per stage) and recipe
+# (SGD with Nesterov momentum, lr 0.1 with cosine decay, weight decay 5e-4, batch 256, no warm-up);
+# its search protocol rewards the 12-epoch validation accuracy and reports the 200-epoch test accuracy.
+NB201_SEARCH = Fidelity(epochs=12, cells=5, channels=16, batch_size=256, warmup_epochs=0)
+NB201_FINAL = Fidelity(epochs=200, cells=5, channels=16, batch_size=256, warmup_epochs=0)
+NB201_RECIPE = HParams(lr=0.1, weight_decay=5e-4, optimizer="nesterov")
+
+
+def _nb201(
+    name: str, *, dataset: str, num_classes: int, image_size: int, flops_target: float, per_node: bool
+) -> TaskSpec:
+    modules: dict[str, ModuleSpace] = (
+        {f"node{k}": NB201NodeSpace(k) for k in range(1, NODES + 1)} if per_node else {"nas": NB201CellSpace()}
+    )
+    return TaskSpec(
+        name=name,
+        dataset=dataset,
+        num_classes=num_classes,
+        image_size=image_size,
+        in_channels=3,
+        modules=modules,
+        arch_module=None if per_node else "nas",
+        arch_from=cell_of_nodes if per_node else None,
+        recipe=NB201_RECIPE,
+        flops_target=flops_target,
+        table="automl_env.nb201:load_table",
+        default_backend="table",
+        search_fidelity=NB201_SEARCH,
+        final_fidelity=NB201_FINAL,
+    )
+
+
+# flops_target (for objective="flops_constrained"): about the median cell's MACs (47.1M at 32x32, 11.8M at 16x16).
+for _dataset, _short, _classes, _size, _target in (
+    ("cifar10", "cifar10", 10, 32, 50e6),
+    ("cifar100", "cifar100", 100, 32, 50e6),
+    ("imagenet16-120", "imagenet16", 120, 16, 12.5e6),
+):
+    for _per_node in (False, True):
+        # The multi-agent variant ("-nodes"): one agent per cell node, choosing its 1, 2 and 3 incoming edges.
+        register_task(
+            _nb201(
+                f"nb201-{_short}" + ("-nodes" if _per_node else ""),
+                dataset=_dataset,
+                num_classes=_classes,
+                image_size=_size,
+                flops_target=_target,
+                per_node=_per_node,
+            )
+        )

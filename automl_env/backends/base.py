@@ -64,6 +64,21 @@ class Fidelity:
         """Compact stable string used in storage keys."""
         return ",".join(f"{k}={v}" for k, v in sorted(asdict(self).items()))
 
+    @classmethod
+    def from_key(cls, key: str) -> Fidelity:
+        """Inverse of ``key`` (store exports and tables write fidelities as keys)."""
+        values: dict[str, int | None] = {}
+        for item in key.split(","):
+            name, _, value = item.partition("=")
+            try:
+                values[name] = None if value == "None" else int(value)
+            except ValueError:
+                raise ValueError(f"fidelity key {key!r}: {name}={value!r} is not an integer") from None
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except TypeError as error:
+            raise ValueError(f"fidelity key {key!r} does not name Fidelity's fields: {error}") from None
+
     def with_(self, **changes: Any) -> Fidelity:
         return replace(self, **changes)
 

@@ -5,6 +5,7 @@ from automl_env.modules.base import CONFIG_TYPES, ModuleConfig, ModuleSpace, con
 from automl_env.modules.hparams import AveragedSGDSpace, HParams, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetConfig, MobileNetSpace, StageConfig
 from automl_env.modules.nasnet import Block, CellGenotype, NASNetSpace
+from automl_env.modules.nb201 import NB201Cell, NB201CellSpace, NB201Node, NB201NodeSpace, cell_of_nodes
 
 __all__ = [
     "CONFIG_TYPES",
@@ -20,8 +21,13 @@ __all__ = [
     "ModuleConfig",
     "ModuleSpace",
     "NASNetSpace",
+    "NB201Cell",
+    "NB201CellSpace",
+    "NB201Node",
+    "NB201NodeSpace",
     "RecipeSpace",
     "StageConfig",
+    "cell_of_nodes",
     "config_from_dict",
     "register_config",
 ]

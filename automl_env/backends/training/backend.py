@@ -126,7 +126,7 @@ class TrainingBackend:
 
     def cost(self, pipeline: Pipeline, fidelity: Fidelity) -> ArchCost:
         """Analytic MACs and parameters of the network this pipeline trains at ``fidelity``."""
-        arch = pipeline[self.task.arch_module] if self.task.arch_module else None
+        arch = self.task.architecture(pipeline)
         if arch is None:
             raise ValueError(f"task {self.task.name!r} has no architecture module to train")
         return arch_cost(
@@ -171,10 +171,11 @@ class TrainingBackend:
         return EvalResult(outcome.accuracy, cost.macs, cost.params, seconds, self.name, "ok", "", metrics), True
 
     def _train(self, pipeline: Pipeline, fidelity: Fidelity, seed: int, data: DeviceData, *, final: bool) -> Outcome:
-        arch = pipeline[self.task.arch_module] if self.task.arch_module else None
+        arch = self.task.architecture(pipeline)
         assert arch is not None
         hparams = _first(pipeline, HParams)
-        hparams = hparams if isinstance(hparams, HParams) else AveragedSGDSpace().default()
+        if not isinstance(hparams, HParams):
+            hparams = self.task.recipe or AveragedSGDSpace().default()
         policy = _first(pipeline, AugmentPolicy)
         size = input_size(arch, data.image_size)
         shape = NetworkShape(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from automl_env.backends.base import BackendSetupError
 from automl_env.backends.training.datasets import READERS, VAL_SIZES, DataConfig, RawDataset
 from automl_env.backends.training.deps import torch
 
@@ -64,7 +65,7 @@ def load_device_data(dataset: str, config: DataConfig, device: torch.device) -> 
     key = (dataset, config, str(device))
     if key not in _CACHE:
         if dataset not in READERS:
-            raise ValueError(f"no reader for dataset {dataset!r}; known: {sorted(READERS)} (add one to READERS)")
+            raise BackendSetupError(f"no reader for dataset {dataset!r}; known: {sorted(READERS)} (add one to READERS)")
         _CACHE[key] = to_device(dataset, READERS[dataset](config), config, device)
     return _CACHE[key]
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from automl_env.backends.training.deps import torch
 from automl_env.backends.training.mobilenet import MobileNetwork
 from automl_env.backends.training.nasnet import NASNetwork
+from automl_env.backends.training.nb201 import NB201Network
 from automl_env.modules.base import ModuleConfig
 from automl_env.modules.mobilenet import MobileNetConfig
 from automl_env.modules.nasnet import CellGenotype
+from automl_env.modules.nb201 import NB201Cell
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,22 @@ def _mobilenet(arch: ModuleConfig, shape: NetworkShape) -> torch.nn.Module:
     return MobileNetwork(arch, num_classes=shape.num_classes, in_channels=shape.in_channels, dropout=shape.dropout)
 
 
+def _nb201(arch: ModuleConfig, shape: NetworkShape) -> torch.nn.Module:
+    assert isinstance(arch, NB201Cell)
+    return NB201Network(
+        arch,
+        num_classes=shape.num_classes,
+        in_channels=shape.in_channels,
+        cells=shape.cells,
+        channels=shape.channels,
+        dropout=shape.dropout,
+    )
+
+
 BUILDERS: dict[type[ModuleConfig], Callable[[ModuleConfig, NetworkShape], torch.nn.Module]] = {
     CellGenotype: _nasnet,
     MobileNetConfig: _mobilenet,
+    NB201Cell: _nb201,
 }
 """Mirror of automl_env.cost.COST_MODELS: a custom architecture module registers its builder here."""
 
