@@ -61,6 +61,11 @@ class TaskSpec:
         if self.arch_module is not None and self.arch_from is not None:
             raise ValueError(f"task {self.name!r}: give arch_module or arch_from, not both")
 
+    @property
+    def fast_backend(self) -> str:
+        """The backend that answers in milliseconds: the task's recorded table, else the synthetic benchmark."""
+        return "table" if self.table is not None else "synthetic"
+
     def architecture(self, pipeline: Pipeline) -> ModuleConfig | None:
         """The config of the network this pipeline trains (None for a task without an architecture)."""
         if self.arch_from is not None:

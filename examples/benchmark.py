@@ -1,6 +1,7 @@
 """Benchmark searches (MA2ML variants and baselines) on one task and backend: algorithms x seeds x budget.
 
     python examples/benchmark.py --task cifar100 --backend synthetic --seeds 0 1 2 3 4 --batches 40
+    python examples/benchmark.py --task nb201-cifar100 --batches 42 --budgets 96 312 1008
 
 Every (algorithm, seed) run is ``ma2ml_agents.run_search`` on a vector env of ``--batch-size``
 pipelines, in its own folder ``OUT/<algorithm>/seed<k>/`` (config, evaluations.csv, top-k, plot),
@@ -8,9 +9,12 @@ run in parallel worker processes. A finished run leaves ``done.json``; re-runnin
 arguments reuses it, and resumes a run that was killed half-way from its checkpoint. Then it writes:
 
 - ``OUT/evaluations.csv``: every evaluation of every run, with best-so-far and cumulative cost;
-- ``OUT/results.md``: per algorithm, mean and std over seeds of the best reward, the top-k mean
-  reward (k distinct pipelines), the regret against the backend's optimum where it knows one, the
-  simulated training time and the wall time of a run;
+- ``OUT/results.md``: per algorithm and budget (``--budgets``, default the whole run), mean and std
+  over seeds of the best reward, the top-k mean reward (k distinct pipelines), the regret against the
+  backend's optimum where it knows one, the evaluations needed to reach random search's final best,
+  the simulated training time and the wall time of a run. On a recorded table with test accuracy
+  (NAS-Bench-201), also the final test accuracy of the best pipeline by validation reward and its
+  regret against the table's best test accuracy;
 - ``OUT/anytime_evaluations.png`` and ``OUT/anytime_cost.png``: best reward so far against the number
   of evaluations and against simulated training time (mean over seeds, band = one std).
 """
@@ -212,12 +216,14 @@ def run_metrics(
     top_k: int,
     optimum: float | None,
     rescore: Callable[[list[str]], list[float]] | None = None,
+    final: FinalScorer | None = None,
 ) -> dict[str, float]:
     """Best reward, mean reward of the top-k distinct pipelines, regret, simulated cost of one run.
 
     With ``rescore`` (digests -> noise-free rewards, for a noisy backend) the pipeline with the best observed
     reward and the top-k by observed reward are also scored without noise, as the paper retrains its top-k:
     the observed best of a noisy search is biased upwards, most for the search that samples most widely.
+    With ``final``, the pipeline with the best reward also gets its final test accuracy and its regret.
     """
     by_pipeline: dict[str, float] = {}
     for row in rows:
@@ -236,7 +242,61 @@ def run_metrics(
         metrics.update(clean_best=clean[0], clean_topk=float(np.mean(clean)))
         if optimum is not None:
             metrics["regret"] = optimum - clean[0]
+    if final is not None:
+        metrics["test"] = final.score(ranked[0])
+        metrics["test_regret"] = final.optimum - metrics["test"]
     return metrics
+
+
+def evaluations_to_reach(rows: list[dict[str, Any]], target: float) -> float:
+    """The number of the first evaluation whose best-so-far reaches ``target`` (NaN: never)."""
+    return next((float(row["evaluation"]) for row in rows if row["best_so_far"] >= target), float("nan"))
+
+
+@dataclass(frozen=True)
+class FinalScorer:
+    """Digest of a run's pipeline -> its final (test) accuracy, and the best final accuracy of the backend."""
+
+    score: Callable[[str], float]
+    optimum: float
+
+
+def run_pipelines(spec: RunSpec, digests: Sequence[str]) -> list[Any]:
+    """The pipelines of ``digests`` as the run recorded them in its evaluations.csv, in order."""
+    import automl_env
+
+    wanted = set(digests)
+    with open(Path(spec.out_dir) / "evaluations.csv", newline="") as handle:
+        found = {row["digest"]: row["pipeline"] for row in csv.DictReader(handle) if row["digest"] in wanted}
+    missing = wanted - set(found)
+    if missing:
+        raise SystemExit(f"{spec.out_dir}: no pipeline recorded for digests {sorted(missing)[:3]}")
+    return [automl_env.Pipeline.from_json(found[d]) for d in digests]
+
+
+def final_scorer(task: str, backend: str, options: dict[str, float]) -> Callable[[RunSpec], FinalScorer] | None:
+    """For a recorded table with final test accuracy (NAS-Bench-201): run -> FinalScorer, else None.
+
+    Test accuracy is read only for reporting, after the search, for the pipeline it chose by validation reward.
+    """
+    if backend != "table":
+        return None
+    import automl_env
+    from automl_env.backends.registry import make_backend
+
+    spec = automl_env.get_task(task)
+    table = make_backend("table", spec, **options)
+    optimum = table.optimum(split="test", fidelity=spec.final_fidelity)  # type: ignore[call-arg]
+    if optimum is None:
+        return None
+
+    def scorer(run: RunSpec) -> FinalScorer:
+        def score(digest: str) -> float:
+            return float(table.retrain(run_pipelines(run, [digest])[0]).accuracy)  # type: ignore[attr-defined]
+
+        return FinalScorer(score, optimum.accuracy)
+
+    return scorer
 
 
 def noise_free_rescorer(
@@ -253,23 +313,26 @@ def noise_free_rescorer(
     )
 
     def rescore(spec: RunSpec, digests: list[str]) -> list[float]:
-        wanted = set(digests)
-        with open(Path(spec.out_dir) / "evaluations.csv", newline="") as handle:
-            found = {row["digest"]: row["pipeline"] for row in csv.DictReader(handle) if row["digest"] in wanted}
-        missing = wanted - set(found)
-        if missing:
-            raise SystemExit(f"{spec.out_dir}: no pipeline recorded for digests {sorted(missing)[:3]}")
-        pipelines = [automl_env.Pipeline.from_json(found[d]) for d in digests]
-        return [reward for reward, _ in evaluation.run(pipelines)]
+        return [reward for reward, _ in evaluation.run(run_pipelines(spec, digests))]
 
     return rescore
 
 
-def _mean_std(values: Sequence[float]) -> str:
+def _mean_std(values: Sequence[float], digits: int = 4) -> str:
     array = np.asarray(values, dtype=np.float64)
     if np.all(np.isnan(array)):
         return "n/a"
-    return f"{np.nanmean(array):.4f} ± {np.nanstd(array, ddof=1) if len(array) > 1 else 0.0:.4f}"
+    spread = f"{np.nanstd(array, ddof=1):.{digits}f}" if np.sum(~np.isnan(array)) > 1 else "n/a"
+    return f"{np.nanmean(array):.{digits}f} ± {spread}"
+
+
+def _reached(values: Sequence[float]) -> str:
+    """Mean evaluations to reach the target over the seeds that reached it, and how many did."""
+    array = np.asarray(values, dtype=np.float64)
+    hit = ~np.isnan(array)
+    if not hit.any():
+        return "not reached"
+    return f"{np.mean(array[hit]):.0f} ({int(hit.sum())}/{array.size})"
 
 
 def table(
@@ -279,16 +342,23 @@ def table(
     *,
     top_k: int,
     optimum: float | None,
+    final_optimum: float | None = None,
 ) -> str:
     """The markdown results table (mean ± std over seeds)."""
     from baselines import BASELINES
 
     noisy = all("clean_best" in m for runs in metrics.values() for m in runs)
+    tested = all("test" in m for runs in metrics.values() for m in runs)
+    reach = all("reach" in m for runs in metrics.values() for m in runs)
     clean_header = f"best, noise-free | top-{top_k}, noise-free | " if noisy else ""
+    extra_header = ("final test acc. of best | test regret | " if tested else "") + (
+        "evals to reach random's final best | " if reach else ""
+    )
+    columns = 8 + 2 * noisy + 2 * tested + reach
     lines = [
-        f"| algorithm | search | seeds | best reward | top-{top_k} mean | {clean_header}regret "
-        "| simulated GPU-days / run | wall s / run |",
-        "|---|---|---|---|---|---|---|---|" + ("---|---|" if noisy else ""),
+        f"| algorithm | search | seeds | best reward | top-{top_k} mean | {clean_header}regret | {extra_header}"
+        "simulated GPU-days / run | wall s / run |",
+        "|" + "---|" * columns,
     ]
     for name in algorithms:
         runs = metrics[name]
@@ -298,10 +368,15 @@ def table(
             if noisy
             else ""
         )
+        extra = (
+            f"{_mean_std([m['test'] for m in runs])} | {_mean_std([m['test_regret'] for m in runs])} | "
+            if tested
+            else ""
+        ) + (f"{_reached([m['reach'] for m in runs])} | " if reach else "")
         lines.append(
             f"| {name} | {kind} | {len(runs)} | {_mean_std([m['best'] for m in runs])} "
             f"| {_mean_std([m['topk'] for m in runs])} | {clean}{_mean_std([m['regret'] for m in runs])} "
-            f"| {np.mean([m['gpu_days'] for m in runs]):.1f} | {np.mean(walls[name]):.1f} |"
+            f"| {extra}{np.mean([m['gpu_days'] for m in runs]):.1f} | {np.mean(walls[name]):.1f} |"
         )
     if noisy:
         lines.append(
@@ -311,6 +386,16 @@ def table(
     if optimum is not None:
         found = "noise-free reward of the best pipeline found" if noisy else "best reward found"
         lines.append(f"\nBackend optimum (noise-free): {optimum:.4f}; regret = optimum - {found}.")
+    if tested:
+        lines.append(
+            f"\nFinal test accuracy (read after the search, never a reward) of the pipeline with the best reward; "
+            f"test regret = the table's best test accuracy ({final_optimum:.4f}) - that accuracy."
+        )
+    if reach:
+        lines.append(
+            "\nEvaluations to reach random search's final best (mean over the seeds that reached it, and how many "
+            "did); random search's own figure is its seeds' first evaluations at its mean final best."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -369,13 +454,20 @@ def parse_options(items: Sequence[str]) -> tuple[tuple[str, float], ...]:
 def main(argv: Sequence[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="cifar100", help="task name (automl_env.list_tasks())")
-    parser.add_argument("--backend", default="synthetic", help="backend that evaluates the pipelines")
+    parser.add_argument(
+        "--backend",
+        default=None,
+        help="backend that evaluates the pipelines (default: the task's table, else synthetic)",
+    )
     parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE", help="e.g. noise=0.005")
     parser.add_argument("--algorithms", nargs="+", default=list(DEFAULT_ALGORITHMS), help="names of baselines.SEARCHES")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--batches", type=int, default=40, help="batches per run (the budget)")
     parser.add_argument("--batch-size", type=int, default=24, help="pipelines evaluated together per batch")
     parser.add_argument("--top-k", type=int, default=30, help="k of the top-k mean reward (paper: 30)")
+    parser.add_argument(
+        "--budgets", nargs="+", type=int, default=None, help="also report at these evaluation counts (default: the end)"
+    )
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
     parser.add_argument("--out", default="runs/benchmark", help="output folder")
     parser.add_argument(
@@ -386,6 +478,15 @@ def main(argv: Sequence[str] | None = None) -> Path:
         help="override a config field of every algorithm whose config has it, e.g. policy_lr=4e-3",
     )
     args = parser.parse_args(argv)
+    import automl_env
+
+    if args.task not in automl_env.list_tasks():
+        parser.error(f"unknown task {args.task!r}; choose from {automl_env.list_tasks()}")
+    args.backend = args.backend or automl_env.get_task(args.task).fast_backend
+    total = args.batches * args.batch_size
+    budgets = sorted(set(args.budgets or [total]))
+    if budgets[0] < 1 or budgets[-1] > total:
+        parser.error(f"--budgets must be between 1 and the run's {total} evaluations, got {budgets}")
 
     from baselines import BASELINES
     from ma2ml_agents import ALGORITHMS
@@ -425,29 +526,61 @@ def main(argv: Sequence[str] | None = None) -> Path:
     optimum = benchmark_optimum(args.task, args.backend, dict(options))
     rows_of = {(s.algorithm, s.seed): load_evaluations(s) for s in specs}
     write_csv(out / "evaluations.csv", [row for s in specs for row in rows_of[s.algorithm, s.seed]])
-    rescorer = noise_free_rescorer(args.task, args.backend, dict(options))
-    metrics = {s.algorithm: [] for s in specs}
-    for s in specs:
-        rescore = functools.partial(rescorer, s) if rescorer is not None else None
-        metrics[s.algorithm].append(
-            run_metrics(rows_of[s.algorithm, s.seed], top_k=args.top_k, optimum=optimum, rescore=rescore)
-        )
     walls = {a: [done[a, s]["wall_seconds"] for s in args.seeds] for a in args.algorithms}
     command = "python examples/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     header = (
         f"Task {args.task}, backend {args.backend}{' ' + str(dict(options)) if options else ''}, "
         f"{args.batches} batches x {args.batch_size} "
-        f"= {args.batches * args.batch_size} evaluations per run, seeds {args.seeds}"
-        f"{'; config overrides ' + ', '.join(args.set) if args.set else ''}.\n\n"
+        f"= {total} evaluations per run, seeds {args.seeds}"
+        f"{'; config overrides ' + ', '.join(args.set) if args.set else ''}.\n"
     )
-    text = (
-        header + table(args.algorithms, metrics, walls, top_k=args.top_k, optimum=optimum) + f"\nCommand: `{command}`\n"
-    )
+    final = final_scorer(args.task, args.backend, dict(options))
+    tables = [
+        f"\n### After {budget} evaluations\n" * (len(budgets) > 1)
+        + "\n"
+        + table(
+            args.algorithms,
+            budget_metrics(specs, rows_of, budget, args=args, optimum=optimum, options=dict(options), final=final),
+            walls,
+            top_k=args.top_k,
+            optimum=optimum,
+            final_optimum=final(specs[0]).optimum if final is not None else None,
+        )
+        for budget in budgets
+    ]
+    text = header + "".join(tables) + f"\nCommand: `{command}`\n"
     (out / "results.md").write_text(text)
     plot_anytime({a: [rows_of[a, s] for s in args.seeds] for a in args.algorithms}, out, optimum=optimum)
     print(text)
     print(f"wrote {out}/results.md, evaluations.csv, anytime_*.png in {time.perf_counter() - started:.1f}s")
     return out
+
+
+def budget_metrics(
+    specs: Sequence[RunSpec],
+    rows_of: dict[tuple[str, int], list[dict[str, Any]]],
+    budget: int,
+    *,
+    args: argparse.Namespace,
+    optimum: float | None,
+    options: dict[str, float],
+    final: Callable[[RunSpec], FinalScorer] | None,
+) -> dict[str, list[dict[str, float]]]:
+    """Every run's metrics over its first ``budget`` evaluations, by algorithm (in ``specs`` order)."""
+    rescorer = noise_free_rescorer(args.task, args.backend, options)
+    metrics: dict[str, list[dict[str, float]]] = {s.algorithm: [] for s in specs}
+    for s in specs:
+        rescore = functools.partial(rescorer, s) if rescorer is not None else None
+        rows = rows_of[s.algorithm, s.seed][:budget]
+        scorer = final(s) if final is not None else None
+        metrics[s.algorithm].append(run_metrics(rows, top_k=args.top_k, optimum=optimum, rescore=rescore, final=scorer))
+    if "random" in metrics:
+        target = float(np.mean([m["best"] for m in metrics["random"]]))
+        for algorithm, runs in metrics.items():
+            run_specs = [s for s in specs if s.algorithm == algorithm]
+            for m, s in zip(runs, run_specs, strict=True):
+                m["reach"] = evaluations_to_reach(rows_of[s.algorithm, s.seed][:budget], target)
+    return metrics
 
 
 def benchmark_optimum(task: str, backend: str, options: dict[str, float]) -> float | None:

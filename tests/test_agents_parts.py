@@ -144,17 +144,29 @@ def test_critic_forward_and_loss_by_hand() -> None:
     torch.testing.assert_close(critic.loss(actions, torch.tensor([10.0, 30.0])), torch.tensor((1.0 + 4.0) / 2))
 
 
-def test_critic_fits_a_table() -> None:
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_critic_fits_a_table(seed: int) -> None:
+    """The critic can represent a non-additive table of the joint action: a full-batch L-BFGS fit reaches it.
+
+    L-BFGS with a line search converges to the table from any of these initialisations, whatever the thread
+    count (a fixed number of Adam steps at a large learning rate did not, where summation order changed).
+    """
     critic = JointCritic([3, 3], hidden_size=32)
-    critic.reset_parameters(torch.Generator().manual_seed(0))
+    critic.reset_parameters(torch.Generator().manual_seed(seed))
     every = torch.tensor(list(itertools.product(range(3), range(3))))
     table = torch.tensor([11.0, -30.0, 0.0, -30.0, 7.0, 6.0, 0.0, 0.0, 5.0])
-    optimizer = torch.optim.Adam(critic.parameters(), lr=5e-2)
-    for _ in range(800):
+    optimizer = torch.optim.LBFGS(
+        critic.parameters(), max_iter=500, line_search_fn="strong_wolfe", tolerance_grad=1e-10, tolerance_change=1e-12
+    )
+
+    def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        critic.loss(every, table).backward()
-        optimizer.step()
-    torch.testing.assert_close(critic(every).detach(), table, atol=0.2, rtol=0)
+        loss = critic.loss(every, table)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    torch.testing.assert_close(critic(every).detach(), table, atol=0.05, rtol=0)
 
 
 def test_counterfactual_baseline_on_a_hand_set_critic() -> None:
