@@ -12,7 +12,7 @@ all failed fails again with the recorded reason.
 
 Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed; a
 table with per-seed runs answers a recorded seed with its own run and any other seed with run
-``seed % k`` of the pipeline's k runs, so a search (which derives a new seed per batch) can use it.
+``seed % k`` of the pipeline's k runs, so an env with any evaluation seed can use it.
 
 Splits: ``evaluate`` only ever returns validation accuracy, the reward of a search. Test accuracy
 (final training) is read with ``retrain``, as the training backend's ``retrain`` trains and tests.
@@ -198,6 +198,8 @@ class TableBackend:
         found = rows >= 0
         accuracy = np.full(rows.shape[0], np.nan)
         accuracy[found] = records.accuracy_at(rows[found], seed)
+        recorded_cost = np.full(rows.shape[0], np.nan)
+        recorded_cost[found] = records.cost_at(rows[found], seed)
         predictable = records.fidelity.key in self.surrogates and records.split == "validation"
         if not found.all() and (predictable or self.table.complete(records.fidelity, records.split)):
             accuracy[~found] = self._predict(records, tokens[~found])
@@ -206,8 +208,7 @@ class TableBackend:
         for i, pipeline in enumerate(pipelines):
             row = int(rows[i])
             flops, params = self._cost(records, row, pipeline)
-            cost = float(records.cost_seconds[row]) if row >= 0 and records.cost_seconds is not None else mean_cost
-            cost = cost if np.isfinite(cost) else mean_cost
+            cost = float(recorded_cost[i]) if np.isfinite(recorded_cost[i]) else mean_cost
             if row >= 0 and row in records.failures:
                 reason = f"recorded as failed in {self.table.source}: {records.failures[row]}"
                 results.append(EvalResult.failed(reason=reason, backend=self.name, flops=flops, params=params))

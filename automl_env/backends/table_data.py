@@ -2,10 +2,10 @@
 
 A ``RecordedTable`` holds groups of ``Records``, one per (fidelity, split). A group has one row per
 pipeline: the tokens of every module of the task in task order (``TableIndex``), the recorded
-accuracy for each recorded seed (NaN where that seed was not run), and per row the FLOPs (MACs),
-parameters, training cost (NaN where unknown) and the reason of a recorded failure. ``split`` says
-which data the accuracy was measured on: "validation" (what a search is rewarded with) or "test"
-(final training, for reporting only).
+accuracy and training cost for each recorded seed (NaN where that seed was not run or the value is
+unknown), and per row the FLOPs (MACs), parameters and the reason of a recorded failure. ``split``
+says which data the accuracy was measured on: "validation" (what a search is rewarded with) or
+"test" (final training, for reporting only).
 
 Tables are read from plain files only, never pickles: an ``EvalStore`` export (``.csv`` or
 ``.json``), so that anyone can record a table with ``backend="train"`` and a store, then serve it;
@@ -77,7 +77,7 @@ class TableIndex:
         self._sorted = codes[self._order]
         if np.any(self._sorted[1:] == self._sorted[:-1]):
             first = int(self._order[int(np.flatnonzero(self._sorted[1:] == self._sorted[:-1])[0])])
-            raise TableError(f"the table holds the pipeline of row {first} twice (or two rows share a hash)")
+            raise TableError(f"the pipeline of record {first} appears twice (or two records share a hash)")
 
     def codes(self, tokens: IntArray) -> npt.NDArray[np.uint64]:
         if self.exact:
@@ -115,6 +115,7 @@ class Records:
     flops: FloatArray | None = None
     params: FloatArray | None = None
     cost_seconds: FloatArray | None = None
+    """Training seconds: (rows,) shared by every seed, or the shape of ``accuracy``, one per run; NaN where unknown."""
     failures: Mapping[int, str] = field(default_factory=dict)
     """Row -> reason, for pipelines whose recorded evaluations all failed (they would fail again)."""
 
@@ -125,10 +126,14 @@ class Records:
         finite = self.accuracy[np.isfinite(self.accuracy)]
         if finite.size and (finite.min() < 0.0 or finite.max() > 1.0):
             raise TableError("accuracies must be fractions in [0, 1] (a table in percent must be divided by 100)")
-        for name in ("flops", "params", "cost_seconds"):
+        for name in ("flops", "params"):
             column = getattr(self, name)
             if column is not None and column.shape != (rows,):
                 raise TableError(f"{name} has shape {column.shape}, expected ({rows},)")
+        if self.cost_seconds is not None and self.cost_seconds.shape not in ((rows,), self.accuracy.shape):
+            raise TableError(
+                f"cost_seconds has shape {self.cost_seconds.shape}, expected ({rows},) or {self.accuracy.shape}"
+            )
 
     @property
     def rows(self) -> int:
@@ -144,18 +149,29 @@ class Records:
     def accuracy_at(self, rows: IntArray, seed: int) -> FloatArray:
         """Accuracy of ``rows`` for an evaluation seed: a recorded seed reads its own run; any other seed reads
         run ``seed % k`` of the row's k recorded runs (in seed order), as NAS-Bench-201's API picks a trial."""
+        runs = self.runs_at(rows, seed)
+        return np.where(runs >= 0, self.accuracy[rows, np.maximum(runs, 0)], np.nan)
+
+    def cost_at(self, rows: IntArray, seed: int) -> FloatArray:
+        """Training seconds of the run ``accuracy_at`` reads (NaN where unknown)."""
+        if self.cost_seconds is None:
+            return np.full(rows.shape[0], np.nan)
+        if self.cost_seconds.ndim == 1:
+            return self.cost_seconds[rows]
+        runs = self.runs_at(rows, seed)
+        return np.where(runs >= 0, self.cost_seconds[rows, np.maximum(runs, 0)], np.nan)
+
+    def runs_at(self, rows: IntArray, seed: int) -> IntArray:
+        """Column of ``accuracy`` that ``accuracy_at`` reads for each row (-1 for a row without a successful run)."""
         if not self.seeds:
-            return self.accuracy[rows, 0]
-        values = self.accuracy[rows]
-        recorded = np.isfinite(values)
-        out = np.full(rows.shape[0], np.nan)
+            return np.zeros(rows.shape[0], dtype=np.int64)
+        recorded = np.isfinite(self.accuracy[rows])
+        out = np.full(rows.shape[0], -1, dtype=np.int64)
         column = self.seeds.index(seed) if seed in self.seeds else None
         for i in range(rows.shape[0]):
             runs = np.flatnonzero(recorded[i])
-            if runs.size == 0:
-                continue
-            pick = column if column is not None and recorded[i, column] else int(runs[seed % runs.size])
-            out[i] = values[i, pick]
+            if runs.size:
+                out[i] = column if column is not None and recorded[i, column] else int(runs[seed % runs.size])
         return out
 
 
@@ -174,7 +190,10 @@ class RecordedTable:
                 raise TableError(f"{source}: two groups of records for fidelity {key[0]} ({key[1]})")
             self._check_tokens(group)
             self.groups[key] = group
-            self.indexes[key] = TableIndex(self.nvec, group.tokens)
+            try:
+                self.indexes[key] = TableIndex(self.nvec, group.tokens)
+            except TableError as error:
+                raise TableError(f"{source}, fidelity {key[0]} ({key[1]}): {error}") from None
         if not self.groups:
             raise TableError(f"{source}: no records for task {task.name!r}")
 
@@ -241,9 +260,10 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
     try:
         if path.suffix == ".json":
             data = json.loads(path.read_text())
-            if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            rows = data.get("rows") if isinstance(data, dict) else None
+            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
                 raise TableError(f"{path}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
-            return list(data["rows"])
+            return rows
         if path.suffix == ".csv":
             with path.open(newline="") as handle:
                 return list(csv.DictReader(handle))
@@ -268,31 +288,40 @@ def _group(
     try:
         fidelity = Fidelity.from_key(key)
         pipelines = [Pipeline.from_json(text) for text in by_pipeline]
+        tokens = task_tokens(task, pipelines)
     except (ValueError, KeyError, TypeError) as error:
         raise TableError(f"{path}: {error}") from None
+    for runs in by_pipeline.values():
+        for row in runs:
+            if not str(row["seed"]).lstrip("-").isdigit():
+                raise TableError(f"{path} row {row['_row']}: seed {row['seed']!r} is not an integer")
     seeds = sorted({int(row["seed"]) for runs in by_pipeline.values() for row in runs})
     accuracy = np.full((len(pipelines), len(seeds)), np.nan)
-    flops, params, cost = (np.full(len(pipelines), np.nan) for _ in range(3))
+    flops, params = np.full(len(pipelines), np.nan), np.full(len(pipelines), np.nan)
+    cost = np.full((len(pipelines), len(seeds)), np.nan)
     failures: dict[int, str] = {}
     for i, runs in enumerate(by_pipeline.values()):
         for row in runs:
+            column = seeds.index(int(row["seed"]))
+            cost[i, column] = _number(row, "cost_seconds", path)
             if row["status"] == "ok":
-                accuracy[i, seeds.index(int(row["seed"]))] = _number(row, "accuracy", path)
+                accuracy[i, column] = _number(row, "accuracy", path)
             elif row["status"] != "failed":
                 raise TableError(f"{path} row {row['_row']}: status {row['status']!r} is neither 'ok' nor 'failed'")
         flops[i], params[i] = _number(runs[0], "flops", path), _number(runs[0], "params", path)
-        costs = [c for c in (_number(r, "cost_seconds", path) for r in runs) if math.isfinite(c)]
-        cost[i] = sum(costs) / len(costs) if costs else math.nan
         if not np.isfinite(accuracy[i]).any():
             failures[i] = next((str(r.get("reason") or "failed") for r in runs), "failed")
-    return Records(
-        fidelity=fidelity,
-        split=split,
-        tokens=task_tokens(task, pipelines),
-        accuracy=accuracy,
-        seeds=tuple(seeds),
-        flops=flops,
-        params=params,
-        cost_seconds=cost,
-        failures=failures,
-    )
+    try:
+        return Records(
+            fidelity=fidelity,
+            split=split,
+            tokens=tokens,
+            accuracy=accuracy,
+            seeds=tuple(seeds),
+            flops=flops,
+            params=params,
+            cost_seconds=cost,
+            failures=failures,
+        )
+    except TableError as error:
+        raise TableError(f"{path}: {error}") from None
