@@ -50,14 +50,20 @@ class JointCodec:
         self._scale = {a: np.maximum(np.asarray(s.nvec, dtype=np.float32) - 1, 1) for a, s in self.spaces.items()}
         self.state_size = sum(s.num_tokens for s in self.spaces.values())
 
-    def validate(self, actions: Mapping[str, Any]) -> dict[str, TokenArray]:
-        """Check that every agent acted with a valid token vector; raise ValueError otherwise."""
+    def check_agents(self, actions: Any) -> None:
+        """Check that ``actions`` maps exactly the searched agents to actions (each env flavour's first check)."""
+        if not isinstance(actions, Mapping):
+            raise TypeError(f"actions must be a dict of agent -> action, got {type(actions).__name__}")
         missing = [a for a in self.agents if a not in actions]
         extra = [a for a in actions if a not in self.agents]
         if missing or extra:
             raise ValueError(
                 f"actions must have exactly the agents {list(self.agents)}; missing {missing}, unexpected {extra}"
             )
+
+    def validate(self, actions: Mapping[str, Any]) -> dict[str, TokenArray]:
+        """Check that every agent acted with a valid token vector; raise ValueError otherwise."""
+        self.check_agents(actions)
         return {a: self.spaces[a].validate(actions[a], agent=a) for a in self.agents}
 
     def pipeline(self, tokens: Mapping[str, TokenArray]) -> Pipeline:

@@ -24,7 +24,8 @@ Token mode: all agents act at every step so the agent set stays fixed (BenchMARL
 need that); an agent whose module is complete may only play 0. A token that the action mask
 forbids is remapped to ``token % choices`` (0 for a complete agent) and counted in
 ``infos[agent]["masked_remaps"]``: PettingZoo's testers and Tianshou's random warm-up sample
-without masks. Anything else invalid raises ValueError naming the agent and the position.
+without masks. Anything else invalid raises ValueError naming the agent and the position; in
+both modes the actions must name exactly the agents, and a refused step changes nothing.
 
 Version history: v0: first release.
 """
@@ -150,12 +151,13 @@ class AutoMLEnv(ParallelEnv):
         return obs, rewards, done, dict.fromkeys(done, False), infos
 
     def _step_tokens(self, actions: dict[str, Any]) -> None:
-        """Append one token per agent; when every module is complete, set the joint action."""
-        missing = [a for a in self.agents if a not in actions]
-        if missing:
-            raise ValueError(f"no action for agents {missing}")
-        for agent in self.agents:
-            token = self._checked_token(agent, actions[agent])
+        """Append one token per agent; when every module is complete, set the joint action.
+
+        Every action is checked before any is applied, so a refused step changes nothing.
+        """
+        self.codec.check_agents(actions)  # all agents act at every step: self.agents == codec.agents
+        tokens = {agent: self._checked_token(agent, actions[agent]) for agent in self.agents}
+        for agent, token in tokens.items():
             nvec = self.codec.spaces[agent].nvec
             position = len(self._tokens[agent])
             if position < len(nvec):
@@ -170,21 +172,21 @@ class AutoMLEnv(ParallelEnv):
             self._joint = {a: np.asarray(t, dtype=np.int64) for a, t in self._tokens.items()}
 
     def _checked_token(self, agent: str, action: Any) -> int:
-        value = np.asarray(action)
+        position = len(self._tokens[agent])
+        try:
+            value = np.asarray(action)
+        except (ValueError, TypeError, OverflowError) as error:  # ragged nested lists, unconvertible objects
+            raise ValueError(f"agent {agent!r}: position {position}: action is not a token ({error})") from None
         if value.shape not in ((), (1,)):
             raise ValueError(f"agent {agent!r}: token-mode action must be a scalar, got shape {value.shape}")
         value = value.reshape(())
-        if value.dtype.kind == "f" and (not np.isfinite(value) or value != np.round(value)):
-            raise ValueError(
-                f"agent {agent!r}: position {len(self._tokens[agent])}: action {value!r} is not an integer"
-            )
-        if value.dtype.kind not in "iuf" and value.dtype.kind != "b":
+        if value.dtype.kind not in "iufb":
             raise ValueError(f"agent {agent!r}: action dtype {value.dtype} is not an integer type")
+        if value.dtype.kind == "f" and (not np.isfinite(value) or value != np.round(value)):
+            raise ValueError(f"agent {agent!r}: position {position}: action {value!r} is not an integer")
         token = int(value)
         if not 0 <= token < self.max_choices:
-            raise ValueError(
-                f"agent {agent!r}: position {len(self._tokens[agent])}: action {token} outside [0, {self.max_choices})"
-            )
+            raise ValueError(f"agent {agent!r}: position {position}: action {token} outside [0, {self.max_choices})")
         return token
 
     def _observations(self) -> dict[str, Any]:

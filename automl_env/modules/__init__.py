@@ -2,6 +2,7 @@
 
 from automl_env.modules.augment import AugmentOp, AugmentPolicy, AugmentSpace
 from automl_env.modules.base import CONFIG_TYPES, ModuleConfig, ModuleSpace, config_from_dict, register_config
+from automl_env.modules.fields import ConfigError, ConfigTypeError, ConfigValueError
 from automl_env.modules.hparams import AveragedSGDSpace, HParams, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetConfig, MobileNetSpace, StageConfig
 from automl_env.modules.nasnet import Block, CellGenotype, NASNetSpace
@@ -15,6 +16,9 @@ __all__ = [
     "AveragedSGDSpace",
     "Block",
     "CellGenotype",
+    "ConfigError",
+    "ConfigTypeError",
+    "ConfigValueError",
     "HParams",
     "MobileNetConfig",
     "MobileNetSpace",

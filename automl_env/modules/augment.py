@@ -16,6 +16,15 @@ from typing import Any
 import numpy as np
 
 from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+from automl_env.modules.fields import (
+    config_fields,
+    instances,
+    int_field,
+    list_field,
+    list_of,
+    store_field,
+    str_field,
+)
 
 OPERATIONS: tuple[str, ...] = (
     "ShearX",
@@ -47,12 +56,18 @@ class AugmentOp:
     magnitude: int
 
     def __post_init__(self) -> None:
-        if self.name not in OPERATIONS:
-            raise ValueError(f"unknown augmentation {self.name!r}; choose from {OPERATIONS}")
-        if not 0 <= self.probability_level < NUM_PROBABILITIES:
-            raise ValueError(f"probability_level {self.probability_level} outside [0, {NUM_PROBABILITIES})")
-        if not 0 <= self.magnitude < NUM_MAGNITUDES:
-            raise ValueError(f"magnitude {self.magnitude} outside [0, {NUM_MAGNITUDES})")
+        store_field(self, "name", str_field(self.name, "name", choices=OPERATIONS))
+        store_field(
+            self,
+            "probability_level",
+            int_field(self.probability_level, "probability_level", low=0, high=NUM_PROBABILITIES),
+        )
+        store_field(self, "magnitude", int_field(self.magnitude, "magnitude", low=0, high=NUM_MAGNITUDES))
+
+    @classmethod
+    def from_list(cls, item: Any) -> AugmentOp:
+        """Read ``[name, probability_level, magnitude]`` (the JSON form)."""
+        return cls(*list_field(item, None, length=3, of="items [name, probability_level, magnitude]"))
 
     @property
     def probability(self) -> float:
@@ -60,6 +75,16 @@ class AugmentOp:
 
 
 SubPolicy = tuple[AugmentOp, AugmentOp]
+
+
+def _sub_policy(value: Any) -> SubPolicy:
+    first, second = instances(value, None, AugmentOp, length=2, of="operations")
+    return (first, second)
+
+
+def _sub_policy_of_json(value: Any) -> SubPolicy:
+    first, second = list_of(value, None, AugmentOp.from_list, length=2, of="operations")
+    return (first, second)
 
 
 @register_config
@@ -70,6 +95,13 @@ class AugmentPolicy(ModuleConfig):
     kind = "augment_policy"
     sub_policies: tuple[SubPolicy, ...]
 
+    def __post_init__(self) -> None:
+        store_field(
+            self,
+            "sub_policies",
+            list_of(self.sub_policies, "sub_policies", _sub_policy, min_length=1, of="sub-policies"),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -79,9 +111,10 @@ class AugmentPolicy(ModuleConfig):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> AugmentPolicy:
-        subs = tuple((AugmentOp(*first), AugmentOp(*second)) for first, second in data["sub_policies"])
-        return cls(sub_policies=subs)
+    def from_dict(cls, data: Any) -> AugmentPolicy:
+        with config_fields(data, cls.kind, ("sub_policies",)) as fields:
+            subs = list_of(fields["sub_policies"], "sub_policies", _sub_policy_of_json, min_length=1, of="sub-policies")
+            return cls(sub_policies=subs)
 
     def describe(self) -> str:
         parts = [

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+
+from automl_env.modules.fields import ConfigTypeError, ConfigValueError, located, shown
 
 TokenArray = npt.NDArray[np.int64]
 
@@ -22,7 +24,9 @@ class ModuleConfig:
     """Base of the frozen dataclasses a module decodes into (AugmentPolicy, CellGenotype, ...).
 
     Subclasses set ``kind`` (a stable name used in JSON) and implement ``to_dict``/``from_dict``
-    with plain JSON types only, so pipelines round-trip through JSON without pickles.
+    with plain JSON types only, so pipelines round-trip through JSON without pickles. ``from_dict``
+    reads through ``fields.config_fields`` and the constructor checks every field with the readers
+    of ``automl_env.modules.fields``: one canonical form, errors naming the field.
     """
 
     kind: ClassVar[str]
@@ -31,7 +35,7 @@ class ModuleConfig:
         raise NotImplementedError
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModuleConfig:
+    def from_dict(cls, data: Any) -> ModuleConfig:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -54,14 +58,25 @@ def register_config(cls: type[C]) -> type[C]:
     return cls
 
 
-def config_from_dict(data: dict[str, Any]) -> ModuleConfig:
-    """Rebuild any registered config from its ``to_dict()`` output (which carries ``kind``)."""
-    kind = data.get("kind")
-    if kind not in CONFIG_TYPES:
-        raise ValueError(
-            f"unknown module config kind {kind!r}; known kinds: {sorted(CONFIG_TYPES)}. "
-            "Import the module that defines it (custom modules register with @register_config)."
-        )
+def config_from_dict(data: Any) -> ModuleConfig:
+    """Rebuild any registered config from its ``to_dict()`` output (which carries ``kind``).
+
+    Raises a ``ConfigError`` (a ValueError or TypeError) naming the field for anything else.
+    """
+    with located("module config"):
+        if not isinstance(data, Mapping):
+            raise ConfigTypeError(f"must be a JSON object with a 'kind', got {shown(data)}")
+        if "kind" not in data:
+            raise ConfigValueError("is missing", ("kind",))
+        kind = data["kind"]
+        if not isinstance(kind, str):
+            raise ConfigTypeError(f"must be a config kind, one of {sorted(CONFIG_TYPES)}, got {shown(kind)}", ("kind",))
+        if kind not in CONFIG_TYPES:
+            raise ConfigValueError(
+                f"is an unknown module config kind {shown(kind)}; known kinds: {sorted(CONFIG_TYPES)}. "
+                "Import the module that defines it (custom modules register with @register_config).",
+                ("kind",),
+            )
     return CONFIG_TYPES[kind].from_dict(data)
 
 
@@ -97,7 +112,10 @@ class ModuleSpace(ABC, Generic[C]):
 
     def validate(self, tokens: Any, *, agent: str) -> TokenArray:
         """Check an action and return it as int64 tokens, or raise ValueError naming agent and position."""
-        arr = np.asarray(tokens)
+        try:
+            arr = np.asarray(tokens)
+        except (ValueError, TypeError, OverflowError) as error:  # ragged nested lists, unconvertible objects
+            raise ValueError(f"agent {agent!r}: action is not an array of tokens ({error})") from None
         if arr.shape != (self.num_tokens,):
             raise ValueError(
                 f"agent {agent!r}: action has shape {arr.shape}, expected ({self.num_tokens},) "
@@ -113,12 +131,12 @@ class ModuleSpace(ABC, Generic[C]):
                 )
         elif arr.dtype.kind not in "iub":
             raise ValueError(f"agent {agent!r}: action dtype {arr.dtype} is not an integer type")
-        ints = arr.astype(np.int64)
-        bad = np.flatnonzero((ints < 0) | (ints >= np.asarray(self.nvec)))
+        # Range first, in the action's own dtype: casting 1e300 or 2**63 to int64 would wrap.
+        bad = np.flatnonzero((arr < 0) | (arr >= np.asarray(self.nvec)))
         if bad.size:
             i = int(bad[0])
             raise ValueError(
-                f"agent {agent!r}: position {i} ({self.position_names[i]}) is {int(ints[i])}, "
+                f"agent {agent!r}: position {i} ({self.position_names[i]}) is {arr[i].item()}, "
                 f"outside [0, {self.nvec[i]})"
             )
-        return ints
+        return arr.astype(np.int64)

@@ -11,13 +11,14 @@ Two spaces share one config type:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
 from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+from automl_env.modules.fields import bool_field, config_fields, float_field, store_field, str_field
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "nesterov", "rmsprop", "adam", "adamw")
 
@@ -37,13 +38,13 @@ class HParams(ModuleConfig):
     ema: bool = False
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose from {OPTIMIZERS}")
-        if not self.lr > 0 or not self.weight_decay >= 0:
-            raise ValueError(f"need lr > 0 and weight_decay >= 0, got {self.lr}, {self.weight_decay}")
-        for name in ("mixup", "dropout", "drop_path"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        store_field(self, "lr", float_field(self.lr, "lr", low=0.0, low_open=True))
+        store_field(self, "weight_decay", float_field(self.weight_decay, "weight_decay", low=0.0))
+        store_field(self, "optimizer", str_field(self.optimizer, "optimizer", choices=OPTIMIZERS))
+        store_field(self, "mixup", float_field(self.mixup, "mixup", low=0.0, high=1.0, high_open=True))
+        store_field(self, "dropout", float_field(self.dropout, "dropout", low=0.0, high=1.0, high_open=True))
+        store_field(self, "drop_path", float_field(self.drop_path, "drop_path", low=0.0, high=1.0, high_open=True))
+        store_field(self, "ema", bool_field(self.ema, "ema"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,8 +59,10 @@ class HParams(ModuleConfig):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HParams:
-        return cls(**{k: v for k, v in data.items() if k != "kind"})
+    def from_dict(cls, data: Any) -> HParams:
+        # Every field, defaults included, is required in JSON: to_dict writes them all.
+        with config_fields(data, cls.kind, tuple(f.name for f in fields(cls))) as values:
+            return cls(**values)
 
     def describe(self) -> str:
         text = f"{self.optimizer} lr={self.lr:g} wd={self.weight_decay:g}"

@@ -14,6 +14,15 @@ from typing import Any
 import numpy as np
 
 from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+from automl_env.modules.fields import (
+    config_fields,
+    float_field,
+    instances,
+    int_field,
+    list_field,
+    list_of,
+    store_field,
+)
 
 RESOLUTIONS: tuple[int, ...] = (160, 176, 192, 208, 224, 240, 256, 272)
 KERNELS: tuple[int, ...] = (3, 5)
@@ -35,10 +44,23 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 @dataclass(frozen=True)
 class StageConfig:
+    """One stage: depthwise kernel size, expansion ratio, width multiplier and number of blocks."""
+
     kernel: int
     expansion: int
     width: float
     depth: int
+
+    def __post_init__(self) -> None:
+        store_field(self, "kernel", int_field(self.kernel, "kernel", choices=KERNELS))
+        store_field(self, "expansion", int_field(self.expansion, "expansion", choices=EXPANSIONS))
+        store_field(self, "width", float_field(self.width, "width", choices=WIDTHS))
+        store_field(self, "depth", int_field(self.depth, "depth", choices=DEPTHS))
+
+    @classmethod
+    def from_list(cls, item: Any) -> StageConfig:
+        """Read ``[kernel, expansion, width, depth]`` (the JSON form)."""
+        return cls(*list_field(item, None, length=4, of="items [kernel, expansion, width, depth]"))
 
     def channels(self, stage: int) -> int:
         return make_divisible(STAGES[stage][0] * self.width)
@@ -54,18 +76,8 @@ class MobileNetConfig(ModuleConfig):
     stages: tuple[StageConfig, ...]
 
     def __post_init__(self) -> None:
-        if self.resolution not in RESOLUTIONS:
-            raise ValueError(f"resolution {self.resolution} not in {RESOLUTIONS}")
-        if len(self.stages) != len(STAGES):
-            raise ValueError(f"need {len(STAGES)} stages, got {len(self.stages)}")
-        for i, s in enumerate(self.stages):
-            if (
-                s.kernel not in KERNELS
-                or s.expansion not in EXPANSIONS
-                or s.width not in WIDTHS
-                or s.depth not in DEPTHS
-            ):
-                raise ValueError(f"stage {i}: {s} is outside the space")
+        store_field(self, "resolution", int_field(self.resolution, "resolution", choices=RESOLUTIONS))
+        store_field(self, "stages", instances(self.stages, "stages", StageConfig, length=len(STAGES), of="stages"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,8 +87,10 @@ class MobileNetConfig(ModuleConfig):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MobileNetConfig:
-        return cls(resolution=data["resolution"], stages=tuple(StageConfig(*s) for s in data["stages"]))
+    def from_dict(cls, data: Any) -> MobileNetConfig:
+        with config_fields(data, cls.kind, ("resolution", "stages")) as fields:
+            stages = list_of(fields["stages"], "stages", StageConfig.from_list, length=len(STAGES), of="stages")
+            return cls(resolution=fields["resolution"], stages=stages)
 
     def describe(self) -> str:
         stages = " ".join(

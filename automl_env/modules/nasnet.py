@@ -15,6 +15,16 @@ from typing import Any
 import numpy as np
 
 from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+from automl_env.modules.fields import (
+    ConfigValueError,
+    config_fields,
+    instances,
+    int_field,
+    list_field,
+    list_of,
+    store_field,
+    str_field,
+)
 
 OPERATIONS: tuple[str, ...] = (
     "identity",
@@ -48,22 +58,35 @@ class Block:
     op_b: str
     combiner: str
 
+    def __post_init__(self) -> None:
+        # Inputs range over the candidates of the last block; the cell checks each block's own range.
+        store_field(self, "input_a", int_field(self.input_a, "input_a", low=0, high=1 + NUM_BLOCKS))
+        store_field(self, "op_a", str_field(self.op_a, "op_a", choices=_OP_INDEX))
+        store_field(self, "input_b", int_field(self.input_b, "input_b", low=0, high=1 + NUM_BLOCKS))
+        store_field(self, "op_b", str_field(self.op_b, "op_b", choices=_OP_INDEX))
+        store_field(self, "combiner", str_field(self.combiner, "combiner", choices=COMBINERS))
+
     def to_list(self) -> list[Any]:
         return [self.input_a, self.op_a, self.input_b, self.op_b, self.combiner]
 
+    @classmethod
+    def from_list(cls, item: Any) -> Block:
+        """Read ``[input_a, op_a, input_b, op_b, combiner]`` (the JSON form)."""
+        return cls(
+            *list_field(item, None, length=TOKENS_PER_BLOCK, of="items [input_a, op_a, input_b, op_b, combiner]")
+        )
 
-def _check_cell(blocks: tuple[Block, ...], name: str) -> None:
-    if len(blocks) != NUM_BLOCKS:
-        raise ValueError(f"{name} cell has {len(blocks)} blocks, expected {NUM_BLOCKS}")
-    for b, block in enumerate(blocks):
-        for inp in (block.input_a, block.input_b):
-            if not 0 <= inp < 2 + b:
-                raise ValueError(f"{name} cell block {b}: input {inp} outside [0, {2 + b})")
-        for op in (block.op_a, block.op_b):
-            if op not in OPERATIONS:
-                raise ValueError(f"{name} cell block {b}: unknown operation {op!r}")
-        if block.combiner not in COMBINERS:
-            raise ValueError(f"{name} cell block {b}: combiner {block.combiner!r} not in {COMBINERS}")
+
+def _cell(blocks: Any, name: str) -> tuple[Block, ...]:
+    """A cell's blocks; block ``b`` may take inputs 0 .. 1 + b (h_{k-2}, h_{k-1}, earlier blocks)."""
+    cell = instances(blocks, name, Block, length=NUM_BLOCKS, of="blocks")
+    for b, block in enumerate(cell):
+        for field in ("input_a", "input_b"):
+            if getattr(block, field) >= 2 + b:
+                raise ConfigValueError(
+                    f"must be an integer in [0, {2 + b}), got {getattr(block, field)}", (name, b, field)
+                )
+    return cell
 
 
 @register_config
@@ -76,8 +99,8 @@ class CellGenotype(ModuleConfig):
     reduce: tuple[Block, ...]
 
     def __post_init__(self) -> None:
-        _check_cell(self.normal, "normal")
-        _check_cell(self.reduce, "reduce")
+        store_field(self, "normal", _cell(self.normal, "normal"))
+        store_field(self, "reduce", _cell(self.reduce, "reduce"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,11 +110,13 @@ class CellGenotype(ModuleConfig):
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CellGenotype:
-        return cls(
-            normal=tuple(Block(*b) for b in data["normal"]),
-            reduce=tuple(Block(*b) for b in data["reduce"]),
-        )
+    def from_dict(cls, data: Any) -> CellGenotype:
+        with config_fields(data, cls.kind, ("normal", "reduce")) as fields:
+            normal, reduce = (
+                list_of(fields[name], name, Block.from_list, length=NUM_BLOCKS, of="blocks")
+                for name in ("normal", "reduce")
+            )
+            return cls(normal=normal, reduce=reduce)
 
     def describe(self) -> str:
         def cell(blocks: tuple[Block, ...]) -> str:

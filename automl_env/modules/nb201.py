@@ -23,6 +23,17 @@ from typing import Any
 import numpy as np
 
 from automl_env.modules.base import ModuleConfig, ModuleSpace, TokenArray, register_config
+from automl_env.modules.fields import (
+    ConfigError,
+    ConfigTypeError,
+    ConfigValueError,
+    config_fields,
+    int_field,
+    list_of,
+    shown,
+    store_field,
+    str_field,
+)
 
 OPERATIONS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NODES = 3
@@ -36,12 +47,11 @@ _NODE_PATTERN = re.compile(r"\|([a-z0-9_]+)~(\d+)")
 RESNET_CELL: tuple[str, ...] = ("nor_conv_3x3", "none", "nor_conv_3x3", "skip_connect", "none", "skip_connect")
 
 
-def _check_ops(ops: Sequence[str], expected: int, what: str) -> None:
-    if len(ops) != expected:
-        raise ValueError(f"{what} has {len(ops)} operations, expected {expected}")
-    unknown = [op for op in ops if op not in _OP_INDEX]
-    if unknown:
-        raise ValueError(f"{what}: unknown operations {unknown}; NAS-Bench-201's are {list(OPERATIONS)}")
+def _ops(ops: Any, expected: int, what: str) -> tuple[str, ...]:
+    """``expected`` operation names, one per edge of ``what``."""
+    return list_of(
+        ops, "ops", lambda op: str_field(op, None, choices=_OP_INDEX), length=expected, of=f"operations ({what})"
+    )
 
 
 def edge_slice(node: int) -> slice:
@@ -59,21 +69,30 @@ class NB201Cell(ModuleConfig):
     ops: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        _check_ops(self.ops, len(EDGES), "a NAS-Bench-201 cell")
+        store_field(self, "ops", _ops(self.ops, len(EDGES), "one per edge, in cell string order"))
 
     @classmethod
     def from_arch_string(cls, text: str) -> NB201Cell:
-        """Parse the benchmark's cell string, e.g. ``|nor_conv_3x3~0|+|none~0|...|``."""
-        nodes = text.strip().strip("+").split("+")
-        if len(nodes) != NODES:
-            raise ValueError(f"cell string {text!r} has {len(nodes)} nodes, expected {NODES}")
-        ops: list[str] = []
-        for node, part in enumerate(nodes, start=1):
-            edges = _NODE_PATTERN.findall(part)
-            if [int(j) for _, j in edges] != list(range(node)) or part.count("|") != node + 1:
-                raise ValueError(f"cell string {text!r}: node {node} must read |op~0|...|op~{node - 1}|, got {part!r}")
-            ops += [op for op, _ in edges]
-        return cls(tuple(ops))
+        """Parse the benchmark's cell string, e.g. ``|nor_conv_3x3~0|+|none~0|...|``, in its exact form.
+
+        Raises a ``ConfigError`` for the field ``arch`` (the benchmark's name for the string).
+        """
+        if not isinstance(text, str):
+            raise ConfigTypeError(f"must be a NAS-Bench-201 cell string, got {shown(text)}", ("arch",))
+        # Lenient parsing, then an exact comparison with the cell's own string: one form per cell.
+        ops = [op for op, _ in _NODE_PATTERN.findall(text)]
+        try:
+            cell = cls(tuple(ops))
+        except ConfigError as error:
+            reason = f" ({error})"
+        else:
+            if cell.to_arch_string() == text:
+                return cell
+            reason = ""
+        raise ConfigValueError(
+            f"must be a NAS-Bench-201 cell string |op~0|+|op~0|op~1|+|op~0|op~1|op~2|, got {shown(text, 200)}{reason}",
+            ("arch",),
+        )
 
     def to_arch_string(self) -> str:
         """The benchmark's cell string (its ``arch`` column and its API's key)."""
@@ -87,8 +106,9 @@ class NB201Cell(ModuleConfig):
         return {"kind": self.kind, "arch": self.to_arch_string()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NB201Cell:
-        return cls.from_arch_string(data["arch"])
+    def from_dict(cls, data: Any) -> NB201Cell:
+        with config_fields(data, cls.kind, ("arch",)) as fields:
+            return cls.from_arch_string(fields["arch"])
 
     def describe(self) -> str:
         return self.to_arch_string()
@@ -104,16 +124,17 @@ class NB201Node(ModuleConfig):
     ops: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        if self.node not in range(1, NODES + 1):
-            raise ValueError(f"node must be in 1..{NODES}, got {self.node}")
-        _check_ops(self.ops, self.node, f"node {self.node}")
+        node = int_field(self.node, "node", low=1, high=NODES + 1)
+        store_field(self, "node", node)
+        store_field(self, "ops", _ops(self.ops, node, f"one per input of node {node}"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "node": self.node, "ops": list(self.ops)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> NB201Node:
-        return cls(node=data["node"], ops=tuple(data["ops"]))
+    def from_dict(cls, data: Any) -> NB201Node:
+        with config_fields(data, cls.kind, ("node", "ops")) as fields:
+            return cls(**fields)
 
     def describe(self) -> str:
         return "|" + "|".join(f"{op}~{j}" for j, op in enumerate(self.ops)) + "|"
