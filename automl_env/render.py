@@ -14,7 +14,7 @@ def describe_result(info: dict[str, Any]) -> str:
         return "result: not evaluated yet"
     if info["status"] == "failed":
         return f"result: FAILED ({info['reason']}) reward={info['reward']:.4f} [{info['backend']}]"
-    label = " (synthetic benchmark, not a real accuracy)" if info["backend"] == "synthetic" else ""
+    label = " (synthetic benchmark, not a real accuracy)" if info["backend"].startswith("synthetic") else ""
     return (
         f"result: accuracy={100 * info['accuracy']:.2f}%{label} reward={info['reward']:.4f} "
         f"flops={info['flops'] / 1e6:.1f}M params={info['params'] / 1e6:.2f}M cost={info['cost_seconds']:.1f}s "

@@ -63,8 +63,9 @@ class TaskSpec:
 
     @property
     def fast_backend(self) -> str:
-        """The backend that answers in milliseconds: the task's recorded table, else the synthetic benchmark."""
-        return "table" if self.table is not None else "synthetic"
+        """The backend that answers in milliseconds: the task's recorded table, else the rugged synthetic benchmark
+        (``synthetic-rugged``, as hard as the recorded real landscapes; ``synthetic`` is the smooth version 0)."""
+        return "table" if self.table is not None else "synthetic-rugged"
 
     def architecture(self, pipeline: Pipeline) -> ModuleConfig | None:
         """The config of the network this pipeline trains (None for a task without an architecture)."""

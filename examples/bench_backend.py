@@ -1,7 +1,7 @@
 """Throughput of the fast backends (synthetic, table): evaluations per second, per task and batch size.
 
-Each task is measured on its fast backend (``TaskSpec.fast_backend``: its recorded table, else the
-synthetic benchmark). Two paths: ``evaluate_tokens`` on random token matrices (what a vectorised
+Each task is measured on ``--backend`` or its fast backend (``TaskSpec.fast_backend``: its recorded
+table, else the rugged synthetic benchmark). Two paths: ``evaluate_tokens`` on random token matrices (what a vectorised
 search uses) and ``evaluate`` on lists of Pipelines (what the env calls; includes encoding every
 pipeline to tokens, looking up or pricing its FLOPs and building the results). The encoding share
 is printed separately. Timings are taken after a warm-up call, as the best of ``--repeats`` runs of
@@ -42,7 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", nargs="+", default=list_tasks(), help="tasks to benchmark")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[24, 10_000], help="pipelines per call")
-    parser.add_argument("--noise", type=float, default=0.0, help="synthetic backend noise (std of accuracy)")
+    parser.add_argument("--backend", default=None, help="backend for every task (default: each task's fast backend)")
+    parser.add_argument("--noise", type=float, default=0.0, help="synthetic backends' noise (std of accuracy)")
     parser.add_argument("--min-seconds", type=float, default=0.5, help="minimum duration of one timing")
     parser.add_argument("--repeats", type=int, default=3, help="timings per measurement; the best is kept")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random pipelines")
@@ -55,15 +56,20 @@ def main() -> None:
     timing = {"min_seconds": args.min_seconds, "repeats": args.repeats}
     for name in args.tasks:
         task = get_task(name)
-        options = {"noise": args.noise} if task.fast_backend == "synthetic" else {}
-        backend = make_backend(task.fast_backend, task, **options)
+        name = args.backend or task.fast_backend
+        options = {"noise": args.noise} if name.startswith("synthetic") else {}
+        backend = make_backend(name, task, **options)
         rng = np.random.default_rng(args.seed)
         spaces = list(task.modules.items())
         for batch in args.batch_sizes:
             tokens = {m: rng.integers(0, s.nvec, size=(batch, s.num_tokens)) for m, s in spaces}
             pipelines = [Pipeline.of({m: s.decode(tokens[m][i]) for m, s in spaces}) for i in range(batch)]
             # The synthetic backend takes one matrix per module; the table one matrix of all tokens in task order.
-            matrix = tokens if backend.name == "synthetic" else np.concatenate([tokens[m] for m, _ in spaces], axis=1)
+            matrix = (
+                tokens
+                if backend.name.startswith("synthetic")
+                else np.concatenate([tokens[m] for m, _ in spaces], axis=1)
+            )
             vectorised = rate(partial(backend.evaluate_tokens, matrix, seed=1), batch, **timing)  # type: ignore[attr-defined]
             listed = rate(partial(backend.evaluate, pipelines, seed=1), batch, **timing)
             encoded = rate(partial(encode_all, task, pipelines), batch, **timing)

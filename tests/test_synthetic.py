@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from functools import cache
@@ -59,7 +60,7 @@ def test_registry_makes_the_synthetic_backend_and_names_known_backends_on_error(
     assert isinstance(made, SyntheticBackend) and isinstance(made, Evaluator)
     assert made.name == "synthetic" and made.noise == 0.01
     assert all(entry.count(":") == 1 for entry in BACKENDS.values())
-    with pytest.raises(ValueError, match="known backends: \\['synthetic', 'table', 'train'\\]"):
+    with pytest.raises(ValueError, match=re.escape(f"known backends: {sorted(BACKENDS)}")):
         make_backend("surrogate", get_task("cifar100"))
 
 

@@ -14,6 +14,7 @@ from automl_env.tasks import TaskSpec
 
 BACKENDS: dict[str, str] = {
     "synthetic": "automl_env.backends.synthetic:SyntheticBackend",
+    "synthetic-rugged": "automl_env.backends.synthetic_rugged:RuggedSyntheticBackend",
     "table": "automl_env.backends.table:TableBackend",
     "train": "automl_env.backends.training:TrainingBackend",
 }

@@ -104,11 +104,15 @@ class SGDModel(HPOModel):
         self._log2_wd = np.log2(safe * space.WD_UNIT / steps)
         self._lr_multiples = np.asarray(space.LR_MULTIPLES, dtype=np.int64)
         self._wd_multiples = np.asarray(space.WD_MULTIPLES, dtype=np.int64)
-        lr_star, wd_star = math.log2(self.LR_STAR), math.log2(self.WD_STAR)
-        self.terms = (
-            HPOTerm(("lr_units",), lambda lr, x, s: -_squared(self._log2_lr[lr] - (lr_star - self.LR_SLOPE * x))),
-            HPOTerm(("wd_units",), lambda wd, x, s: -_squared(self._log2_wd[wd] - (wd_star - self.WD_SLOPE * s))),
-        )
+        self._lr_star, self._wd_star = math.log2(self.LR_STAR), math.log2(self.WD_STAR)
+        # Bound methods, not lambdas: the backend must pickle (multiprocessing, Ray).
+        self.terms = (HPOTerm(("lr_units",), self._lr_term), HPOTerm(("wd_units",), self._wd_term))
+
+    def _lr_term(self, lr: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return -_squared(self._log2_lr[lr] - (self._lr_star - self.LR_SLOPE * x))
+
+    def _wd_term(self, wd: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return -_squared(self._log2_wd[wd] - (self._wd_star - self.WD_SLOPE * s))
 
     def variables(self, tokens: TokenArray) -> dict[str, IntArray]:
         steps = self.space.steps
@@ -186,37 +190,41 @@ class RecipeModel(HPOModel):
     def __init__(self, space: RecipeSpace) -> None:
         self.space = space
         self._positions = {name: i for i, name in enumerate(space.position_names)}
-        opt_quality = np.array([self.OPTIMIZER_TERMS[o][0] for o in OPTIMIZERS])
-        opt_log2_lr = np.log2([self.OPTIMIZER_TERMS[o][1] for o in OPTIMIZERS])
-        log2_lr = np.log2([space.lr_grid(o) for o in OPTIMIZERS])  # (optimizer, lr index)
-        log2_wd = np.log2(space.WEIGHT_DECAYS)
-        mixup, dropout = np.asarray(space.MIXUPS), np.asarray(space.DROPOUTS)
-        drop_path, ema = np.asarray(space.DROP_PATHS), np.asarray(space.EMAS, dtype=np.float64)
-        wd_star = math.log2(self.WD_STAR)
-
-        def optimizer_lr(opt: IntArray, lr: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
-            target = opt_log2_lr[opt] - self.LR_SLOPE * (x - self.X_REF)
-            return opt_quality[opt] - _squared(log2_lr[opt, lr] - target)
-
+        self._opt_quality = np.array([self.OPTIMIZER_TERMS[o][0] for o in OPTIMIZERS])
+        self._opt_log2_lr = np.log2([self.OPTIMIZER_TERMS[o][1] for o in OPTIMIZERS])
+        self._log2_lr = np.log2([space.lr_grid(o) for o in OPTIMIZERS])  # (optimizer, lr index)
+        self._log2_wd = np.log2(space.WEIGHT_DECAYS)
+        self._mixup, self._dropout = np.asarray(space.MIXUPS), np.asarray(space.DROPOUTS)
+        self._drop_path, self._ema = np.asarray(space.DROP_PATHS), np.asarray(space.EMAS, dtype=np.float64)
+        self._wd_star = math.log2(self.WD_STAR)
+        # Bound methods, not lambdas: the backend must pickle (multiprocessing, Ray).
         self.terms = (
-            HPOTerm(("optimizer", "lr"), optimizer_lr),
-            HPOTerm(
-                ("weight_decay",),
-                lambda wd, x, s: -_squared(log2_wd[wd] - (wd_star + self.WD_X * (x - self.X_REF) - self.WD_S * s)),
-            ),
-            HPOTerm(
-                ("mixup",),
-                lambda m, x, s: -self.MIXUP_WEIGHT * _squared(mixup[m] - (self.MIXUP_X * x - self.MIXUP_S * s)),
-            ),
-            HPOTerm(
-                ("dropout",),
-                lambda d, x, s: -self.DROPOUT_WEIGHT * _squared(dropout[d] - (self.DROPOUT_0 + self.DROPOUT_X * x)),
-            ),
-            HPOTerm(
-                ("drop_path",), lambda d, x, s: -self.DROP_PATH_WEIGHT * _squared(drop_path[d] - self.DROP_PATH_X * x)
-            ),
-            HPOTerm(("ema",), lambda e, x, s: self.EMA_BONUS * ema[e]),
+            HPOTerm(("optimizer", "lr"), self._optimizer_lr),
+            HPOTerm(("weight_decay",), self._weight_decay),
+            HPOTerm(("mixup",), self._mixup_term),
+            HPOTerm(("dropout",), self._dropout_term),
+            HPOTerm(("drop_path",), self._drop_path_term),
+            HPOTerm(("ema",), self._ema_term),
         )
+
+    def _optimizer_lr(self, opt: IntArray, lr: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        target = self._opt_log2_lr[opt] - self.LR_SLOPE * (x - self.X_REF)
+        return self._opt_quality[opt] - _squared(self._log2_lr[opt, lr] - target)
+
+    def _weight_decay(self, wd: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return -_squared(self._log2_wd[wd] - (self._wd_star + self.WD_X * (x - self.X_REF) - self.WD_S * s))
+
+    def _mixup_term(self, m: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return -self.MIXUP_WEIGHT * _squared(self._mixup[m] - (self.MIXUP_X * x - self.MIXUP_S * s))
+
+    def _dropout_term(self, d: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return -self.DROPOUT_WEIGHT * _squared(self._dropout[d] - (self.DROPOUT_0 + self.DROPOUT_X * x))
+
+    def _drop_path_term(self, d: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return -self.DROP_PATH_WEIGHT * _squared(self._drop_path[d] - self.DROP_PATH_X * x)
+
+    def _ema_term(self, e: IntArray, x: FloatArray, s: FloatArray) -> FloatArray:
+        return self.EMA_BONUS * self._ema[e]
 
     def variables(self, tokens: TokenArray) -> dict[str, IntArray]:
         return {name: tokens[:, i] for name, i in self._positions.items()}
