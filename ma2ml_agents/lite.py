@@ -3,7 +3,9 @@
 grad_i = E[ grad log pi_i(A_i|S_i) * (R - b) ], b an exponential moving average of past batches' mean
 reward. The rewards are shared, so summing the agents' losses leaves each agent's gradient its own.
 **ours**: Adam; b starts at the first batch's mean reward (so the first advantages are centred) and then
-b <- decay * b + (1 - decay) * mean(R) after every batch, with decay 0.9 per batch of 24.
+b <- decay * b + (1 - decay) * mean(R) after every batch, with decay 0.9 per batch of 24; the advantage
+R - b is divided by the running standard deviation of every reward seen (``normalize_rewards``), so the
+learning rate means the same whatever the rewards' units (``LiteConfig.paper()`` turns it off).
 """
 
 from __future__ import annotations
@@ -14,19 +16,27 @@ from typing import Any
 import torch
 
 from ma2ml_agents.base import ControllerAlgorithm
+from ma2ml_agents.normalize import RunningMoments
 
 
 @dataclass(frozen=True)
 class LiteConfig:
     """MA2ML-Lite settings."""
 
-    policy_lr: float = 4e-4
-    """eta_theta, the controllers' learning rate (paper)."""
+    policy_lr: float = 4e-3
+    """eta_theta, the controllers' learning rate (ours, as MA2ML's; paper 4e-4)."""
     hidden_size: int = 100
     """LSTM units per controller (paper)."""
     baseline_decay: float = 0.9
     """Per-batch decay of the moving-average baseline (ours)."""
+    normalize_rewards: bool = True
+    """Divide the advantage by the running standard deviation of the rewards (ours; False: the paper's reading)."""
     device: str = "cpu"
+
+    @classmethod
+    def paper(cls, **changes: Any) -> LiteConfig:
+        """The paper's settings: lr 4e-4 on raw reward advantages."""
+        return cls(**{"policy_lr": 4e-4, "normalize_rewards": False, **changes})
 
     def __post_init__(self) -> None:
         if not (self.policy_lr > 0 and self.hidden_size > 0):
@@ -48,21 +58,26 @@ class MA2MLLite(ControllerAlgorithm[LiteConfig]):
 
     def build(self, generator: torch.Generator) -> None:
         self.baseline: float | None = None
+        self.moments = RunningMoments()
         self.optimizer = torch.optim.Adam(self.controllers.parameters(), lr=self.config.policy_lr)
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"policy": self.optimizer}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"baseline": self.baseline}
+        return {"baseline": self.baseline, "moments": self.moments.state_dict()}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.baseline = state["baseline"]
+        self.moments.load_state_dict(state["moments"])
 
     def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+        self.moments.update(rewards)
         mean_reward = float(rewards.mean())
         baseline = mean_reward if self.baseline is None else self.baseline
         advantage = rewards - baseline
+        if self.config.normalize_rewards and self.moments.std > 0:
+            advantage = advantage / self.moments.std
         log_pi = torch.stack([p.log_prob(tokens[:, g]) for g, p in zip(self.groups, self.policies, strict=True)])
         loss = -(advantage * log_pi.sum(dim=0)).mean()
         self.optimizer.zero_grad(set_to_none=True)

@@ -55,7 +55,7 @@ from ma2ml_agents import MA2ML, BatchEvaluator, ControllerAlgorithm, derived_see
 
 SETTINGS = {"policy_lr": 3e-2, "hidden_size": 16}
 # Fit the +-30 table within a few batches; the payoffs already have the scale lam = 0.2 is meant for.
-CRITIC_SETTINGS = {"critic_steps": 10, "critic_hidden_size": 32, "reward_scale": 1.0}
+CRITIC_SETTINGS = {"critic_steps": 10, "critic_hidden_size": 32, "reward_scale": 1.0, "tau": 0.004, "lam": 0.2}
 ALGORITHM_NAMES = ("ma2ml", "ma2ml_onpolicy", "ma2ml_lite")
 
 

@@ -100,7 +100,7 @@ def test_search_writes_its_folder(tmp_path: Path) -> None:
     for name in ("config.json", "evaluations.csv", "topk.json", "history.json", "checkpoint.pt", "learning_curve.png"):
         assert (folder / name).exists(), name
     config = json.loads((folder / "config.json").read_text())
-    assert config["algorithm"] == "ma2ml" and config["seed"] == 7 and config["algorithm_config"]["tau"] == 0.004
+    assert config["algorithm"] == "ma2ml" and config["seed"] == 7 and config["algorithm_config"]["tau"] == 0.04
     assert "automl-env" in config["versions"] and config["env"]["vector"] is True
     rows = list(csv.DictReader((folder / "evaluations.csv").open()))
     assert len(rows) == 24 == result.evaluations

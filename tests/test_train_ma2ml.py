@@ -1,17 +1,24 @@
-"""examples/train_ma2ml.py, the README's main job: run folder, exact resume, retraining of the top-k."""
+"""examples/train_ma2ml.py, the README's main job: run folder, exact resume, retraining of the top-k, and a real
+training run stopped (Ctrl-C or kill) after its first evaluation and resumed without training it again."""
 
 from __future__ import annotations
 
 import csv
 import importlib.util
 import json
+import os
+import shlex
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "train_ma2ml.py"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "train_ma2ml.py"
 TINY_RETRAIN = ("epochs=1", "cells=1", "channels=2", "warmup_epochs=0", "train_subset=64", "batch_size=32")
 
 
@@ -40,7 +47,7 @@ def test_main_job_writes_its_folder_and_resumes_exactly(train_ma2ml: ModuleType,
     for name in ("config.json", "evaluations.csv", "topk.json", "checkpoint.pt", "learning_curve.png"):
         assert (tmp_path / "whole" / name).stat().st_size > 0, name
     config = json.loads((tmp_path / "whole" / "config.json").read_text())
-    assert (config["algorithm"], config["algorithm_config"]["lam"], config["batches"]) == ("ma2ml", 0.2, 4)
+    assert (config["algorithm"], config["algorithm_config"]["lam"], config["batches"]) == ("ma2ml", 0.05, 4)
 
     train_ma2ml.main(_argv(tmp_path / "split", 2))
     resumed = train_ma2ml.main(_argv(tmp_path / "split", 4, "--resume"))
@@ -65,13 +72,92 @@ def test_retrain_top_trains_the_best_pipelines_for_real(train_ma2ml: ModuleType,
         assert row["result"]["flops"] > 0
 
 
+@pytest.mark.parametrize("option", ["--fidelity", "--retrain-fidelity"])
 @pytest.mark.parametrize(
     ("item", "message"),
     [("epoch=3", "FIELD one of"), ("epochs=three", "must be an integer"), ("channels=3", "channels must be even")],
 )
-def test_bad_retrain_fidelity_is_a_usage_error(
-    train_ma2ml: ModuleType, item: str, message: str, capsys: pytest.CaptureFixture[str]
+def test_bad_fidelity_is_a_usage_error(
+    train_ma2ml: ModuleType, option: str, item: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
-        train_ma2ml.parse_args(["--retrain-fidelity", item])
-    assert message in capsys.readouterr().err
+        train_ma2ml.parse_args([option, item])
+    err = capsys.readouterr().err
+    assert option in err and message in err
+
+
+def test_options_of_real_training(train_ma2ml: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = train_ma2ml.parse_args(["--task", "fashion-mnist", "--backend", "train", "--out", str(tmp_path)])
+    options = train_ma2ml.backend_options(args)
+    assert options["store"] == tmp_path / "evaluations.sqlite" and options["num_threads"] == train_ma2ml.DEFAULT_THREADS
+    assert args.fidelity == train_ma2ml.automl_env.get_task("fashion-mnist").search_fidelity
+    assert train_ma2ml.parse_args(["--fidelity", "epochs=2"]).fidelity.epochs == 2
+    with pytest.raises(SystemExit):
+        train_ma2ml.parse_args(["--threads", "0"])
+    assert "--threads must be at least 1" in capsys.readouterr().err
+
+
+TINY_SEARCH = ("epochs=1", "cells=1", "channels=2", "warmup_epochs=0", "train_subset=192", "batch_size=32")
+
+
+def _stop_after_first_evaluation(argv: list[str], store: Path, sig: signal.Signals) -> tuple[int, str]:
+    """Start the example, send ``sig`` once the store holds a finished evaluation; (exit code, stderr)."""
+    child = subprocess.Popen(
+        [sys.executable, *argv],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell's background job ignores SIGINT, and Python then installs no KeyboardInterrupt handler.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    from automl_env.store import EvalStore
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and child.poll() is None:
+        if store.exists() and len(EvalStore(store)) >= 1:
+            break
+        time.sleep(0.02)
+    if child.poll() is not None:
+        pytest.fail(f"the run ended (code {child.returncode}) before it could be stopped:\n{child.communicate()[1]}")
+    os.kill(child.pid, sig)
+    _, err = child.communicate(timeout=120)
+    return child.returncode, err
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGINT, pytest.param(signal.SIGKILL, marks=pytest.mark.slow)],  # the store's own kill test is fast
+    ids=["ctrl-c", "kill"],
+)
+def test_stopped_real_search_resumes_without_retraining(tmp_path: Path, sig: signal.Signals) -> None:
+    pytest.importorskip("torchvision")
+    from test_training_data import write_fashion_mnist
+
+    from automl_env.store import EvalStore
+
+    root = write_fashion_mnist(tmp_path / "data", n_train=600, n_test=60)
+    out, store = tmp_path / "run", tmp_path / "run" / "evaluations.sqlite"
+    fidelity = [arg for item in TINY_SEARCH for arg in ("--fidelity", item)]
+    args = ["--task", "fashion-mnist", "--backend", "train", "--data-root", str(root), "--threads", "1", *fidelity]
+    args += ["--batches", "1", "--batch-size", "6", "--top-k", "3", "--out", str(out)]  # with the progress display
+    code, err = _stop_after_first_evaluation(["examples/train_ma2ml.py", *args], store, sig)
+    kept = {r.pipeline.digest: r.finished_at for r in EvalStore(store).records()}
+    assert 1 <= len(kept) < 6, "the run finished before it could be stopped; make its evaluations longer"
+
+    resume = ["examples/train_ma2ml.py", *args, "--resume"]
+    if sig == signal.SIGINT:
+        assert code == 130, err
+        assert f"{len(kept)} finished evaluations (store {store})" in err, err
+        assert "lost only the evaluations in flight" in err
+        assert err.rstrip().splitlines()[-2:] == ["resume with:", f"  {shlex.join(['python', *resume])}"]
+    done = subprocess.run(
+        [sys.executable, *resume], cwd=REPO, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    after = {r.pipeline.digest: r.finished_at for r in EvalStore(store).records()}
+    assert {digest: after[digest] for digest in kept} == kept  # read back, not trained again
+    rows = _rows(out)
+    assert len(rows) == 6 and {row["digest"] for row in rows} <= set(after)
