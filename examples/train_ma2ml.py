@@ -14,6 +14,11 @@ real results shipped with the package (backend ``table``). For real training pas
 The run folder holds config.json, evaluations.csv, topk.json, checkpoint.pt and the learning
 curve plot; ``--retrain-top k`` adds retrain.json with the top-k pipelines' final training (on a
 recorded table: their recorded final test accuracy, e.g. NAS-Bench-201's 200-epoch figure).
+
+Real training commits every finished evaluation to an evaluation store (``--store``, by default
+evaluations.sqlite in the run folder). Ctrl-C (or a kill) loses only the evaluations in flight: the
+message printed on Ctrl-C names the command that resumes, and the resumed run reads the finished
+evaluations back instead of training them again.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,8 +39,16 @@ import automl_env
 from automl_env import Pipeline
 from automl_env.backends.base import Fidelity
 from automl_env.backends.registry import BACKENDS, make_backend
+from automl_env.store import EvalStore
 from ma2ml_agents.registry import ALGORITHMS, make_algorithm
-from ma2ml_agents.search import SearchResult, run_search
+from ma2ml_agents.run_folder import STORE
+from ma2ml_agents.search import SearchResult, checkpointed_batches, run_search
+
+# One Fashion-MNIST evaluation at the task's search fidelity (default pipeline, after a warm-up) on the
+# shared 2-core CPU this project runs on, load average 3.2-5.4: 1 thread 17-31 s (median 20 s), 2 threads
+# 60-86 s (median 75 s); random pipelines 20 s vs 108 s and 68 s vs 516 s. With the cores busy, a second
+# thread only waits for them. On an idle machine more threads may pay: measure before raising it.
+DEFAULT_THREADS = 1
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -55,7 +71,33 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--device", default="cpu", help="torch device of the agents and the training backend")
     parser.add_argument("--data-root", type=Path, default=None, help="dataset folder for --backend train")
-    parser.add_argument("--noise", type=float, default=0.0, help="synthetic backend: std of evaluation noise")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"torch CPU threads of real training (default {DEFAULT_THREADS}: on a busy 2-core CPU one Fashion-MNIST "
+        "evaluation took 20 s with 1 thread, 75 s with 2); results differ slightly between thread counts",
+    )
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help=f"evaluation store of real training (default: {STORE} in the run folder); shared stores are safe",
+    )
+    parser.add_argument(
+        "--fidelity",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change the task's search fidelity (how much training one evaluation gets), e.g. epochs=2",
+    )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=None,
+        help="synthetic backends: std of evaluation noise (default: the backend's own; synthetic-rugged's is the "
+        "seed-to-seed level of real training)",
+    )
     parser.add_argument(
         "--retrain-top", type=int, default=0, help="after the search, retrain the k best with the real backend"
     )
@@ -71,37 +113,46 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-progress", action="store_true", help="no live progress display")
     args = parser.parse_args(argv)
-    args.backend = args.backend or automl_env.get_task(args.task).fast_backend
-    args.retrain_fidelity = retrain_fidelity(
-        parser, automl_env.get_task(args.task).final_fidelity, args.retrain_fidelity
-    )
+    task = automl_env.get_task(args.task)
+    args.backend = args.backend or task.fast_backend
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1, got {args.threads}")
+    args.out = args.out or Path("runs") / f"{args.task}-{args.backend}-{args.algorithm}-s{args.seed}"
+    args.store = args.store or args.out / STORE
+    args.fidelity = changed_fidelity(parser, "--fidelity", task.search_fidelity, args.fidelity)
+    args.retrain_fidelity = changed_fidelity(parser, "--retrain-fidelity", task.final_fidelity, args.retrain_fidelity)
     return args
 
 
-def retrain_fidelity(parser: argparse.ArgumentParser, final: Fidelity, items: Sequence[str]) -> Fidelity:
-    """The task's final fidelity with ``FIELD=VALUE`` changes; a bad field or value stops with a usage error."""
+def changed_fidelity(parser: argparse.ArgumentParser, option: str, base: Fidelity, items: Sequence[str]) -> Fidelity:
+    """``base`` with ``FIELD=VALUE`` changes; a bad field or value stops with a usage error naming ``option``."""
     fields = {f.name for f in dataclasses.fields(Fidelity)}
     changes: dict[str, int | None] = {}
     for item in items:
         key, _, value = item.partition("=")
         if key not in fields or not value:
-            parser.error(f"--retrain-fidelity takes FIELD=VALUE with FIELD one of {sorted(fields)}, got {item!r}")
+            parser.error(f"{option} takes FIELD=VALUE with FIELD one of {sorted(fields)}, got {item!r}")
         try:
             changes[key] = None if value.lower() == "none" else int(value)
         except ValueError:
-            parser.error(f"--retrain-fidelity {key} must be an integer, got {value!r}")
+            parser.error(f"{option} {key} must be an integer, got {value!r}")
     try:
-        return final.with_(**changes)
+        return base.with_(**changes)
     except ValueError as error:
-        parser.error(f"--retrain-fidelity: {error}")
+        parser.error(f"{option}: {error}")
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
-    if args.backend == "synthetic":
-        return {"noise": args.noise}
+    if args.backend.startswith("synthetic"):
+        return {} if args.noise is None else {"noise": args.noise}
     if args.backend == "train":
-        return {"device": args.device, "data_root": args.data_root}
+        return trainer_options(args)
     return {}
+
+
+def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Options of the real training backend, for the search and for the retraining alike."""
+    return {"device": args.device, "data_root": args.data_root, "num_threads": args.threads, "store": args.store}
 
 
 def retrain_top(args: argparse.Namespace, result: SearchResult, backend: Any) -> list[dict[str, Any]]:
@@ -111,11 +162,7 @@ def retrain_top(args: argparse.Namespace, result: SearchResult, backend: Any) ->
     otherwise the real backend trains them at ``--retrain-fidelity`` with the learning rate scaled.
     """
     recorded = backend.name == "table"
-    trainer = (
-        backend
-        if recorded
-        else make_backend("train", automl_env.get_task(args.task), device=args.device, data_root=args.data_root)
-    )
+    trainer = backend if recorded else make_backend("train", automl_env.get_task(args.task), **trainer_options(args))
     options = {} if recorded else {"fidelity": args.retrain_fidelity, "lr_scale": args.retrain_lr_scale}
     rows: list[dict[str, Any]] = []
     for rank, entry in enumerate(result.topk[: args.retrain_top]):
@@ -130,14 +177,46 @@ def retrain_top(args: argparse.Namespace, result: SearchResult, backend: Any) ->
 
 
 def main(argv: Sequence[str] | None = None) -> SearchResult:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    try:
+        return search(args)
+    except KeyboardInterrupt:
+        print(interrupted_message(args, argv), file=sys.stderr)
+        raise SystemExit(130) from None  # the shell's code for a run ended by SIGINT
+
+
+def interrupted_message(args: argparse.Namespace, argv: Sequence[str]) -> str:
+    """What a stopped run kept, and the exact command that resumes it."""
+    batches = checkpointed_batches(args.out)
+    kept = [f"{batches} of {args.batches} batches (checkpoint in {args.out})"]
+    trains = args.backend == "train" or (args.retrain_top and args.backend != "table")
+    if trains and args.store.exists():
+        finished = sum(1 for _ in EvalStore(args.store).records(args.task))  # a shared store holds other tasks too
+        kept.append(f"{finished} finished evaluations (store {args.store})")
+    lost = "the evaluations in flight" if trains else f"batch {batches}, which a resumed run evaluates again"
+    has_out = any(arg == "--out" or arg.startswith("--out=") for arg in argv)
+    resume = [*argv, *([] if has_out else ["--out", str(args.out)]), *([] if args.resume else ["--resume"])]
+    script = Path(os.path.relpath(__file__)) if Path.cwd() in Path(__file__).resolve().parents else Path(__file__)
+    return (
+        f"\ninterrupted: kept {' and '.join(kept)}; lost only {lost}.\n"
+        f"resume with:\n  {shlex.join(['python', str(script), *resume])}"
+    )
+
+
+def search(args: argparse.Namespace) -> SearchResult:
+    """The search, its report and the retraining of the best pipelines."""
     if args.backend != "train":
         # The controllers and critic are tiny: extra intra-op threads only contend (measured 3x slower
-        # per batch on 2 busy cores). Real training keeps torch's default thread pool.
+        # per batch on 2 busy cores). Real training sets its own threads (--threads) around each evaluation.
         torch.set_num_threads(1)
-    out = args.out or Path("runs") / f"{args.task}-{args.backend}-{args.algorithm}-s{args.seed}"
     env = automl_env.vector_env(
-        args.task, num_envs=args.batch_size, backend=args.backend, backend_options=backend_options(args), seed=args.seed
+        args.task,
+        num_envs=args.batch_size,
+        backend=args.backend,
+        backend_options=backend_options(args),
+        fidelity=args.fidelity,
+        seed=args.seed,
     )
     algorithm = make_algorithm(args.algorithm, env, seed=args.seed, device=args.device)
     result = run_search(
@@ -146,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> SearchResult:
         batches=args.batches,
         batch_size=args.batch_size,
         top_k=args.top_k,
-        out_dir=out,
+        out_dir=args.out,
         seed=args.seed,
         resume=args.resume,
         progress=not args.no_progress,
@@ -159,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> SearchResult:
     if optimum is not None:
         regret = optimum.accuracy - result.best_reward
         print(f"backend optimum {optimum.accuracy:.4f} (exact={optimum.exact}): regret of the best {regret:.4f}")
-    if env.backend.name == "synthetic":
+    if env.backend.name.startswith("synthetic"):
         print("(synthetic benchmark: rewards are a closed-form stand-in, not real accuracies)")
     if env.backend.name == "table":
         print("(recorded real results: the reward is the table's validation accuracy at the search fidelity)")

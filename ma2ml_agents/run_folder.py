@@ -1,5 +1,7 @@
 """The folder every search writes: config.json, evaluations.csv, topk.json, history.json, checkpoint.pt, plots.
 
+Real training adds its evaluation store there (``STORE``), so a stopped run keeps every finished evaluation.
+
 The CSV is append-only and the checkpoint records its length in bytes, so a resumed run first cuts off
 the rows of batches evaluated after the last checkpoint and then appends exactly what an uninterrupted
 run would have written.
@@ -17,6 +19,8 @@ from typing import Any
 import torch
 
 CHECKPOINT = "checkpoint.pt"
+STORE = "evaluations.sqlite"
+"""The evaluation store's name in the run folder (``automl_env.store.EvalStore``: SQLite, one row per evaluation)."""
 
 
 class RunFolder:

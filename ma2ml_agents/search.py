@@ -3,18 +3,27 @@
 Exact resume: batch b evaluates under env seed ``derived_seed(seed, b)``, so the env's state is a pure
 function of (seed, b); the checkpoint holds the algorithm's weights, optimiser states, replay buffer and
 generator states, and the loop's own state. A run stopped after k batches and resumed to K writes the same
-evaluations, top-k and plots as an uninterrupted K-batch run with the same seed.
+evaluations, top-k and plots as an uninterrupted K-batch run with the same seed. A batch stopped half-way is
+evaluated again on resume; with an evaluation store behind the backend only its unfinished evaluations train.
+
+Progress display (rich): one line for the search (batches, best reward, ETA) and, when the env's backend
+reports each finished evaluation, one line for the batch in flight ("evaluation 3/24 of batch 0, ETA").
+A backend reports by having a ``progress`` attribute: the display sets it to a callable for the duration of
+the search and the backend calls ``progress(done, total)`` after each evaluation of an ``evaluate`` call
+(``TrainingBackend`` does; backends that answer a batch at once do not need to).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -80,9 +89,11 @@ def run_search(
     run = _run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
     state = _start(folder, algorithm, run, resume=resume)
     topk = TopK(top_k, state.topk)
-    started = time.perf_counter()
-    with _display(progress, batches, state.next_batch) as display:
+    display = _SearchDisplay(env, batches=batches, batch_size=batch_size, done=state.next_batch) if progress else None
+    with display if display is not None else nullcontext():
         for batch in range(state.next_batch, batches):
+            if display is not None:
+                display.start_batch(batch)
             actions = algorithm.act(batch_size)
             rewards, infos = evaluator.evaluate(actions, seed=derived_seed(seed, batch))
             _record(folder, state, topk, batch, actions, rewards, infos)
@@ -91,7 +102,7 @@ def run_search(
             if state.next_batch % checkpoint_every == 0 or state.next_batch == batches:
                 _checkpoint(folder, algorithm, state, topk, run)
             if display is not None:
-                _show(display, state, topk, time.perf_counter() - started)
+                display.finish_batch(state, topk)
     return _finish(folder, state, topk, algorithm, evaluator)
 
 
@@ -199,6 +210,12 @@ def _checkpoint(
     folder.save_checkpoint({"run": plain(run), "search": search, "algorithm": algorithm.state_dict()})
 
 
+def checkpointed_batches(out_dir: str | os.PathLike[str]) -> int:
+    """How many batches the checkpoint in ``out_dir`` holds (0 without one): what a resume starts after."""
+    checkpoint = RunFolder(out_dir).load_checkpoint()
+    return int(checkpoint["search"]["next_batch"]) if checkpoint is not None else 0
+
+
 def _finish(
     folder: RunFolder, state: _LoopState, topk: TopK, algorithm: SearchAlgorithm, evaluator: BatchEvaluator
 ) -> SearchResult:
@@ -227,31 +244,85 @@ def _finish(
     )
 
 
-def _display(enabled: bool, batches: int, done: int) -> AbstractContextManager[Any]:
-    """A rich progress bar (or nothing)."""
-    if not enabled:
-        return nullcontext(None)
-    try:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError(
-            'the progress display needs rich: pip install "automl-env[agents]" (or progress=False)'
-        ) from error
-    bar = Progress(
-        TextColumn("batch"),
-        MofNCompleteColumn(),
-        BarColumn(),
-        TextColumn("{task.fields[summary]}"),
-        TimeElapsedColumn(),
-    )
-    bar.add_task("search", total=batches, completed=done, summary="")
-    return bar
+def _eta(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=round(seconds)))
 
 
-def _show(display: Any, state: _LoopState, topk: TopK, elapsed: float) -> None:
-    best = topk.best
-    summary = (
-        f"evals {state.evaluations}  best {best['reward'] if best else float('nan'):.4f}  "
-        f"top-{topk.k} mean {topk.mean:.4f}  {elapsed:.1f}s"
-    )
-    display.update(display.task_ids[0], completed=state.next_batch, summary=summary)
+class _SearchDisplay:
+    """The rich progress display; while it is entered, the env's backend reports evaluations to it if it can.
+
+    ETAs are the remaining evaluations times the mean seconds per evaluation finished in this process (an
+    evaluation read back from a store counts too, so a resumed run's first estimate is optimistic).
+    """
+
+    def __init__(self, env: Any, *, batches: int, batch_size: int, done: int) -> None:
+        try:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        except ImportError as error:  # pragma: no cover - depends on the install
+            raise ImportError(
+                'the progress display needs rich: pip install "automl-env[agents]" (or progress=False)'
+            ) from error
+        backend = getattr(env, "backend", None)
+        self.backend = backend if hasattr(backend, "progress") else None
+        self.batches, self.batch_size = batches, batch_size
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("{task.fields[summary]}"),
+            TimeElapsedColumn(),
+        )
+        self.search = self.bar.add_task("batch", total=batches, completed=done, summary="")
+        self.batch = self.bar.add_task("evaluation", total=batch_size, summary="", visible=self.backend is not None)
+        self.started = time.perf_counter()
+        self.evaluated = 0  # evaluations finished in this process
+        self.next_batch, self.in_batch, self._offset = done, 0, 0
+        self._previous: Any = None
+        self._best = ""
+
+    def __enter__(self) -> _SearchDisplay:
+        if self.backend is not None:
+            self._previous, self.backend.progress = self.backend.progress, self.evaluation_done
+        self.bar.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self.backend is not None:
+            self.backend.progress = self._previous
+        self.bar.stop()
+
+    def start_batch(self, batch: int) -> None:
+        self.next_batch, self.in_batch, self._offset = batch, 0, 0
+        self.bar.reset(self.batch, total=self.batch_size, summary=f"of batch {batch}", visible=self.backend is not None)
+
+    def evaluation_done(self, done: int, total: int) -> None:
+        """The backend's ``progress`` callback; a ParallelEnv's backend sees one-pipeline calls, so they add up."""
+        self.in_batch = self._offset + done
+        if done == total:
+            self._offset += total
+        self.evaluated += 1
+        remaining = self.batch_size - self.in_batch
+        summary = f"of batch {self.next_batch}  ETA {_eta(self._seconds_per_evaluation() * remaining)}"
+        self.bar.update(self.batch, completed=self.in_batch, summary=summary)
+        self._update_search()
+
+    def finish_batch(self, state: _LoopState, topk: TopK) -> None:
+        self.evaluated += self.batch_size - self.in_batch  # all of them, for backends that do not report
+        self.next_batch, self.in_batch, self._offset = state.next_batch, 0, 0
+        best = topk.best
+        self._best = (
+            f"evals {state.evaluations}  best {best['reward'] if best else float('nan'):.4f}  "
+            f"top-{topk.k} mean {topk.mean:.4f}"
+        )
+        self._update_search()
+
+    def _seconds_per_evaluation(self) -> float:
+        return (time.perf_counter() - self.started) / max(1, self.evaluated)
+
+    def _update_search(self) -> None:
+        remaining = (self.batches - self.next_batch) * self.batch_size - self.in_batch
+        eta = f"ETA {_eta(self._seconds_per_evaluation() * remaining)}" if self.evaluated else ""
+        completed = self.next_batch + self.in_batch / self.batch_size  # the bar moves within a batch
+        self.bar.update(self.search, completed=completed, summary=f"{self._best}  {eta}".strip())

@@ -2,9 +2,17 @@
 
 Constructing it touches no data; the first evaluation reads the dataset once per process and keeps
 it on the device. With a store, every finished evaluation is committed at once and any evaluation
-already in the store is read back instead of retrained. A pipeline that diverges, runs out of
-memory or raises ends as ``status="failed"`` with a reason; only divergence is stored (it would
-diverge again), the others are retried by a later run.
+already in the store is read back instead of retrained (and a pipeline that occurs twice in a batch
+is trained once). A pipeline that diverges, runs out of memory or raises ends as ``status="failed"``
+with a reason; only divergence is stored (it would diverge again), the others are retried by a later run.
+
+Progress: one evaluation takes seconds to minutes, so a batch of 24 can take half an hour. A caller that
+wants to show progress sets the optional ``progress`` attribute to a callable; ``evaluate`` calls
+``progress(done, total)`` after each of its pipelines is finished (trained, read back or failed), with
+``done`` counting 1..total. ``run_search`` sets it for the duration of a search on any backend that has
+the attribute; backends that answer a batch at once (synthetic, table) do not have it. The callable is
+plain Python (no display library here) and is not part of the backend's state: leave it None where the
+backend is pickled (a process pool).
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from automl_env.backends.base import EvalResult, Fidelity
@@ -46,7 +54,8 @@ class TrainingBackend:
     """Real training with PyTorch; see the package docstring for the pieces.
 
     ``num_threads`` sets torch's CPU threads during training (1 is fastest on a busy shared CPU);
-    ``profile`` times the data, augmentation and step phases (adds synchronisations: benchmarks only).
+    ``profile`` times the data, augmentation and step phases (adds synchronisations: benchmarks only);
+    ``progress`` is called as ``progress(done, total)`` after each finished evaluation (module docstring).
     """
 
     name = "train"
@@ -72,6 +81,7 @@ class TrainingBackend:
         self.num_threads = num_threads
         self.profile = profile
         self.stats = {"trained": 0, "reused": 0, "failed": 0}
+        self.progress: Callable[[int, int], None] | None = None
 
     @property
     def data(self) -> DeviceData:
@@ -87,18 +97,28 @@ class TrainingBackend:
         """Validation accuracy of each pipeline after training at ``fidelity`` (default: the task's search fidelity)."""
         fidelity = fidelity if fidelity is not None else self.task.search_fidelity
         stored = self.store.get_many(self.task, pipelines, fidelity, seed) if self.store else [None] * len(pipelines)
+        done: dict[str, EvalResult] = {}  # this call's results: a duplicate in the batch is trained once
         results = []
         for pipeline, known in zip(pipelines, stored, strict=True):
+            known = known if known is not None else done.get(pipeline.digest)
             if known is not None:
                 self.stats["reused"] += 1
-                results.append(known)
-                continue
-            started = time.time()
-            result, keep = self._run(pipeline, fidelity, seed, final=False)
-            if self.store is not None and keep:
-                self.store.put(self.task, pipeline, fidelity, seed, result, started_at=started)
+                result = known
+            else:
+                result = self._evaluate_one(pipeline, fidelity, seed)
+                done[pipeline.digest] = result
             results.append(result)
+            if self.progress is not None:
+                self.progress(len(results), len(pipelines))
         return results
+
+    def _evaluate_one(self, pipeline: Pipeline, fidelity: Fidelity, seed: int) -> EvalResult:
+        """Train one pipeline and commit its result to the store (if it is worth keeping) at once."""
+        started = time.time()
+        result, keep = self._run(pipeline, fidelity, seed, final=False)
+        if self.store is not None and keep:
+            self.store.put(self.task, pipeline, fidelity, seed, result, started_at=started)
+        return result
 
     def retrain(
         self, pipeline: Pipeline, *, fidelity: Fidelity | None = None, seed: int = 0, lr_scale: float = 1.0
