@@ -95,7 +95,19 @@ def _typed(current: Any, value: str) -> Any:
         if value.lower() not in ("true", "false", "1", "0"):
             raise SystemExit(f"--set: {value!r} is not a boolean")
         return value.lower() in ("true", "1")
-    return type(current)(value) if isinstance(current, int | float | str) else value
+    if current is None:  # an optional number (e.g. MA2ML's reward_scale): "none" keeps it unset
+        return None if value.lower() == "none" else _number(value)
+    try:
+        return type(current)(value) if isinstance(current, int | float | str) else value
+    except ValueError:
+        raise SystemExit(f"--set: {value!r} is not a {type(current).__name__}") from None
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"--set: {value!r} is not a number") from None
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
@@ -302,15 +314,15 @@ def final_scorer(task: str, backend: str, options: dict[str, float]) -> Callable
 def noise_free_rescorer(
     task: str, backend: str, options: dict[str, float]
 ) -> Callable[[RunSpec, list[str]], list[float]] | None:
-    """For a backend with ``noise`` > 0: (run, digests) -> rewards from the same backend without noise."""
-    if options.get("noise", 0.0) <= 0.0:
-        return None
+    """For a backend with ``noise`` > 0 (given, or its default): (run, digests) -> rewards from it without noise."""
     import automl_env
+    from automl_env.backends.registry import make_backend
     from automl_env.evaluation import Evaluation
 
-    evaluation = Evaluation(
-        automl_env.get_task(task), backend=backend, backend_options={k: v for k, v in options.items() if k != "noise"}
-    )
+    spec = automl_env.get_task(task)
+    if float(getattr(make_backend(backend, spec, **options), "noise", 0.0)) <= 0.0:
+        return None
+    evaluation = Evaluation(spec, backend=backend, backend_options={**options, "noise": 0.0})
 
     def rescore(spec: RunSpec, digests: list[str]) -> list[float]:
         return [reward for reward, _ in evaluation.run(run_pipelines(spec, digests))]
@@ -452,33 +464,79 @@ def parse_options(items: Sequence[str]) -> tuple[tuple[str, float], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", default="cifar100", help="task name (automl_env.list_tasks())")
+    import automl_env
+    from automl_env.backends.registry import BACKENDS
+    from baselines import BASELINES
+    from ma2ml_agents import ALGORITHMS
+
+    # Choices are read now, not at import: the README's recipe registers its own search before calling main.
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--task",
+        default="cifar100",
+        choices=automl_env.list_tasks(),
+        metavar="TASK",
+        help="task to search, one of: %(choices)s (default: %(default)s)",
+    )
     parser.add_argument(
         "--backend",
         default=None,
-        help="backend that evaluates the pipelines (default: the task's table, else synthetic)",
+        choices=sorted(BACKENDS),
+        help="how pipelines are evaluated (default: the task's recorded table, else synthetic)",
     )
-    parser.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE", help="e.g. noise=0.005")
-    parser.add_argument("--algorithms", nargs="+", default=list(DEFAULT_ALGORITHMS), help="names of baselines.SEARCHES")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--batches", type=int, default=40, help="batches per run (the budget)")
-    parser.add_argument("--batch-size", type=int, default=24, help="pipelines evaluated together per batch")
-    parser.add_argument("--top-k", type=int, default=30, help="k of the top-k mean reward (paper: 30)")
     parser.add_argument(
-        "--budgets", nargs="+", type=int, default=None, help="also report at these evaluation counts (default: the end)"
+        "--backend-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a numeric backend option, repeatable, e.g. noise=0.005 (default: none)",
     )
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
-    parser.add_argument("--out", default="runs/benchmark", help="output folder")
+    parser.add_argument(
+        "--algorithms",
+        nargs="+",
+        default=list(DEFAULT_ALGORITHMS),
+        choices=list(dict.fromkeys([*ALGORITHMS, *BASELINES])),
+        metavar="NAME",
+        help=f"searches to run, any of: %(choices)s (default: {' '.join(DEFAULT_ALGORITHMS)})",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=[0, 1, 2, 3, 4],
+        metavar="SEED",
+        help="one run per algorithm and seed (default: 0 1 2 3 4)",
+    )
+    parser.add_argument("--batches", type=int, default=40, help="batches per run, the budget (default: %(default)s)")
+    parser.add_argument(
+        "--batch-size", type=int, default=24, help="pipelines evaluated together per batch (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--top-k", type=int, default=30, help="k of the top-k mean reward (default: %(default)s, the paper's)"
+    )
+    parser.add_argument(
+        "--budgets",
+        nargs="+",
+        type=int,
+        default=None,
+        metavar="EVALUATIONS",
+        help="report at these evaluation counts (default: the end of the run)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel processes (default: %(default)s, the number of CPUs)",
+    )
+    parser.add_argument("--out", default="runs/benchmark", help="output folder (default: %(default)s)")
     parser.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="override a config field of every algorithm whose config has it, e.g. policy_lr=4e-3",
+        help="override a config field of every algorithm whose config has it, repeatable, e.g. policy_lr=4e-3",
     )
     args = parser.parse_args(argv)
-    import automl_env
 
     if args.task not in automl_env.list_tasks():
         parser.error(f"unknown task {args.task!r}; choose from {automl_env.list_tasks()}")
@@ -487,9 +545,6 @@ def main(argv: Sequence[str] | None = None) -> Path:
     budgets = sorted(set(args.budgets or [total]))
     if budgets[0] < 1 or budgets[-1] > total:
         parser.error(f"--budgets must be between 1 and the run's {total} evaluations, got {budgets}")
-
-    from baselines import BASELINES
-    from ma2ml_agents import ALGORITHMS
 
     known = [*ALGORITHMS, *BASELINES]  # looked up now: a user may have registered their own baseline
     unknown = [a for a in args.algorithms if a not in known]
