@@ -141,7 +141,12 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         resume=True,
         progress=False,
     )
-    done = {"spec": asdict(spec), "wall_seconds": time.perf_counter() - started, "best_reward": result.best_reward}
+    done = {
+        "spec": asdict(spec),
+        "algorithm_config": resolved_config(spec),
+        "wall_seconds": time.perf_counter() - started,
+        "best_reward": result.best_reward,
+    }
     (folder / DONE).write_text(json.dumps(done, indent=2) + "\n")
     return done
 
@@ -156,7 +161,27 @@ def finished(spec: RunSpec) -> dict[str, Any] | None:
         k: tuple(map(tuple, v)) if k in ("backend_options", "config_overrides") else v for k, v in done["spec"].items()
     }
     saved.setdefault("config_overrides", ())
-    return done if saved == asdict(spec) else None
+    # A finished run is reused only if the algorithm's settings are still these: a changed default must rerun it.
+    same = saved == asdict(spec) and done.get("algorithm_config") == resolved_config(spec)
+    return done if same else None
+
+
+def resolved_config(spec: RunSpec) -> Any:
+    """The algorithm's settings for this run as plain JSON (its defaults with the overrides applied)."""
+    import dataclasses
+
+    from baselines import BASELINES
+    from ma2ml_agents import ALGORITHMS
+
+    config = algorithm_config(spec.algorithm, spec.config_overrides)
+    if config is None:
+        config_cls = BASELINES[spec.algorithm].config_cls if spec.algorithm in BASELINES else None
+        config_cls = config_cls or ALGORITHMS[spec.algorithm].config_cls
+        try:
+            config = config_cls()
+        except TypeError:
+            return None  # no defaults to compare: the spec alone decides
+    return json.loads(json.dumps(dataclasses.asdict(config), default=str))
 
 
 def run_all(specs: Sequence[RunSpec], *, workers: int) -> dict[tuple[str, int], dict[str, Any]]:
@@ -411,7 +436,9 @@ def table(
     return "\n".join(lines) + "\n"
 
 
-def plot_anytime(curves: dict[str, list[list[dict[str, Any]]]], out: Path, *, optimum: float | None) -> list[Path]:
+def plot_anytime(
+    curves: dict[str, list[list[dict[str, Any]]]], out: Path, *, optimum: float | None, title: str = ""
+) -> list[Path]:
     """Best reward so far against evaluations and against simulated GPU-days, mean ± std over seeds."""
     import matplotlib
 
@@ -440,6 +467,7 @@ def plot_anytime(curves: dict[str, list[list[dict[str, Any]]]], out: Path, *, op
         axis.set_xlabel(label)
         axis.set_ylabel("best reward so far")
         axis.legend(fontsize=7, ncol=2)
+        axis.set_title(title, fontsize=9)
         figure.tight_layout()
         figure.savefig(out / name, dpi=120)
         plt.close(figure)
@@ -605,7 +633,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
     ]
     text = header + "".join(tables) + f"\nCommand: `{command}`\n"
     (out / "results.md").write_text(text)
-    plot_anytime({a: [rows_of[a, s] for s in args.seeds] for a in args.algorithms}, out, optimum=optimum)
+    synthetic = "; synthetic benchmark, not a real dataset's accuracy" if args.backend.startswith("synthetic") else ""
+    title = f"{args.task} ({args.backend}{synthetic})\nseeds {args.seeds}, {total} evaluations per run"
+    plot_anytime({a: [rows_of[a, s] for s in args.seeds] for a in args.algorithms}, out, optimum=optimum, title=title)
     print(text)
     print(f"wrote {out}/results.md, evaluations.csv, anytime_*.png in {time.perf_counter() - started:.1f}s")
     return out

@@ -52,18 +52,18 @@ def policy_drift(algorithm, n: int = 256) -> list[tuple[float, float]]:
 
 
 class OracleQ(torch.nn.Module):
-    """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A."""
+    """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A, in the critic's units."""
 
-    def __init__(self, space, backend, scale: float) -> None:
+    def __init__(self, space, backend, targets) -> None:
         super().__init__()
-        self.space, self.backend, self.scale = space, backend, scale
+        self.space, self.backend, self.targets = space, backend, targets
 
     def start_at(self, level: float) -> None:
         """Exact from the start: nothing to shift."""
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         accuracy = self.backend.expected_accuracy_tokens(self.space.to_env(tokens))
-        return torch.as_tensor(self.scale * np.asarray(accuracy), dtype=torch.float32)
+        return self.targets(torch.as_tensor(np.asarray(accuracy), dtype=torch.float32))
 
 
 def main() -> None:
@@ -94,7 +94,7 @@ def main() -> None:
     evaluator = BatchEvaluator(env)
     if args.oracle_critic:
         backend = automl_env.parallel_env("cifar100", backend="synthetic").backend
-        algorithm.critic = OracleQ(algorithm.space, backend, algorithm.config.reward_scale)
+        algorithm.critic = OracleQ(algorithm.space, backend, algorithm.critic_targets)
         algorithm._critic_step = lambda tokens, rewards: 0.0
     agents = list(algorithm.space.agents) if hasattr(algorithm, "space") else []
     has_critic = hasattr(algorithm, "critic")
@@ -109,7 +109,7 @@ def main() -> None:
         best = max(best, float(np.max(rewards)))
         if has_critic:
             tokens = algorithm.space.to_tensor(actions)
-            r = torch.as_tensor(rewards, dtype=torch.float32) * algorithm.config.reward_scale  # the critic's units
+            r = algorithm.critic_targets(torch.as_tensor(rewards, dtype=torch.float32))  # the critic's units
             with torch.no_grad():
                 q = algorithm.critic(tokens)
             mse, var = float(((q - r) ** 2).mean()), float(r.var(unbiased=False))

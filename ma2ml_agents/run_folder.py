@@ -77,6 +77,7 @@ class RunFolder:
 
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
+            from matplotlib.ticker import MaxNLocator
         except ImportError as error:  # pragma: no cover - depends on the install
             raise ImportError('plots need matplotlib: pip install "automl-env[agents]"') from error
         batches = list(range(1, len(batch_means) + 1))
@@ -84,6 +85,7 @@ class RunFolder:
         axis.plot(batches, topk_means, label=f"mean of top-{top_k}")
         axis.plot(batches, batch_means, label="batch mean", alpha=0.7)
         axis.set_xlabel("batch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("reward")
         axis.set_title(title)
         axis.legend()

@@ -216,6 +216,18 @@ def checkpointed_batches(out_dir: str | os.PathLike[str]) -> int:
     return int(checkpoint["search"]["next_batch"]) if checkpoint is not None else 0
 
 
+def _plot_title(algorithm: SearchAlgorithm, evaluator: BatchEvaluator, evaluations: int) -> str:
+    """What the figure shows: algorithm, task and backend (flagged when synthetic), seed and budget."""
+    env = evaluator.env
+    task, backend = (
+        getattr(getattr(env, "task", None), "name", None),
+        getattr(getattr(env, "backend", None), "name", ""),
+    )
+    where = f"{task} ({backend})" if task else (evaluator.describe()["name"] or type(env).__name__)
+    synthetic = "\nsynthetic benchmark: not a real dataset's accuracy" if backend.startswith("synthetic") else ""
+    return f"{algorithm.name} on {where}, seed {algorithm.seed}, {evaluations} evaluations{synthetic}"
+
+
 def _finish(
     folder: RunFolder, state: _LoopState, topk: TopK, algorithm: SearchAlgorithm, evaluator: BatchEvaluator
 ) -> SearchResult:
@@ -229,7 +241,7 @@ def _finish(
     }
     folder.write_json("history.json", history)
     if state.batch_means:
-        title = f"{algorithm.name} on {evaluator.describe()['name'] or type(evaluator.env).__name__}"
+        title = _plot_title(algorithm, evaluator, state.evaluations)
         folder.plot(batch_means=state.batch_means, topk_means=state.topk_means, top_k=topk.k, title=title)
     best = topk.best or {"reward": float("nan"), "info": {}, "actions": {}}
     return SearchResult(
