@@ -44,6 +44,13 @@ class JointCodec:
         clash = [m for m in fixed if m in self.agents or m not in task.modules]
         if clash:
             raise ValueError(f"fixed={clash}: only modules of the task that are not searched can be fixed")
+        for name, config in fixed.items():
+            expected = type(task.modules[name].default())  # the config type this module's space decodes to
+            if not isinstance(config, expected):
+                raise TypeError(
+                    f"fixed[{name!r}] has type {type(config).__name__}, but module {name!r} of task {task.name!r} "
+                    f"takes {expected.__name__} configs"
+                )
         self._defaults = {
             name: fixed.get(name, space.default()) for name, space in task.modules.items() if name not in self.agents
         }

@@ -180,6 +180,7 @@ TINY: dict[str, list[str]] = {
     "bench_agents.py": ["--repeats", "1"],
     "bench_training.py": ["--train-subset", "64", "--batch-size", "16", "--repeats", "1"],
     "surrogate_fit.py": ["--tasks", "nb201-cifar100", "--kinds", "hist_gb", "--fractions", "0.1"],
+    "landscape.py": ["--tasks", "nb201-cifar100", "--samples", "40", "--restarts", "1"],
 }
 """Arguments appended to a script's README command: a tiny budget (the output folder is added apart)."""
 WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py")

@@ -109,6 +109,49 @@ def test_store_reads_back_instead_of_retraining(synthetic_root: Path, tmp_path: 
     assert store.get(TASK, pipeline, TINY, 4) is None  # another seed is another evaluation
 
 
+def _other_images(root: Path) -> Path:
+    """The same files but for the training images' bytes (same size: only the contents tell them apart)."""
+    path = root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    data = path.read_bytes()
+    path.write_bytes(data[:16] + data[16:][::-1])
+    return root
+
+
+@pytest.mark.parametrize("change", ["other data files", "other validation size", "newer training code"])
+def test_store_never_serves_a_result_of_other_data_or_code(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Same pipeline, fidelity and seed; what else decides the result changed, so the store must not answer."""
+    store = EvalStore(tmp_path / "evals.sqlite")
+    pipeline = TASK.default_pipeline()
+    (first,) = tiny_backend(synthetic_root, store=store).evaluate([pipeline], fidelity=TINY)
+    root, val_size = synthetic_root, 100
+    if change == "other data files":
+        root = _other_images(write_fashion_mnist(tmp_path / "other", n_train=600, n_test=100))
+    elif change == "other validation size":
+        val_size = 120
+    else:
+        monkeypatch.setattr(backend_module, "TRAINING_VERSION", backend_module.TRAINING_VERSION + 1)
+    other = TrainingBackend(
+        TASK, data_root=root, device="cpu", download=False, val_size=val_size, num_threads=1, store=store
+    )
+    other.evaluate([pipeline], fidelity=TINY)
+    assert other.stats == {"trained": 1, "reused": 0, "failed": 0}
+    assert len(store) == 2 and len({record.context for record in store.records()}) == 2
+    monkeypatch.undo()
+    again = tiny_backend(synthetic_root, store=store)  # the first data and code again: their result comes back
+    assert again.evaluate([pipeline], fidelity=TINY) == [first] and again.stats["reused"] == 1
+
+
+def test_data_moved_elsewhere_keeps_its_stored_results(synthetic_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    store = EvalStore(tmp_path / "evals.sqlite")
+    (first,) = tiny_backend(synthetic_root, store=store).evaluate([TASK.default_pipeline()], fidelity=TINY)
+    moved = tiny_backend(Path(shutil.copytree(synthetic_root, tmp_path / "copy")), store=store)
+    assert moved.evaluate([TASK.default_pipeline()], fidelity=TINY) == [first] and moved.stats["reused"] == 1
+
+
 def test_same_seed_same_result(synthetic_root: Path) -> None:
     backend = tiny_backend(synthetic_root)
     a, b = (backend.evaluate([TASK.default_pipeline()], fidelity=TINY, seed=7)[0] for _ in range(2))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import pickle
 from pathlib import Path
 
@@ -19,7 +20,9 @@ torchvision = pytest.importorskip("torchvision")
 
 from automl_env.backends.training import data as D  # noqa: E402
 from automl_env.backends.training.datasets import (  # noqa: E402
+    DATA_FILES,
     DEBIAN_FASHION_MNIST,
+    FASHION_FILES,
     READERS,
     DataConfig,
     read_idx,
@@ -172,3 +175,30 @@ def test_splits_are_fixed_disjoint_and_on_the_device(tmp_path: Path) -> None:
     raw = READERS["fashion-mnist"](config)
     order = np.random.default_rng(D.SPLIT_SEED).permutation(500)
     assert np.array_equal(data.val.images.numpy(), raw.train_images[order[:100]])
+
+
+def test_fingerprint_follows_the_files_not_their_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl_env.backends.training import fingerprint
+
+    write_fashion_mnist(tmp_path / "a", n_train=50, n_test=10)
+    files = DATA_FILES["fashion-mnist"](DataConfig(root=tmp_path / "a", download=False))
+    assert [p.name for p in files] == list(FASHION_FILES)
+    before = fingerprint.files_fingerprint(files)
+    write_fashion_mnist(tmp_path / "b", n_train=50, n_test=10)  # the same bytes elsewhere
+    assert fingerprint.files_fingerprint(DATA_FILES["fashion-mnist"](DataConfig(root=tmp_path / "b"))) == before
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[:16] + bytes(255 - b for b in data[16:]))  # same size, other images
+    assert fingerprint.files_fingerprint(files) != before
+    monkeypatch.setattr(fingerprint, "CONTENT_LIMIT", 0)  # large trees: names, sizes and modification times
+    by_stat = fingerprint.files_fingerprint(files)
+    os.utime(files[0], ns=(files[0].stat().st_atime_ns, files[0].stat().st_mtime_ns + 1_000_000_000))
+    assert fingerprint.files_fingerprint(files) != by_stat
+
+
+def test_a_reader_without_its_files_cannot_be_used_with_a_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl_env.backends.base import BackendSetupError
+    from automl_env.backends.training.fingerprint import data_context
+
+    monkeypatch.setitem(READERS, "in-memory", lambda config: None)
+    with pytest.raises(BackendSetupError, match=r"'in-memory' has a reader but no entry in DATA_FILES"):
+        data_context("in-memory", DataConfig())

@@ -2,13 +2,17 @@
 
 A backend evaluates a batch of pipelines at a fidelity with a seed and returns one EvalResult per
 pipeline, in order. It never raises for a pipeline that fails to train: it returns a result with
-``status="failed"`` and a ``reason``, so a search never dies on one bad pipeline.
+``status="failed"`` and a ``reason``, so a search never dies on one bad pipeline. What would make
+every evaluation fail (unreadable data, a device that does not exist, a setting of the wrong type)
+raises ``BackendSetupError`` naming the file, setting or device, at construction or at the first
+evaluation at the latest.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from automl_env.pipeline import Pipeline
@@ -27,12 +31,32 @@ class BackendSetupError(RuntimeError):
     """
 
 
+class SettingTypeError(BackendSetupError, TypeError):
+    """A setting of the wrong type (a float seed, a bool epoch count): no evaluation could use it."""
+
+
+def check_int(value: object, name: str, *, expected: str = "an int") -> int:
+    """``value`` as a plain int; bools, floats and strings raise SettingTypeError naming ``name``.
+
+    numpy integers are accepted (and converted: stores and keys need plain ints).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SettingTypeError(f"{name} must be {expected}, got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def check_seed(seed: object) -> int:
+    """A backend's ``seed`` argument as a plain int (where a backend's ``evaluate`` takes it in)."""
+    return check_int(seed, "seed")
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """How much training one evaluation gets.
 
     ``cells``/``channels`` size the NASNet network (ignored by the MobileNet space, whose width and
-    depth are searched); ``train_subset`` caps the number of training images (None: all).
+    depth are searched); ``train_subset`` caps the number of training images (None: all). Every field
+    is an int (numpy integers are converted; bools and floats raise ``SettingTypeError``).
     """
 
     epochs: int = 12
@@ -43,6 +67,12 @@ class Fidelity:
     warmup_epochs: int = 1
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            optional = f.name == "train_subset"
+            if not (optional and value is None):
+                expected = "an int or None" if optional else "an int"
+                object.__setattr__(self, f.name, check_int(value, f"Fidelity.{f.name}", expected=expected))
         if self.epochs < 1 or self.batch_size < 1 or self.cells < 1 or self.channels < 2:
             raise ValueError(f"invalid fidelity {self}: epochs, batch_size, cells >= 1 and channels >= 2")
         if self.channels % 2:
@@ -76,6 +106,8 @@ class Fidelity:
                 raise ValueError(f"fidelity key {key!r}: {name}={value!r} is not an integer") from None
         try:
             return cls(**values)  # type: ignore[arg-type]
+        except SettingTypeError as error:
+            raise ValueError(f"fidelity key {key!r}: {error}") from None
         except TypeError as error:
             raise ValueError(f"fidelity key {key!r} does not name Fidelity's fields: {error}") from None
 

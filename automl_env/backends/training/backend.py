@@ -1,10 +1,18 @@
 """``TrainingBackend``: evaluates pipelines by training them on the task's real dataset.
 
-Constructing it touches no data; the first evaluation reads the dataset once per process and keeps
-it on the device. With a store, every finished evaluation is committed at once and any evaluation
-already in the store is read back instead of retrained (and a pipeline that occurs twice in a batch
-is trained once). A pipeline that diverges, runs out of memory or raises ends as ``status="failed"``
-with a reason; only divergence is stored (it would diverge again), the others are retried by a later run.
+Constructing it touches no data but checks the device and the store; the first evaluation reads the
+dataset once per process and keeps it on the device. With a store, every finished evaluation is
+committed at once and any evaluation already in the store is read back instead of retrained (and a
+pipeline that occurs twice in a batch is trained once). Stored results are keyed by ``context``: this
+code's ``TRAINING_VERSION``, a fingerprint of the dataset files and the split settings, so a store
+reused with other data or older training code retrains instead of serving what no longer applies.
+
+Two kinds of failure. A pipeline that diverges, runs out of memory or raises ends as
+``status="failed"`` with a reason; only divergence is stored (it would diverge again), the others are
+retried by a later run. What would fail every evaluation (a device that does not exist, a read-only
+store, unreadable or truncated data files, labels outside the task's classes, images of another size
+or channel count than the task's, a seed that is not an int) raises ``BackendSetupError`` naming the
+file, setting or device, in the constructor or at the first evaluation.
 
 Progress: one evaluation takes seconds to minutes, so a batch of 24 can take half an hour. A caller that
 wants to show progress sets the optional ``progress`` attribute to a callable; ``evaluate`` calls
@@ -24,12 +32,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from automl_env.backends.base import EvalResult, Fidelity
+from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity, SettingTypeError, check_seed
 from automl_env.backends.training.data import DeviceData, Split, load_device_data
 from automl_env.backends.training.datasets import CROP_PADDING, DataConfig
 from automl_env.backends.training.deps import torch
+from automl_env.backends.training.fingerprint import data_context
 from automl_env.backends.training.loop import Budget, Outcome, Trainer
-from automl_env.backends.training.networks import NetworkShape, build_network, input_size
+from automl_env.backends.training.networks import NetworkShape, build_network, input_size, resizes_input
 from automl_env.backends.training.views import InputView
 from automl_env.cost import ArchCost, arch_cost
 from automl_env.modules.augment import AugmentPolicy
@@ -41,6 +50,10 @@ from automl_env.tasks import TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
+TRAINING_VERSION = 1
+"""Bump when a change here changes results (loop, networks, augmentation, splits, readers): stores then
+retrain instead of serving results of the earlier code (it is part of every stored result's context)."""
+
 
 def _first(pipeline: Pipeline, kind: type[ModuleConfig]) -> ModuleConfig | None:
     return next((config for _, config in pipeline.modules if isinstance(config, kind)), None)
@@ -48,6 +61,32 @@ def _first(pipeline: Pipeline, kind: type[ModuleConfig]) -> ModuleConfig | None:
 
 def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error)
+
+
+def resolve_device(device: str | None) -> torch.device:
+    """The device to train on (None: CUDA where available, else CPU); BackendSetupError where it does not exist.
+
+    Asks torch's device counts only: no tensor is made, so no CUDA context exists before the first evaluation.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise BackendSetupError(f"device={device!r} is not a device torch knows: {error}") from None
+    if resolved.type == "cpu":
+        return resolved
+    backend = getattr(torch, resolved.type, None)  # torch.cuda, torch.mps, torch.xpu, ...
+    if backend is None or not hasattr(backend, "is_available"):
+        raise BackendSetupError(f"device={device!r}: training runs on cpu, cuda, mps or xpu, not {resolved.type}")
+    if not backend.is_available():
+        raise BackendSetupError(f"device={device!r}: this machine has no {resolved.type} device (torch sees none)")
+    count = backend.device_count() if hasattr(backend, "device_count") else 1
+    if resolved.index is not None and resolved.index >= count:
+        raise BackendSetupError(
+            f"device={device!r}: this machine has {count} {resolved.type} device(s), numbered 0..{count - 1}"
+        )
+    return resolved
 
 
 class TrainingBackend:
@@ -76,8 +115,13 @@ class TrainingBackend:
         self.data_config = DataConfig(
             root=Path(data_root) if data_root is not None else None, download=download, val_size=val_size
         )
-        self.device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = resolve_device(device)
         self.store = EvalStore(store) if isinstance(store, (str, Path)) else store
+        if self.store is not None and self.store.read_only:
+            raise BackendSetupError(
+                f"evaluation store {self.store.path} is read-only, and the backend records every evaluation in it: "
+                "pass a writable copy (a read-only store can still be read with EvalStore)"
+            )
         self.num_threads = num_threads
         self.profile = profile
         self.stats = {"trained": 0, "reused": 0, "failed": 0}
@@ -86,7 +130,32 @@ class TrainingBackend:
     @property
     def data(self) -> DeviceData:
         """The task's splits on the device (read on first use, then shared by the whole process)."""
-        return load_device_data(self.task.dataset, self.data_config, self.device)
+        data = load_device_data(self.task.dataset, self.data_config, self.device)
+        self._check_data(data)
+        return data
+
+    @property
+    def context(self) -> str:
+        """What stored results depend on besides pipeline, fidelity and seed (see the module docstring)."""
+        return f"train-v{TRAINING_VERSION} " + data_context(self.task.dataset, self.data_config)
+
+    def _check_data(self, data: DeviceData) -> None:
+        """The dataset as read must be the one the task describes (classes, channels, image size)."""
+        task, where = self.task, f"dataset {self.task.dataset!r} in {self.data_config.resolved_root()}"
+        if data.num_classes != task.num_classes:
+            raise BackendSetupError(
+                f"{where} has {data.num_classes} classes, task {task.name!r} num_classes={task.num_classes}"
+            )
+        if data.in_channels != task.in_channels:
+            raise BackendSetupError(
+                f"{where} has {data.in_channels}-channel images, task {task.name!r} in_channels={task.in_channels}"
+            )
+        arch = task.architecture(task.default_pipeline())
+        if data.image_size != task.image_size and not (arch is not None and resizes_input(arch)):
+            size = data.image_size
+            raise BackendSetupError(
+                f"{where} has {size}x{size} images, task {task.name!r} image_size={task.image_size}"
+            )
 
     def optimum(self) -> None:
         return None
@@ -95,8 +164,13 @@ class TrainingBackend:
         self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None, seed: int = 0
     ) -> list[EvalResult]:
         """Validation accuracy of each pipeline after training at ``fidelity`` (default: the task's search fidelity)."""
-        fidelity = fidelity if fidelity is not None else self.task.search_fidelity
-        stored = self.store.get_many(self.task, pipelines, fidelity, seed) if self.store else [None] * len(pipelines)
+        fidelity, seed = self._checked(fidelity, seed, self.task.search_fidelity)
+        context = self.context if self.store is not None else ""
+        stored = (
+            self.store.get_many(self.task, pipelines, fidelity, seed, context=context)
+            if self.store is not None
+            else [None] * len(pipelines)
+        )
         done: dict[str, EvalResult] = {}  # this call's results: a duplicate in the batch is trained once
         results = []
         for pipeline, known in zip(pipelines, stored, strict=True):
@@ -105,19 +179,25 @@ class TrainingBackend:
                 self.stats["reused"] += 1
                 result = known
             else:
-                result = self._evaluate_one(pipeline, fidelity, seed)
+                result = self._evaluate_one(pipeline, fidelity, seed, context)
                 done[pipeline.digest] = result
             results.append(result)
             if self.progress is not None:
                 self.progress(len(results), len(pipelines))
         return results
 
-    def _evaluate_one(self, pipeline: Pipeline, fidelity: Fidelity, seed: int) -> EvalResult:
+    @staticmethod
+    def _checked(fidelity: Fidelity | None, seed: object, default: Fidelity) -> tuple[Fidelity, int]:
+        if fidelity is not None and not isinstance(fidelity, Fidelity):
+            raise SettingTypeError(f"fidelity must be a Fidelity or None, got {type(fidelity).__name__}")
+        return (fidelity if fidelity is not None else default), check_seed(seed)
+
+    def _evaluate_one(self, pipeline: Pipeline, fidelity: Fidelity, seed: int, context: str) -> EvalResult:
         """Train one pipeline and commit its result to the store (if it is worth keeping) at once."""
         started = time.time()
         result, keep = self._run(pipeline, fidelity, seed, final=False)
         if self.store is not None and keep:
-            self.store.put(self.task, pipeline, fidelity, seed, result, started_at=started)
+            self.store.put(self.task, pipeline, fidelity, seed, result, started_at=started, context=context)
         return result
 
     def retrain(
@@ -128,20 +208,20 @@ class TrainingBackend:
         ``lr_scale`` multiplies the pipeline's learning rate (the paper retrains with lr x4); the
         result is stored under the task name suffixed ``/retrain`` so it never mixes with search results.
         """
-        fidelity = fidelity if fidelity is not None else self.task.final_fidelity
+        fidelity, seed = self._checked(fidelity, seed, self.task.final_fidelity)
         hparams = _first(pipeline, HParams)
         if lr_scale != 1.0 and isinstance(hparams, HParams):
             name = next(n for n, c in pipeline.modules if c is hparams)
             scaled = dataclasses.replace(hparams, lr=hparams.lr * lr_scale)
             pipeline = Pipeline.of({**dict(pipeline.modules), name: scaled})
-        key = f"{self.task.name}/retrain"
-        known = self.store.get(key, pipeline, fidelity, seed) if self.store else None
+        key, context = f"{self.task.name}/retrain", self.context if self.store is not None else ""
+        known = self.store.get(key, pipeline, fidelity, seed, context=context) if self.store is not None else None
         if known is not None:
             return known
         started = time.time()
         result, keep = self._run(pipeline, fidelity, seed, final=True)
         if self.store is not None and keep:
-            self.store.put(key, pipeline, fidelity, seed, result, started_at=started)
+            self.store.put(key, pipeline, fidelity, seed, result, started_at=started, context=context)
         return result
 
     def cost(self, pipeline: Pipeline, fidelity: Fidelity) -> ArchCost:

@@ -1,17 +1,22 @@
 """Reading each dataset from disk into uint8 numpy arrays (N, C, H, W); nothing here touches a device.
 
 Readers are registered by dataset name in ``READERS``; each returns the official train and test
-sets. Where a dataset is missing and cannot be downloaded the error names the folder searched and
-the files expected there.
+sets. ``DATA_FILES`` lists the files each dataset is read from (the evaluation store keys results by
+their fingerprint). Where a dataset is missing and cannot be downloaded the error names the folder
+searched and the files expected there; a file that is truncated, corrupt or holds labels outside the
+dataset's classes raises ``DatasetCorruptError`` naming it. Both are ``BackendSetupError``: a search
+stops on them instead of failing every evaluation.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +29,10 @@ I64 = npt.NDArray[np.int64]
 
 class DatasetNotFoundError(BackendSetupError, FileNotFoundError):
     """A dataset's files are not where they are looked for; the message names the folder and files."""
+
+
+class DatasetCorruptError(BackendSetupError, ValueError):
+    """A dataset file cannot be read (truncated, corrupt, labels out of range); the message names it."""
 
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -57,6 +66,14 @@ class DataConfig:
     def resolved_root(self) -> Path:
         return Path(self.root).expanduser() if self.root is not None else Path.home() / ".cache" / "automl_env" / "data"
 
+    def result_settings(self) -> dict[str, int | None]:
+        """The settings that change what is trained on (the folder, downloading and threads do not)."""
+        return {
+            "val_size": self.val_size,
+            "imagenet_classes_seed": self.imagenet_classes_seed,
+            "imagenet_storage_size": self.imagenet_storage_size,
+        }
+
 
 @dataclass(frozen=True)
 class RawDataset:
@@ -69,11 +86,27 @@ class RawDataset:
     num_classes: int
 
 
-def read_cifar(config: DataConfig, *, num_classes: int) -> RawDataset:
-    """CIFAR-10/100 through torchvision's own dataset classes (which read the python pickle batches)."""
+def checked_labels(labels: Sequence[int] | npt.NDArray[np.integer], num_classes: int, where: str | Path) -> I64:
+    """``labels`` as int64, each in [0, num_classes); DatasetCorruptError naming ``where`` otherwise."""
+    array = np.asarray(labels, dtype=np.int64)
+    bad = (array < 0) | (array >= num_classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DatasetCorruptError(
+            f"{where}: label {array[i]} at index {i} is outside the dataset's {num_classes} classes [0, {num_classes})"
+        )
+    return array
+
+
+def _cifar_class(num_classes: int) -> Any:
     from automl_env.backends.training.deps import torchvision
 
-    cls = torchvision.datasets.CIFAR10 if num_classes == 10 else torchvision.datasets.CIFAR100
+    return torchvision.datasets.CIFAR10 if num_classes == 10 else torchvision.datasets.CIFAR100
+
+
+def cifar_files(config: DataConfig, *, num_classes: int) -> list[Path]:
+    """CIFAR's batch and meta files, downloaded first where missing and allowed."""
+    cls = _cifar_class(num_classes)
     root = config.resolved_root()
     folder = root / cls.base_folder
     expected = [name for name, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
@@ -85,14 +118,40 @@ def read_cifar(config: DataConfig, *, num_classes: int) -> RawDataset:
             raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, error)) from error
     elif missing:
         raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, None))
-    train, test = cls(str(root), train=True), cls(str(root), train=False)
+    return [folder / name for name in expected]
+
+
+def read_cifar(config: DataConfig, *, num_classes: int) -> RawDataset:
+    """CIFAR-10/100 through torchvision's own dataset classes (which read the python pickle batches)."""
+    cls = _cifar_class(num_classes)
+    root = config.resolved_root()
+    folder = root / cls.base_folder
+    cifar_files(config, num_classes=num_classes)
+    try:
+        train, test = cls(str(root), train=True), cls(str(root), train=False)
+    except Exception as error:  # torchvision says "Dataset not found or corrupted", naming no file
+        raise DatasetCorruptError(_cifar_corrupt_message(cls, folder, error)) from error
     return RawDataset(
         train_images=np.ascontiguousarray(train.data.transpose(0, 3, 1, 2)),
-        train_labels=np.asarray(train.targets, dtype=np.int64),
+        train_labels=checked_labels(train.targets, num_classes, f"{folder} (training batches)"),
         test_images=np.ascontiguousarray(test.data.transpose(0, 3, 1, 2)),
-        test_labels=np.asarray(test.targets, dtype=np.int64),
+        test_labels=checked_labels(test.targets, num_classes, f"{folder} (test batch)"),
         num_classes=num_classes,
     )
+
+
+def _cifar_corrupt_message(cls: Any, folder: Path, error: Exception) -> str:
+    from automl_env.backends.training.deps import torchvision
+
+    check = torchvision.datasets.utils.check_integrity
+    files = [*cls.train_list, *cls.test_list, [cls.meta["filename"], cls.meta["md5"]]]
+    bad = [str(folder / name) for name, md5 in files if not check(str(folder / name), md5)]
+    if bad:
+        return (
+            f"{', '.join(bad)}: md5 differs from the official file's (truncated or corrupt download?); "
+            "delete it and read again with download=True"
+        )
+    return f"cannot read the CIFAR files in {folder}: {type(error).__name__}: {error}"
 
 
 def _missing_message(folder: Path, files: list[str], url: str, error: Exception | None) -> str:
@@ -100,16 +159,31 @@ def _missing_message(folder: Path, files: list[str], url: str, error: Exception 
     return f"dataset not found in {folder} ({why}); expected files there: {', '.join(files)} (from {url})"
 
 
-def read_idx(path: Path) -> npt.NDArray[np.uint8]:
-    """An idx file (the MNIST format), gzipped or not: magic, big-endian dims, then uint8 data."""
+def read_idx(path: Path, *, ndim: int | None = None) -> npt.NDArray[np.uint8]:
+    """An idx file (the MNIST format), gzipped or not: magic, big-endian dims, then uint8 data.
+
+    A truncated or corrupt file (or one of another rank than ``ndim``) raises DatasetCorruptError naming it.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
-    if data[:2] != b"\x00\x00" or data[2] != 0x08:
-        raise ValueError(f"{path} is not a uint8 idx file")
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as error:  # a gzip cut short raises EOFError
+        raise DatasetCorruptError(
+            f"cannot read {path}: {error} (truncated or corrupt? delete it and read again with download=True)"
+        ) from None
+    if len(data) < 4 or data[:2] != b"\x00\x00" or data[2] != 0x08:
+        raise DatasetCorruptError(f"{path} is not a uint8 idx file")
+    rank, offset = data[3], 4 + 4 * data[3]
+    if ndim is not None and rank != ndim:
+        raise DatasetCorruptError(f"{path} holds a {rank}-dimensional array, expected {ndim} dimensions")
+    dims = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
+    if len(data) != offset + int(np.prod(dims)):
+        raise DatasetCorruptError(
+            f"{path} is truncated or corrupt: its header announces {dims} ({int(np.prod(dims))} bytes), "
+            f"it holds {max(len(data) - offset, 0)} bytes of data"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(dims)
 
 
 def _find_idx(folders: list[Path], name: str) -> Path | None:
@@ -125,8 +199,8 @@ def fashion_mnist_folders(config: DataConfig) -> list[Path]:
     return [root / "FashionMNIST" / "raw", root, DEBIAN_FASHION_MNIST]
 
 
-def read_fashion_mnist(config: DataConfig) -> RawDataset:
-    """torchvision's ``FashionMNIST/raw`` folder under the root, the root itself, or Debian's package."""
+def fashion_mnist_files(config: DataConfig) -> list[Path]:
+    """The four idx files (``FASHION_FILES`` order) where found, downloaded first where missing and allowed."""
     folders = fashion_mnist_folders(config)
     paths = [_find_idx(folders, name) for name in FASHION_FILES]
     if any(p is None for p in paths) and config.download:
@@ -137,16 +211,25 @@ def read_fashion_mnist(config: DataConfig) -> RawDataset:
         except Exception as error:
             raise DatasetNotFoundError(_fashion_message(folders, error)) from error
         paths = [_find_idx(folders, name) for name in FASHION_FILES]
-    if any(p is None for p in paths):
+    found = [p for p in paths if p is not None]
+    if len(found) != len(FASHION_FILES):
         raise DatasetNotFoundError(_fashion_message(folders, None))
-    train_x, train_y, test_x, test_y = (read_idx(p) for p in paths if p is not None)
-    return RawDataset(
-        train_images=np.ascontiguousarray(train_x[:, None]),
-        train_labels=train_y.astype(np.int64),
-        test_images=np.ascontiguousarray(test_x[:, None]),
-        test_labels=test_y.astype(np.int64),
-        num_classes=10,
-    )
+    return found
+
+
+def read_fashion_mnist(config: DataConfig) -> RawDataset:
+    """torchvision's ``FashionMNIST/raw`` folder under the root, the root itself, or Debian's package."""
+    train_images, train_labels, test_images, test_labels = fashion_mnist_files(config)
+    splits = []
+    for images_path, labels_path in ((train_images, train_labels), (test_images, test_labels)):
+        images, labels = read_idx(images_path, ndim=3), read_idx(labels_path, ndim=1)
+        if len(images) != len(labels):
+            raise DatasetCorruptError(
+                f"{images_path} holds {len(images)} images but {labels_path} {len(labels)} labels"
+            )
+        splits.append((np.ascontiguousarray(images[:, None]), checked_labels(labels, 10, labels_path)))
+    (train_x, train_y), (test_x, test_y) = splits
+    return RawDataset(train_x, train_y, test_x, test_y, num_classes=10)
 
 
 def _fashion_message(folders: list[Path], error: Exception | None) -> str:
@@ -175,24 +258,27 @@ def _decode_square(path: Path, size: int) -> U8:
         return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def _read_split(folder: Path, classes: list[str], config: DataConfig) -> tuple[U8, I64]:
-    files = [(path, label) for label, name in enumerate(classes) for path in _image_files(folder / name)]
+def _decode_or_raise(path: Path, size: int) -> U8:
+    try:
+        return _decode_square(path, size)
+    except (OSError, ValueError) as error:  # PIL: UnidentifiedImageError, "image file is truncated"
+        raise DatasetCorruptError(f"cannot decode image {path}: {error}") from None
+
+
+def _read_split(files: list[tuple[Path, int]], config: DataConfig) -> tuple[U8, I64]:
     size = config.imagenet_storage_size
     images = np.empty((len(files), 3, size, size), dtype=np.uint8)
 
     def load(i: int) -> None:
-        images[i] = _decode_square(files[i][0], size)
+        images[i] = _decode_or_raise(files[i][0], size)
 
     with ThreadPoolExecutor(config.decode_threads) as pool:
         list(pool.map(load, range(len(files))))
     return images, np.asarray([label for _, label in files], dtype=np.int64)
 
 
-def read_imagenet_subset(config: DataConfig, *, num_classes: int) -> RawDataset:
-    """``num_classes`` classes drawn with a fixed seed from an ImageFolder tree ``root/{train,val}/<class>/``.
-
-    ImageNet's official validation images (sorted into class folders) serve as the test set.
-    """
+def _imagenet_splits(config: DataConfig, num_classes: int) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """(image, label) pairs of the training and test splits of the ``num_classes`` classes drawn."""
     root = config.resolved_root()
     train_dir, test_dir = root / "train", root / "val"
     if not train_dir.is_dir() or not test_dir.is_dir():
@@ -201,11 +287,35 @@ def read_imagenet_subset(config: DataConfig, *, num_classes: int) -> RawDataset:
         )
     all_classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     if len(all_classes) < num_classes:
-        raise ValueError(f"{train_dir} has {len(all_classes)} class folders, fewer than the {num_classes} to draw")
+        raise DatasetCorruptError(
+            f"{train_dir} has {len(all_classes)} class folders, fewer than the {num_classes} to draw"
+        )
     rng = np.random.default_rng(config.imagenet_classes_seed)
     classes = sorted(rng.choice(all_classes, size=num_classes, replace=False).tolist())
-    train_x, train_y = _read_split(train_dir, classes, config)
-    test_x, test_y = _read_split(test_dir, classes, config)
+    missing = [str(test_dir / name) for name in classes if not (test_dir / name).is_dir()]
+    if missing:
+        raise DatasetNotFoundError(f"ImageNet's validation images of the classes drawn are missing: {missing[:5]}")
+
+    def labelled(folder: Path) -> list[tuple[Path, int]]:
+        return [(path, label) for label, name in enumerate(classes) for path in _image_files(folder / name)]
+
+    return labelled(train_dir), labelled(test_dir)
+
+
+def imagenet_files(config: DataConfig, *, num_classes: int) -> list[Path]:
+    """Every image of the classes drawn, training then test."""
+    train, test = _imagenet_splits(config, num_classes)
+    return [path for path, _ in train + test]
+
+
+def read_imagenet_subset(config: DataConfig, *, num_classes: int) -> RawDataset:
+    """``num_classes`` classes drawn with a fixed seed from an ImageFolder tree ``root/{train,val}/<class>/``.
+
+    ImageNet's official validation images (sorted into class folders) serve as the test set.
+    """
+    train, test = _imagenet_splits(config, num_classes)
+    train_x, train_y = _read_split(train, config)
+    test_x, test_y = _read_split(test, config)
     return RawDataset(train_x, train_y, test_x, test_y, num_classes=num_classes)
 
 
@@ -215,7 +325,17 @@ READERS: dict[str, Callable[[DataConfig], RawDataset]] = {
     "fashion-mnist": read_fashion_mnist,
     "imagenet200": lambda config: read_imagenet_subset(config, num_classes=200),
 }
-"""Dataset name (TaskSpec.dataset) -> reader; register a reader here to add a dataset."""
+"""Dataset name (TaskSpec.dataset) -> reader; register a reader here (and its files in DATA_FILES) to add a dataset."""
+
+DATA_FILES: dict[str, Callable[[DataConfig], list[Path]]] = {
+    "cifar10": lambda config: cifar_files(config, num_classes=10),
+    "cifar100": lambda config: cifar_files(config, num_classes=100),
+    "fashion-mnist": fashion_mnist_files,
+    "imagenet200": lambda config: imagenet_files(config, num_classes=200),
+}
+"""Dataset name -> the files its reader reads; an evaluation store tells one dataset's results from
+another's by their fingerprint (``fingerprint.data_context``), so a dataset without an entry cannot
+be used with a store."""
 
 VAL_SIZES: dict[str, int] = {"cifar10": 5000, "cifar100": 5000, "fashion-mnist": 5000, "imagenet200": 10_000}
 """Training images held out for validation (ImageNet-200: the paper's 10k)."""

@@ -71,6 +71,11 @@ def build_network(arch: ModuleConfig, shape: NetworkShape) -> torch.nn.Module:
     return builder(arch, shape)
 
 
+def resizes_input(arch: ModuleConfig) -> bool:
+    """Whether the network trains at its own (searched) resolution rather than the dataset's image size."""
+    return isinstance(arch, MobileNetConfig)
+
+
 def input_size(arch: ModuleConfig, image_size: int) -> int:
     """The square input a network trains on: the searched resolution for MobileNets, else the dataset's."""
     return arch.resolution if isinstance(arch, MobileNetConfig) else image_size
