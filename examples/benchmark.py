@@ -17,6 +17,12 @@ arguments reuses it, and resumes a run that was killed half-way from its checkpo
   regret against the table's best test accuracy;
 - ``OUT/anytime_evaluations.png`` and ``OUT/anytime_cost.png``: best reward so far against the number
   of evaluations and against simulated training time (mean over seeds, band = one std).
+
+One benchmark per ``OUT`` at a time, and one process per run folder (``ma2ml_agents.run_folder.lock_folder``:
+a second one is told which process has it); each algorithm and seed may be given once. A finished run whose
+settings changed is started afresh; a killed run is resumed only with the settings it was started with.
+The worker processes end with the main process, even when it is killed (SIGKILL): each watches its parent
+and exits once it is gone, leaving its run folder to be resumed like any killed run.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import functools
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -50,6 +57,8 @@ DEFAULT_ALGORITHMS = (
 )
 DONE = "done.json"
 SECONDS_PER_GPU_DAY = 86400.0
+PARENT_POLL_SECONDS = 0.5
+"""How often a worker checks that the main process is alive: the longest a killed benchmark's workers outlive it."""
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,27 @@ def _number(value: str) -> float:
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
-    """Run (or resume) one search in its folder; returns what ``done.json`` holds."""
+    """Run (or resume) one search in its folder, holding the folder; returns what ``done.json`` holds."""
     import torch
 
     torch.set_num_threads(1)  # one process per core: intra-op threads would only fight each other
+    from ma2ml_agents.run_folder import RunFolder, lock_folder
+
+    folder = Path(spec.out_dir)
+    with lock_folder(folder):
+        if (folder / DONE).exists():  # finished with other settings (run_all reruns only those): start afresh
+            RunFolder(folder).clear()
+        done = search_one(spec)
+        (folder / DONE).write_text(json.dumps(done, indent=2) + "\n")
+    return done
+
+
+def search_one(spec: RunSpec) -> dict[str, Any]:
+    """The search of ``spec`` in its folder (resumed where a killed run left it)."""
     import automl_env
     from baselines import make_search
     from ma2ml_agents import run_search
 
-    folder = Path(spec.out_dir)
     env = automl_env.vector_env(
         spec.task,
         num_envs=spec.batch_size,
@@ -136,19 +157,17 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         batches=spec.batches,
         batch_size=spec.batch_size,
         top_k=spec.top_k,
-        out_dir=folder,
+        out_dir=spec.out_dir,
         seed=spec.seed,
         resume=True,
         progress=False,
     )
-    done = {
+    return {
         "spec": asdict(spec),
         "algorithm_config": resolved_config(spec),
         "wall_seconds": time.perf_counter() - started,
         "best_reward": result.best_reward,
     }
-    (folder / DONE).write_text(json.dumps(done, indent=2) + "\n")
-    return done
 
 
 def finished(spec: RunSpec) -> dict[str, Any] | None:
@@ -195,20 +214,40 @@ def run_all(specs: Sequence[RunSpec], *, workers: int) -> dict[tuple[str, int], 
         else:
             results[spec.algorithm, spec.seed] = done
     print(f"{len(specs) - len(todo)} runs reused, {len(todo)} to run on {workers} worker(s)", flush=True)
-    for spec in todo:  # a changed setting invalidates the old run: start its folder afresh
-        if (Path(spec.out_dir) / DONE).exists():
-            for stale in Path(spec.out_dir).iterdir():
-                stale.unlink()
     if workers <= 1:
         for spec in todo:
             results[spec.algorithm, spec.seed] = _report(run_one(spec))
         return results
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=exit_with_parent, initargs=(os.getpid(),)
+    )
+    with pool:
         futures = [pool.submit(run_one, spec) for spec in todo]
-        for future in as_completed(futures):
-            done = _report(future.result())
-            results[done["spec"]["algorithm"], done["spec"]["seed"]] = done
+        try:
+            for future in as_completed(futures):
+                done = _report(future.result())
+                results[done["spec"]["algorithm"], done["spec"]["seed"]] = done
+        except BaseException:  # a run failed (or Ctrl-C): start no other run; the running ones end theirs
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return results
+
+
+def exit_with_parent(parent: int) -> None:
+    """Worker initializer: exit as soon as the main process ``parent`` is gone.
+
+    A ProcessPoolExecutor worker otherwise runs its current run to the end when the main process is killed
+    (SIGKILL leaves it no time to stop them). A killed worker leaves its run folder as any killed run does:
+    resumable, its lock released by the OS. Spawned workers are the main process's children, so a changed
+    parent (re-parented to init or a sub-reaper) means it died.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)  # no cleanup to wait for: the run's files are written atomically or cut back on resume
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _report(done: dict[str, Any]) -> dict[str, Any]:
@@ -496,6 +535,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     from automl_env.backends.registry import BACKENDS
     from baselines import BASELINES
     from ma2ml_agents import ALGORITHMS
+    from ma2ml_agents.run_folder import RunFolderError, lock_folder
 
     # Choices are read now, not at import: the README's recipe registers its own search before calling main.
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -578,6 +618,10 @@ def main(argv: Sequence[str] | None = None) -> Path:
     unknown = [a for a in args.algorithms if a not in known]
     if unknown:
         parser.error(f"unknown algorithms {unknown}; choose from {known}")
+    for option, values in (("--algorithms", args.algorithms), ("--seeds", args.seeds)):
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:  # two runs of one (algorithm, seed) would share, and corrupt, one folder
+            parser.error(f"{option} names {', '.join(map(str, repeated))} more than once; give each once")
     out = Path(args.out)
     options = parse_options(args.backend_option)
     overrides = []
@@ -604,6 +648,24 @@ def main(argv: Sequence[str] | None = None) -> Path:
         for a in args.algorithms
         for s in args.seeds
     ]
+    try:
+        with lock_folder(out):  # one benchmark per output folder at a time
+            return run_benchmark(args, specs, options=options, argv=argv)
+    except RunFolderError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
+def run_benchmark(
+    args: argparse.Namespace,
+    specs: list[RunSpec],
+    *,
+    options: tuple[tuple[str, float], ...],
+    argv: Sequence[str] | None,
+) -> Path:
+    """Run (or reuse) every run of ``specs``, then write the CSV, the results table and the plots into ``args.out``."""
+    out = Path(args.out)
+    total = args.batches * args.batch_size
+    budgets = sorted(set(args.budgets or [total]))
     started = time.perf_counter()
     done = run_all(specs, workers=args.workers)
     optimum = benchmark_optimum(args.task, args.backend, dict(options))

@@ -19,6 +19,12 @@ Real training commits every finished evaluation to an evaluation store (``--stor
 evaluations.sqlite in the run folder). Ctrl-C (or a kill) loses only the evaluations in flight: the
 message printed on Ctrl-C names the command that resumes, and the resumed run reads the finished
 evaluations back instead of training them again.
+
+The run folder is safe to resume: one process uses it at a time (a second is told which process has
+it); a folder that holds a run is continued only with ``--resume`` and only with the settings it was
+started with (the refusal lists those that differ); ``--resume`` of a folder without a run is refused.
+Exit status: 0 when the search ran, 1 when it could not (folder in use or refused, every evaluation
+failed: the message says why), 2 for a bad command line, 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -41,8 +47,8 @@ from automl_env.backends.base import Fidelity
 from automl_env.backends.registry import BACKENDS, make_backend
 from automl_env.store import EvalStore
 from ma2ml_agents.registry import ALGORITHMS, make_algorithm
-from ma2ml_agents.run_folder import STORE
-from ma2ml_agents.search import SearchResult, checkpointed_batches, run_search
+from ma2ml_agents.run_folder import RUN_FILES, STORE, RunFolderError, lock_folder, run_files
+from ma2ml_agents.search import EvaluationsFailedError, SearchResult, checkpointed_batches, run_search
 
 # One Fashion-MNIST evaluation at the task's search fidelity (default pipeline, after a warm-up) on the
 # shared 2-core CPU this project runs on, load average 3.2-5.4: 1 thread 17-31 s (median 20 s), 2 threads
@@ -118,6 +124,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
     args.out = args.out or Path("runs") / f"{args.task}-{args.backend}-{args.algorithm}-s{args.seed}"
+    if args.resume and not run_files(args.out):
+        where = "holds no run" if args.out.is_dir() else "does not exist"
+        parser.error(
+            f"--resume: {args.out} {where} (none of {', '.join(RUN_FILES)}): nothing to resume; "
+            "check --out (and the options that name the default folder), or start the run without --resume"
+        )
     args.store = args.store or args.out / STORE
     args.fidelity = changed_fidelity(parser, "--fidelity", task.search_fidelity, args.fidelity)
     args.retrain_fidelity = changed_fidelity(parser, "--retrain-fidelity", task.final_fidelity, args.retrain_fidelity)
@@ -180,10 +192,14 @@ def main(argv: Sequence[str] | None = None) -> SearchResult:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     try:
-        return search(args)
+        with lock_folder(args.out):  # the search, its report and the retraining: one process at a time
+            return search(args)
     except KeyboardInterrupt:
         print(interrupted_message(args, argv), file=sys.stderr)
         raise SystemExit(130) from None  # the shell's code for a run ended by SIGINT
+    except (RunFolderError, EvaluationsFailedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def interrupted_message(args: argparse.Namespace, argv: Sequence[str]) -> str:
@@ -234,6 +250,8 @@ def search(args: argparse.Namespace) -> SearchResult:
     print(
         f"{result.evaluations} evaluations; best reward {result.best_reward:.4f}; top-{args.top_k} mean {topk_mean:.4f}"
     )
+    if result.evaluations and result.failed == result.evaluations:
+        raise EvaluationsFailedError(all_failed_message(result))
     optimum = env.backend.optimum()
     if optimum is not None:
         regret = optimum.accuracy - result.best_reward
@@ -246,6 +264,17 @@ def search(args: argparse.Namespace) -> SearchResult:
         retrain_top(args, result, env.backend)
     print(f"run folder: {result.out_dir}")
     return result
+
+
+def all_failed_message(result: SearchResult) -> str:
+    """Why a search found nothing: its failure reasons, most frequent first."""
+    reasons = sorted(result.failure_reasons.items(), key=lambda item: -item[1])
+    listed = "; ".join(f"{count} x {reason or '(no reason given)'}" for reason, count in reasons[:5])
+    more = f"; and {len(reasons) - 5} other reasons" if len(reasons) > 5 else ""
+    return (
+        f"every one of the {result.evaluations} evaluations failed, so the search found nothing: {listed}{more} "
+        f"(column reason of {result.out_dir / 'evaluations.csv'})"
+    )
 
 
 if __name__ == "__main__":

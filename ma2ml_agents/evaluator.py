@@ -11,12 +11,15 @@ env is cooperative). Infos of the agents are merged into one dict per joint acti
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ma2ml_agents.spaces import JointActionSpace
+from ma2ml_agents.topk import plain
 
 
 class BatchEvaluator:
@@ -67,18 +70,73 @@ class BatchEvaluator:
         return np.asarray(values, dtype=np.int64)
 
     def describe(self) -> dict[str, Any]:
-        """Plain-type description of the env for a run's config.json."""
+        """Plain-type description of the env for a run's config.json: everything that determines its rewards.
+
+        A resume is refused when any of it differs. For an automl_env flavour (it has ``task``, ``codec`` and
+        ``evaluation``) that is the task and its version, the backend and its options, fidelity, objective,
+        evaluation seed, searched modules and the configs of the others; any other env is described by its class,
+        spaces and ``repr`` (memory addresses removed), which is all a search can know of it.
+        """
         env = self.env
         metadata = getattr(env, "metadata", None) or {}
-        return {
+        described: dict[str, Any] = {
             "class": f"{type(env).__module__}.{type(env).__qualname__}",
             "name": str(metadata.get("name", "")),
             "vector": self.is_vector,
             "num_envs": self.batch_size,
             "agents": list(self.space.agents),
             "action_spaces": self.space.describe(),
-            "repr": repr(env)[:500],
         }
+        if all(hasattr(env, name) for name in ("task", "codec", "evaluation")):
+            described.update(_automl_description(env))
+        else:
+            described["repr"] = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(env))[:500]
+        return described
+
+
+# What determines a backend's results besides its name, read where the backend has it: the synthetic benchmarks'
+# noise and fitted constants; real training's device, CPU threads (results differ slightly between thread counts)
+# and data preparation (validation split, ImageNet-200's classes, ...); not where the data lies, whether it may be
+# downloaded or how many threads decode it (NEUTRAL_FIELDS). A backend with ``describe()`` (the recorded table: its
+# source, groups and surrogate fit) describes itself.
+RESULT_ATTRIBUTES = ("noise", "calibration", "shape", "ruggedness", "device", "num_threads", "data_config")
+NEUTRAL_FIELDS = frozenset({"root", "download", "decode_threads"})
+
+
+def _automl_description(env: Any) -> dict[str, Any]:
+    """Task, backend, fidelity, objective, evaluation seed, modules and fixed configs of an automl_env flavour."""
+    evaluation, codec = env.evaluation, env.codec
+    objective, settings = evaluation.objective, _fields(evaluation.objective)
+    # Any tokens decode to a pipeline whose unsearched modules hold the fixed configs; zeros are always valid.
+    zeros = {agent: np.zeros(space.num_tokens, dtype=np.int64) for agent, space in codec.spaces.items()}
+    pipeline = codec.pipeline(zeros).to_dict()
+    return {
+        "task": {"name": env.task.name, "version": env.task.version},
+        "backend": {"name": evaluation.backend.name, "options": backend_options(evaluation.backend)},
+        "fidelity": _fields(evaluation.fidelity),
+        "objective": {
+            "name": getattr(objective, "name", type(objective).__name__),
+            **(settings if isinstance(settings, dict) else {"repr": settings}),
+        },
+        "evaluation_seed": evaluation.seed,
+        "modules": list(codec.agents),
+        "fixed": {name: config for name, config in pipeline.items() if name not in codec.agents},
+    }
+
+
+def backend_options(backend: Any) -> dict[str, Any]:
+    """What determines ``backend``'s results besides its name (``RESULT_ATTRIBUTES``), as plain types."""
+    describe = getattr(backend, "describe", None)
+    if callable(describe):
+        return dict(plain(describe()))
+    return {name: _fields(getattr(backend, name)) for name in RESULT_ATTRIBUTES if hasattr(backend, name)}
+
+
+def _fields(value: Any) -> Any:
+    """A dataclass as a dict of plain types without ``NEUTRAL_FIELDS``; anything else as ``plain`` has it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in dataclasses.asdict(value).items() if k not in NEUTRAL_FIELDS}
+    return plain(value)
 
 
 def _merge(dicts: Any) -> dict[str, Any]:

@@ -6,6 +6,17 @@ generator states, and the loop's own state. A run stopped after k batches and re
 evaluations, top-k and plots as an uninterrupted K-batch run with the same seed. A batch stopped half-way is
 evaluated again on resume; with an evaluation store behind the backend only its unfinished evaluations train.
 
+A run folder cannot be corrupted by a search: one search holds it at a time (``run_folder.lock_folder``); a
+folder that holds a run is continued only with ``resume=True`` and only with the settings it was started with
+(config.json: the env's task, backend and options, fidelity, objective and modules, the algorithm and its
+config, seeds and batch size; package versions may differ, with a warning; ``batches`` may grow); and a resume
+first checks that evaluations.csv still holds what the checkpoint recorded. Each refusal says what differs.
+
+Failures: an evaluation that failed (``info["status"] == "failed"``) is recorded with its reason and the search
+goes on. If every evaluation of the first batch a process evaluates failed for one and the same reason, the
+setup is broken (data, device, dependency), not the pipelines: the search stops with ``EvaluationsFailedError``
+naming the reason, before recording the batch. ``SearchResult.failed`` counts the failed evaluations.
+
 Progress display (rich): one line for the search (batches, best reward, ETA) and, when the env's backend
 reports each finished evaluation, one line for the batch in flight ("evaluation 3/24 of batch 0, ETA").
 A backend reports by having a ``progress`` attribute: the display sets it to a callable for the duration of
@@ -31,7 +42,7 @@ import torch
 
 from ma2ml_agents.base import SearchAlgorithm, derived_seed
 from ma2ml_agents.evaluator import BatchEvaluator
-from ma2ml_agents.run_folder import RunFolder
+from ma2ml_agents.run_folder import RunExistsError, RunFolder, RunFolderError, check_same_run, lock_folder
 from ma2ml_agents.topk import TopK, entry_key, plain
 
 
@@ -47,6 +58,14 @@ class SearchResult:
     topk_means: list[float]
     evaluations: int
     out_dir: Path
+    failed: int = 0
+    """Evaluations whose status was "failed" (every one of them: the search found nothing)."""
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+    """How many evaluations failed for each reason (the first ``MAX_REASONS`` distinct ones)."""
+
+
+class EvaluationsFailedError(RuntimeError):
+    """Every evaluation of a batch failed for the same reason: the setup is broken, not the pipelines."""
 
 
 @dataclass
@@ -62,6 +81,13 @@ class _LoopState:
     update_stats: list[dict[str, float]] = field(default_factory=list)
     csv_columns: list[str] = field(default_factory=list)
     csv_bytes: int = 0
+    failed: int = 0
+    failure_reasons: dict[str, int] = field(default_factory=dict)
+
+
+MAX_REASONS = 20
+"""Distinct failure reasons counted one by one; the others count under ``OTHER_REASONS``."""
+OTHER_REASONS = "(other reasons)"
 
 
 def run_search(
@@ -79,27 +105,53 @@ def run_search(
 ) -> SearchResult:
     """Run ``batches`` batches of ``batch_size`` evaluations and write the run folder ``out_dir``.
 
-    ``resume=True`` continues from ``out_dir``'s checkpoint (starting fresh when there is none); without it
-    an existing checkpoint is an error rather than silently overwritten.
+    ``resume=True`` continues the run in ``out_dir`` (from its checkpoint; from batch 0 when it stopped before
+    its first one; a new run in an empty folder), refusing other settings (``ResumeMismatchError``) or an
+    evaluations.csv that does not match the checkpoint (``RunFolderError``). Without it a folder that holds a
+    run is an error (``RunExistsError``), never overwritten. Another process using ``out_dir`` is an error too
+    (``RunFolderInUseError``, naming it). ``EvaluationsFailedError``: see the module docstring.
     """
     evaluator = BatchEvaluator(env)
     if evaluator.batch_size is not None and evaluator.batch_size != batch_size:
         raise ValueError(f"batch_size {batch_size} differs from the vector env's num_envs {evaluator.batch_size}")
-    folder = RunFolder(out_dir)
-    run = _run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
-    state = _start(folder, algorithm, run, resume=resume)
-    topk = TopK(top_k, state.topk)
-    display = _SearchDisplay(env, batches=batches, batch_size=batch_size, done=state.next_batch) if progress else None
+    with lock_folder(out_dir):
+        folder = RunFolder(out_dir)
+        run = _run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
+        state = _start(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every)
+        return _search(
+            evaluator, algorithm, folder, state, run, batches=batches, progress=progress, every=checkpoint_every
+        )
+
+
+def _search(
+    evaluator: BatchEvaluator,
+    algorithm: SearchAlgorithm,
+    folder: RunFolder,
+    state: _LoopState,
+    run: dict[str, Any],
+    *,
+    batches: int,
+    progress: bool,
+    every: int,
+) -> SearchResult:
+    """The loop of ``run_search`` from ``state``, in a folder this process holds."""
+    batch_size, seed = int(run["batch_size"]), int(run["seed"])
+    topk = TopK(int(run["top_k"]), state.topk)
+    first = state.next_batch
+    env = evaluator.env
+    display = _SearchDisplay(env, batches=batches, batch_size=batch_size, done=first) if progress else None
     with display if display is not None else nullcontext():
-        for batch in range(state.next_batch, batches):
+        for batch in range(first, batches):
             if display is not None:
                 display.start_batch(batch)
             actions = algorithm.act(batch_size)
             rewards, infos = evaluator.evaluate(actions, seed=derived_seed(seed, batch))
+            if batch == first:
+                _stop_if_broken(infos, batch)
             _record(folder, state, topk, batch, actions, rewards, infos)
             state.update_stats.append({k: float(v) for k, v in algorithm.update(actions, rewards).items()})
             state.next_batch = batch + 1
-            if state.next_batch % checkpoint_every == 0 or state.next_batch == batches:
+            if state.next_batch % every == 0 or state.next_batch == batches:
                 _checkpoint(folder, algorithm, state, topk, run)
             if display is not None:
                 display.finish_batch(state, topk)
@@ -139,27 +191,62 @@ def _versions() -> dict[str, str]:
     return versions
 
 
-# Fields that may differ between a run and its resumption.
-_MAY_CHANGE = {"batches", "versions", "env"}
+# Fields that may differ between a run and its resumption: the budget may grow; other package versions warn.
+_MAY_CHANGE = {"batches", "versions"}
 
 
-def _start(folder: RunFolder, algorithm: SearchAlgorithm, run: dict[str, Any], *, resume: bool) -> _LoopState:
-    """Fresh state, or the checkpoint's (with its algorithm state loaded and the CSV cut back)."""
-    checkpoint = folder.load_checkpoint()
-    if checkpoint is not None and not resume:
-        raise FileExistsError(f"{folder.path} already holds a run; pass resume=True or choose another out_dir")
-    if checkpoint is None:
+def _start(
+    folder: RunFolder, algorithm: SearchAlgorithm, run: dict[str, Any], *, resume: bool, checkpoint_every: int
+) -> _LoopState:
+    """Fresh state, or the checkpoint's (with its algorithm state loaded and the CSV checked and cut back)."""
+    if not resume:
+        found = folder.run_files()
+        if found:
+            raise RunExistsError(
+                f"{folder.path} already holds a run ({', '.join(found)}); pass resume=True (the scripts' --resume) "
+                "to continue it, or choose another folder"
+            )
         folder.write_json("config.json", run)
         return _LoopState()
-    saved = checkpoint["run"]
-    changed = sorted(k for k in run if k not in _MAY_CHANGE and plain(run[k]) != saved.get(k))
-    if changed:
-        raise ValueError(f"cannot resume {folder.path}: settings differ from the checkpoint's: {changed}")
-    algorithm.load_state_dict(checkpoint["algorithm"])
+    checkpoint = folder.load_checkpoint()
+    saved = checkpoint["run"] if checkpoint is not None else folder.read_config()
+    if saved is not None:
+        check_same_run(folder.path, saved, run, may_change=_MAY_CHANGE, warn={"versions"})
+    if checkpoint is None:  # stopped before its first checkpoint (or never started): from batch 0 again
+        last = folder.last_csv_batch()
+        if last is not None and last >= checkpoint_every:
+            raise RunFolderError(
+                f"cannot resume {folder.path}: {folder.csv_path.name} holds rows up to batch {last} but there is no "
+                f"checkpoint ({folder.checkpoint_path.name} was deleted or lost), and starting again would overwrite "
+                "them; restore the checkpoint, or start a new run in another folder"
+            )
+        folder.write_json("config.json", run)
+        return _LoopState()
     state = _LoopState(**checkpoint["search"])
-    folder.truncate_csv(state.csv_bytes)
+    if state.evaluations:
+        folder.check_csv(
+            columns=state.csv_columns, rows=state.evaluations, last_batch=state.next_batch - 1, length=state.csv_bytes
+        )
+    algorithm.load_state_dict(checkpoint["algorithm"])
+    if state.evaluations:
+        folder.truncate_csv(state.csv_bytes)
     folder.write_json("config.json", run)
     return state
+
+
+def _stop_if_broken(infos: list[dict[str, Any]], batch: int) -> None:
+    """``EvaluationsFailedError`` when every evaluation of the batch (two or more) failed for one reason.
+
+    One failed pipeline, or a batch failing for different reasons (divergence, out of memory of big networks),
+    is what a search explores past; one reason for all of them is a setup that no pipeline can get through.
+    """
+    reasons = {str(info.get("reason", "")) for info in infos if info.get("status") == "failed"}
+    every = len(infos) > 1 and all(info.get("status") == "failed" for info in infos)
+    if every and len(reasons) == 1:
+        raise EvaluationsFailedError(
+            f"every one of the {len(infos)} evaluations of batch {batch} failed for the same reason, so the search "
+            f"stopped before recording them: {reasons.pop() or '(no reason given)'}"
+        )
 
 
 def _record(
@@ -192,6 +279,13 @@ def _record(
         topk.add(entry)
     state.csv_bytes = folder.append_csv(state.csv_columns, rows)
     state.evaluations += len(rows)
+    for info in infos:
+        if info.get("status") == "failed":
+            state.failed += 1
+            reason = str(info.get("reason", ""))
+            if reason not in state.failure_reasons and len(state.failure_reasons) >= MAX_REASONS:
+                reason = OTHER_REASONS
+            state.failure_reasons[reason] = state.failure_reasons.get(reason, 0) + 1
     state.batch_means.append(float(np.mean(rewards)))
     state.topk_means.append(topk.mean)
     best = topk.best
@@ -253,6 +347,8 @@ def _finish(
         topk_means=list(state.topk_means),
         evaluations=state.evaluations,
         out_dir=folder.path,
+        failed=state.failed,
+        failure_reasons=dict(state.failure_reasons),
     )
 
 

@@ -5,13 +5,20 @@ from __future__ import annotations
 import csv
 import importlib.util
 import json
+import os
+import re
+import signal
+import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "benchmark.py"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "benchmark.py"
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +83,95 @@ def test_noisy_runs_are_rescored_without_noise(benchmark: ModuleType, tmp_path: 
     assert metrics["best"] == float(best["reward"]) != clean  # the observed best carries noise
     assert metrics["clean_best"] == clean and metrics["regret"] == 0.851 - clean
     assert benchmark.noise_free_rescorer("cifar100", "synthetic", {}) is None
+
+
+@pytest.mark.parametrize(
+    ("option", "values"), [("--seeds", ["0", "1", "0"]), ("--algorithms", ["random", "rea", "random"])]
+)
+def test_a_run_given_twice_is_a_usage_error(
+    benchmark: ModuleType, option: str, values: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Twice the same (algorithm, seed) would be two processes writing one run folder."""
+    argv = ["--algorithms", "random", "--seeds", "0", "--batches", "1", "--batch-size", "2", "--out", str(tmp_path)]
+    argv[argv.index(option) + 1 : argv.index(option) + 2] = values
+    with pytest.raises(SystemExit) as refused:
+        benchmark.main(argv)
+    assert refused.value.code == 2
+    assert f"{option} names {values[0]} more than once" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_one_benchmark_per_output_folder(benchmark: ModuleType, tmp_path: Path) -> None:
+    from ma2ml_agents.run_folder import lock_folder
+
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another holder (its own open file, as another process has)
+        with lock_folder(tmp_path):
+            taken.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(30)
+        with pytest.raises(SystemExit, match=re.escape(f"{tmp_path} is in use by process {os.getpid()}")):
+            benchmark.main(["--algorithms", "random", "--seeds", "0", "--batches", "1", "--out", str(tmp_path)])
+    finally:
+        release.set()
+        holder.join()
+    assert not (tmp_path / "random").exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended while we looked
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's zombie waits for init, which may never reap it in a container)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker processes through /proc")
+def test_killing_the_benchmark_ends_its_workers(tmp_path: Path) -> None:
+    argv = ["--algorithms", "random", "--seeds", "0", "--batches", "100000", "--batch-size", "2"]
+    main = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), *argv, "--workers", "2", "--out", str(tmp_path)],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "random" / "seed0" / "checkpoint.pt").exists():  # the worker is searching
+            if main.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the benchmark did not get going:\n{main.communicate(timeout=60)[1]}")
+            time.sleep(0.05)
+        workers = _children(main.pid)
+        assert workers  # the worker (one per run to do) and multiprocessing's resource tracker
+        main.send_signal(signal.SIGKILL)
+        main.wait(timeout=60)  # not communicate(): orphaned workers would hold its stderr open
+        deadline = time.monotonic() + 10
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [pid for pid in workers if _running(pid)], "workers outlived the killed benchmark"
+    finally:
+        main.kill()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -9,11 +9,13 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -161,3 +163,131 @@ def test_stopped_real_search_resumes_without_retraining(tmp_path: Path, sig: sig
     assert {digest: after[digest] for digest in kept} == kept  # read back, not trained again
     rows = _rows(out)
     assert len(rows) == 6 and {row["digest"] for row in rows} <= set(after)
+
+
+def test_resume_of_a_folder_without_a_run_is_refused(
+    train_ma2ml: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        train_ma2ml.parse_args(["--out", str(tmp_path / "missing"), "--resume"])
+    assert refused.value.code == 2 and f"{tmp_path / 'missing'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "missing").exists()
+    with pytest.raises(SystemExit):
+        train_ma2ml.parse_args(["--out", str(tmp_path), "--resume"])
+    assert f"{tmp_path} holds no run" in capsys.readouterr().err
+
+
+def test_resume_with_other_settings_is_refused(
+    train_ma2ml: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_ma2ml.main(_argv(tmp_path, 1, "--algorithm", "reinforce"))
+    with pytest.raises(SystemExit) as refused:
+        train_ma2ml.main(_argv(tmp_path, 2, "--algorithm", "reinforce", "--noise", "0.05", "--resume"))
+    assert refused.value.code == 1
+    assert "env.backend.options.noise: " in capsys.readouterr().err  # the rugged default -> 0.05
+
+
+class FailingBackend:
+    """Every pipeline fails, for one reason (a setup no pipeline gets through) or for one reason each."""
+
+    name = "failing"
+    same_reason = True
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+
+    def evaluate(self, pipelines: Any, *, fidelity: Any = None, seed: int = 0) -> list[Any]:
+        from automl_env.backends.base import EvalResult
+
+        return [
+            EvalResult.failed(
+                reason="out of memory" if self.same_reason else f"diverged ({pipeline.digest[:8]})", backend=self.name
+            )
+            for pipeline in pipelines
+        ]
+
+    def optimum(self) -> None:
+        return None
+
+
+class VariedFailingBackend(FailingBackend):
+    same_reason = False
+
+
+class HalfFailingBackend(FailingBackend):
+    """Every other pipeline fails, all for the same reason: the search goes on."""
+
+    def evaluate(self, pipelines: Any, *, fidelity: Any = None, seed: int = 0) -> list[Any]:
+        from automl_env.backends.base import EvalResult
+
+        failed = super().evaluate(pipelines)
+        return [f if i % 2 else EvalResult(0.5, 1.0, 1.0, 1.0, self.name) for i, f in enumerate(failed)]
+
+
+def test_a_search_goes_on_past_failed_evaluations(
+    train_ma2ml: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automl_env.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "failing-half", f"{__name__}:HalfFailingBackend")
+    result = train_ma2ml.main(_argv(tmp_path, 2, "--algorithm", "reinforce", "--backend", "failing-half"))
+    assert (result.evaluations, result.failed, result.failure_reasons) == (8, 4, {"out of memory": 4})
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        ("failing", "every one of the 4 evaluations of batch 0 failed for the same reason, so the search stopped"),
+        ("failing-varied", "every one of the 8 evaluations failed, so the search found nothing: 1 x diverged ("),
+    ],
+    ids=["one-reason", "a-reason-each"],
+)
+def test_a_search_whose_evaluations_all_failed_exits_non_zero(
+    train_ma2ml: ModuleType,
+    backend: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from automl_env.backends.registry import BACKENDS
+
+    monkeypatch.setitem(BACKENDS, "failing", f"{__name__}:FailingBackend")
+    monkeypatch.setitem(BACKENDS, "failing-varied", f"{__name__}:VariedFailingBackend")
+    with pytest.raises(SystemExit) as failed:
+        train_ma2ml.main(_argv(tmp_path, 2, "--algorithm", "reinforce", "--backend", backend, "--retrain-top", "1"))
+    err = capsys.readouterr().err
+    assert failed.value.code == 1 and message in err, err
+    assert not (tmp_path / "retrain.json").exists()
+
+
+def test_a_second_process_is_refused_and_a_killed_one_leaves_the_folder_resumable(
+    train_ma2ml: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two processes on one run folder: the second is told who has it; once the first is killed it resumes."""
+    args = _argv(tmp_path, 100_000, "--algorithm", "reinforce")
+    first = subprocess.Popen(
+        [sys.executable, str(EXAMPLE), *args],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "checkpoint.pt").exists():
+            if first.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the first run did not get going:\n{first.communicate(timeout=60)[1]}")
+            time.sleep(0.05)
+        with pytest.raises(SystemExit) as refused:
+            train_ma2ml.main([*args, "--resume"])
+        err = capsys.readouterr().err
+        assert refused.value.code == 1
+        assert f"{tmp_path} is in use by process {first.pid} on host {socket.gethostname()}" in err, err
+    finally:
+        first.kill()  # SIGKILL: no chance to release anything itself
+        first.communicate(timeout=60)
+    done = train_ma2ml.checkpointed_batches(tmp_path)
+    resumed = train_ma2ml.main([*_argv(tmp_path, done + 1, "--algorithm", "reinforce"), "--resume"])
+    assert resumed.evaluations == 4 * (done + 1) == len(_rows(tmp_path))
