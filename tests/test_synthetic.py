@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from functools import cache
 
 import numpy as np
@@ -109,10 +110,9 @@ def test_tuning_modules_one_at_a_time_misses_the_joint_optimum(task: str) -> Non
 # -- exact optimum ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_optimal_pipeline_evaluates_to_the_optimum(task: str) -> None:
-    b = backend(task)
-    for modules in ((), ("hpo",), ("aug", "hpo"), tuple(b.task.modules)):
+def check_optimal_pipelines_reach_their_optima(b: SyntheticBackend, subsets: Sequence[Sequence[str]]) -> None:
+    """Each restricted optimum is exact, its pipeline evaluates to it and keeps the unsearched modules' defaults."""
+    for modules in subsets:
         optimum = b.restricted_optimum(modules)
         assert optimum.exact and optimum.pipeline_accuracy == optimum.accuracy
         [result] = b.evaluate([optimum.pipeline])
@@ -121,9 +121,7 @@ def test_optimal_pipeline_evaluates_to_the_optimum(task: str) -> None:
             assert optimum.pipeline[fixed] == b.task.modules[fixed].default()
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_no_random_pipeline_beats_the_optimum(task: str) -> None:
-    b = backend(task)
+def check_no_random_pipeline_beats_the_optimum(b: SyntheticBackend) -> None:
     best = b.optimum().accuracy
     for chunk in range(5):  # 100k pipelines in 20k chunks
         accuracy = b.evaluate_tokens(random_tokens(b.task, 20_000, seed=chunk))
@@ -131,9 +129,7 @@ def test_no_random_pipeline_beats_the_optimum(task: str) -> None:
         assert accuracy.min() >= 1.0 / b.task.num_classes
 
 
-@pytest.mark.parametrize("task", TASKS)
-def test_no_perturbation_of_the_optimum_beats_it(task: str) -> None:
-    b = backend(task)
+def check_no_perturbation_of_the_optimum_beats_it(b: SyntheticBackend) -> None:
     optimum = b.optimum()
     center = tokens_of(b.task, optimum.pipeline)
     for module, space in b.task.modules.items():  # every single-token change
@@ -148,6 +144,22 @@ def test_no_perturbation_of_the_optimum_beats_it(task: str) -> None:
         fresh = rng.integers(0, space.nvec, size=tokens[module].shape)
         tokens[module] = np.where(mask, fresh, tokens[module])
     assert b.evaluate_tokens(tokens).max() <= optimum.accuracy
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_optimal_pipeline_evaluates_to_the_optimum(task: str) -> None:
+    b = backend(task)
+    check_optimal_pipelines_reach_their_optima(b, ((), ("hpo",), ("aug", "hpo"), tuple(b.task.modules)))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_no_random_pipeline_beats_the_optimum(task: str) -> None:
+    check_no_random_pipeline_beats_the_optimum(backend(task))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_no_perturbation_of_the_optimum_beats_it(task: str) -> None:
+    check_no_perturbation_of_the_optimum_beats_it(backend(task))
 
 
 @settings(max_examples=40, deadline=None)

@@ -13,6 +13,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_synthetic import (
+    check_no_perturbation_of_the_optimum_beats_it,
+    check_no_random_pipeline_beats_the_optimum,
+    check_optimal_pipelines_reach_their_optima,
+    random_tokens,
+    tokens_of,
+)
 
 from automl_env import Evaluator, Fidelity, Pipeline, get_task, list_tasks
 from automl_env.backends.registry import make_backend
@@ -28,7 +35,6 @@ from automl_env.backends.synthetic_rugged import (
 from automl_env.backends.synthetic_tables import AdditiveModel, TokenGroup
 from automl_env.cost import arch_cost
 from automl_env.landscape import landscape_statistics, token_objective
-from automl_env.modules.base import TokenArray
 from automl_env.modules.hparams import AveragedSGDSpace
 from automl_env.tasks import TaskSpec
 
@@ -46,15 +52,6 @@ MUTATION_CORRELATION, ADDITIVE_R2 = (0.5, 0.75), (0.35, 0.6)
 @cache
 def backend(task: str, noise: float | None = 0.0) -> RuggedSyntheticBackend:
     return RuggedSyntheticBackend(get_task(task), noise=noise)
-
-
-def random_tokens(task: TaskSpec, rows: int, seed: int) -> dict[str, TokenArray]:
-    rng = np.random.default_rng(seed)
-    return {m: rng.integers(0, s.nvec, size=(rows, s.num_tokens)) for m, s in task.modules.items()}
-
-
-def tokens_of(task: TaskSpec, pipeline: Pipeline) -> dict[str, TokenArray]:
-    return {m: s.encode(pipeline[m])[None, :] for m, s in task.modules.items()}
 
 
 # -- registry, options ------------------------------------------------------------------------------
@@ -120,13 +117,9 @@ def test_tuning_modules_one_at_a_time_misses_the_joint_optimum() -> None:
 @pytest.mark.parametrize("task", TASKS)
 def test_optimal_pipeline_evaluates_to_the_optimum(task: str) -> None:
     b = backend(task)
-    for modules in ((), ("hpo",), ("aug",), ("nas",), ("aug", "hpo"), tuple(b.task.modules)):
-        optimum = b.restricted_optimum(modules)
-        assert optimum.exact and optimum.pipeline_accuracy == optimum.accuracy
-        [result] = b.evaluate([optimum.pipeline])
-        assert result.accuracy == optimum.accuracy
-        for fixed in set(b.task.modules) - set(modules):
-            assert optimum.pipeline[fixed] == b.task.modules[fixed].default()
+    check_optimal_pipelines_reach_their_optima(
+        b, ((), ("hpo",), ("aug",), ("nas",), ("aug", "hpo"), tuple(b.task.modules))
+    )
 
 
 def test_hpo_only_optimum_equals_brute_force_over_every_setting() -> None:
@@ -142,30 +135,12 @@ def test_hpo_only_optimum_equals_brute_force_over_every_setting() -> None:
 
 @pytest.mark.parametrize("task", TASKS)
 def test_no_random_pipeline_beats_the_optimum(task: str) -> None:
-    b = backend(task)
-    best = b.optimum().accuracy
-    for chunk in range(5):  # 100k pipelines in 20k chunks
-        accuracy = b.evaluate_tokens(random_tokens(b.task, 20_000, seed=chunk))
-        assert accuracy.max() <= best
-        assert accuracy.min() >= 1.0 / b.task.num_classes
+    check_no_random_pipeline_beats_the_optimum(backend(task))
 
 
 @pytest.mark.parametrize("task", TASKS)
 def test_no_perturbation_of_the_optimum_beats_it(task: str) -> None:
-    b = backend(task)
-    optimum = b.optimum()
-    center = tokens_of(b.task, optimum.pipeline)
-    for module, space in b.task.modules.items():  # every single-token change
-        rows = [(i, v) for i, n in enumerate(space.nvec) for v in range(n)]
-        tokens = {m: np.repeat(t, len(rows), axis=0) for m, t in center.items()}
-        tokens[module][np.arange(len(rows)), [i for i, _ in rows]] = [v for _, v in rows]
-        assert b.evaluate_tokens(tokens).max() == optimum.accuracy
-    rng = np.random.default_rng(0)  # plus random 2-to-6-token changes across modules
-    tokens = {m: np.repeat(t, 20_000, axis=0) for m, t in center.items()}
-    for module, space in b.task.modules.items():
-        mask = rng.random(tokens[module].shape) < 3.0 / sum(s.num_tokens for s in b.task.modules.values())
-        tokens[module] = np.where(mask, rng.integers(0, space.nvec, size=tokens[module].shape), tokens[module])
-    assert b.evaluate_tokens(tokens).max() <= optimum.accuracy
+    check_no_perturbation_of_the_optimum_beats_it(backend(task))
 
 
 @settings(max_examples=30, deadline=None)
