@@ -48,8 +48,15 @@ def test_running_moments_are_exact_and_scale_free() -> None:
 def test_defaults_learn_the_same_on_rewards_divided_by_100(name: str) -> None:
     """Same seed, rewards x 1 and x 0.01: the same policies after a few updates (up to float rounding)."""
     big, small = _run(name, GAME, seed=3, batches=4), _run(name, GAME / 100, seed=3, batches=4)
-    for a, b in zip(big.controllers.parameters(), small.controllers.parameters(), strict=True):  # type: ignore[attr-defined]
+    untrained = _run(name, GAME, seed=3, batches=0)
+    pairs = zip(big.controllers.parameters(), small.controllers.parameters(), strict=True)  # type: ignore[attr-defined]
+    for a, b in pairs:
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
+    moved = [  # the updates did change the policies, so the agreement above is not that of two idle learners
+        float((a - b).abs().max())
+        for a, b in zip(big.controllers.parameters(), untrained.controllers.parameters(), strict=True)  # type: ignore[attr-defined]
+    ]
+    assert max(moved) > 1e-3, moved
 
 
 @pytest.mark.slow
