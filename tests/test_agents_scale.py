@@ -53,7 +53,7 @@ def test_defaults_learn_the_same_on_rewards_divided_by_100(name: str) -> None:
     for a, b in pairs:
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)
     moved = [  # the updates did change the policies, so the agreement above is not that of two idle learners
-        float((a - b).abs().max())
+        float((a - b).detach().abs().max())
         for a, b in zip(big.controllers.parameters(), untrained.controllers.parameters(), strict=True)  # type: ignore[attr-defined]
     ]
     assert max(moved) > 1e-3, moved
