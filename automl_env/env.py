@@ -17,8 +17,14 @@ backend trains (or looks up, or simulates) it, and every agent receives the same
 Arguments (``parallel_env``): ``task``, ``backend`` (name or Evaluator; the task's default when
 None), ``backend_options``, ``modules`` (subset of agents; the others take ``fixed[module]`` when
 given, else the task's default config), ``action_mode``, ``objective``, ``fidelity``, ``seed``
-(the evaluation seed: the same pipeline with the same seed gets the same result),
+(the evaluation seed: the same pipeline with the same seed gets the same result), ``infos``,
 ``render_mode`` ("ansi" or "human").
+
+Infos: numbers only by default (``infos="numeric"``: reward, accuracy, flops, params, cost_seconds,
+``status_code`` 1 ok / 0 failed / -1 pending, masked_remaps), so TorchRL's and BenchMARL's wrappers,
+which make a tensor of every info value, take the env as it is. ``infos="full"`` adds the strings a
+search records (status, reason, backend, pipeline JSON, digest); in either mode ``last_info`` is the
+full info of the last evaluation (``Pipeline.from_json(env.last_info["pipeline"])``).
 
 Token mode: all agents act at every step so the agent set stays fixed (BenchMARL and Tianshou
 need that); an agent whose module is complete may only play 0. A token that the action mask
@@ -40,7 +46,7 @@ from pettingzoo import ParallelEnv
 
 from automl_env.backends.base import Evaluator
 from automl_env.env_options import EnvOptions, resolve_env
-from automl_env.evaluation import pending_info
+from automl_env.evaluation import InfoMode, check_info_mode, pending_info, shown_info
 from automl_env.modules.base import TokenArray
 from automl_env.render import describe_episode
 from automl_env.tasks import TaskSpec
@@ -66,6 +72,7 @@ class AutoMLEnv(ParallelEnv):
         task: str | TaskSpec = "cifar100",
         *,
         action_mode: ActionMode = "pipeline",
+        infos: InfoMode = "numeric",
         render_mode: str | None = None,
         **options: Unpack[EnvOptions],
     ) -> None:
@@ -73,6 +80,7 @@ class AutoMLEnv(ParallelEnv):
             raise ValueError(f"action_mode must be one of {ACTION_MODES}, got {action_mode!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.infos = check_info_mode(infos)
         self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.action_mode = action_mode
         self.render_mode = render_mode
@@ -116,6 +124,12 @@ class AutoMLEnv(ParallelEnv):
     def backend(self) -> Evaluator:
         return self.evaluation.backend
 
+    @property
+    def last_info(self) -> dict[str, Any]:
+        """The full info of the last evaluation (status, reason, backend, pipeline JSON, digest), whatever ``infos``
+        shows; ``Pipeline.from_json(env.last_info["pipeline"])`` is the pipeline."""
+        return dict(self._last_info)
+
     def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
         # Nothing here is random: an episode is a pure function of the actions and the evaluation seed.
         # ``seed`` is accepted for API compatibility; the action spaces are seeded by the caller.
@@ -124,7 +138,7 @@ class AutoMLEnv(ParallelEnv):
         self._joint = None
         self._remaps = dict.fromkeys(self.agents, 0)
         self._last_info = pending_info()
-        infos = {a: pending_info() for a in self.agents}
+        infos = {a: pending_info(self.infos) for a in self.agents}
         return self._observations(), infos
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -137,12 +151,12 @@ class AutoMLEnv(ParallelEnv):
         if self._joint is None:
             obs = self._observations()
             rewards = dict.fromkeys(self.agents, 0.0)
-            infos = {a: {**pending_info(), "masked_remaps": self._remaps.get(a, 0)} for a in self.agents}
+            infos = {a: {**pending_info(self.infos), "masked_remaps": self._remaps.get(a, 0)} for a in self.agents}
             return obs, rewards, dict.fromkeys(self.agents, False), dict.fromkeys(self.agents, False), infos
         [(reward, info)] = self.evaluation.run([self.codec.pipeline(self._joint)])
         self._last_info = info
         obs = self._observations()
-        infos = {a: {**info, "masked_remaps": self._remaps.get(a, 0)} for a in self.agents}
+        infos = {a: {**shown_info(info, self.infos), "masked_remaps": self._remaps.get(a, 0)} for a in self.agents}
         rewards = dict.fromkeys(self.agents, reward)
         done = dict.fromkeys(self.agents, True)
         self.agents = []

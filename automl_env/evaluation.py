@@ -1,14 +1,24 @@
 """Turning pipelines into rewards and info dicts: backend + objective + fidelity + seed.
 
-Every env flavour (parallel, vector, joint) evaluates through ``Evaluation`` so they report the
-same info schema. The schema is identical at reset and at every step (TorchRL fixes it at reset).
+Every env flavour (parallel, vector, joint) evaluates through ``Evaluation``, and shows each result
+in one of two views, chosen per env with ``infos=``; either view has the same keys and types at reset
+and at every step (TorchRL fixes the info schema at reset).
+
+- ``"full"``: what a search records: the numbers, ``status`` ("ok", "failed", "pending"), ``reason``,
+  ``backend``, the pipeline as JSON (``Pipeline.from_json``) and its ``digest``. The default of the
+  vector env (what searches use) and of the joint Gymnasium env.
+- ``"numeric"``: numbers only (``shown_info`` lists them), the status as ``status_code``
+  (``STATUS_CODES``: ok 1, failed 0, pending -1). The default of the parallel and AEC envs, the ones
+  MARL libraries wrap: TorchRL's ``PettingZooWrapper`` (and BenchMARL through it) turns every info
+  value into a tensor and fails on a string (``TypeError: new(): invalid data type 'str'``). Those envs
+  keep the full info of their last evaluation (``last_info``) for whoever needs the pipeline.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
 from automl_env.objectives import OBJECTIVES, Objective
@@ -17,18 +27,39 @@ from automl_env.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
 
+InfoMode = Literal["numeric", "full"]
+INFO_MODES: tuple[str, ...] = ("numeric", "full")
+STATUS_CODES: dict[str, int] = {"ok": 1, "failed": 0, "pending": -1}
+"""``status`` -> ``status_code`` in numeric infos."""
+_NUMBERS = ("reward", "accuracy", "flops", "params", "cost_seconds")  # floats in both views
 
-def pending_info() -> dict[str, Any]:
+
+def check_info_mode(infos: str) -> InfoMode:
+    """``infos`` as an InfoMode, or a ValueError naming the choices (checked where an env is built)."""
+    if infos not in INFO_MODES:
+        raise ValueError(f"infos must be one of {INFO_MODES}, got {infos!r}")
+    return cast(InfoMode, infos)
+
+
+def shown_info(info: dict[str, Any], mode: InfoMode) -> dict[str, Any]:
+    """A full info (``result_info`` or ``pending_info``) as an env with ``infos=mode`` reports it (a new dict).
+
+    Numeric: ``reward``, ``accuracy``, ``flops``, ``params``, ``cost_seconds`` (floats), ``status_code`` and
+    ``masked_remaps`` (ints).
+    """
+    if mode == "full":
+        return dict(info)
+    numbers = {key: info[key] for key in _NUMBERS}
+    return {**numbers, "status_code": STATUS_CODES[info["status"]], "masked_remaps": info["masked_remaps"]}
+
+
+def pending_info(mode: InfoMode = "full") -> dict[str, Any]:
     """The info of an agent whose pipeline has not been evaluated yet (same keys and types as a result's).
 
     Zeros, not NaN, with status "pending": NaN != NaN breaks the equality checks of clients' testers.
     """
-    return {
-        "reward": 0.0,
-        "accuracy": 0.0,
-        "flops": 0.0,
-        "params": 0.0,
-        "cost_seconds": 0.0,
+    full = {
+        **dict.fromkeys(_NUMBERS, 0.0),
         "status": "pending",
         "reason": "",
         "backend": "",
@@ -36,6 +67,7 @@ def pending_info() -> dict[str, Any]:
         "digest": "",
         "masked_remaps": 0,
     }
+    return shown_info(full, mode)
 
 
 def result_info(result: EvalResult, pipeline: Pipeline, reward: float) -> dict[str, Any]:

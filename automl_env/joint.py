@@ -1,7 +1,9 @@
 """Single-agent view: one agent chooses every module (the paper's Figure 1, left).
 
 A Gymnasium env whose action is the concatenation of all searched modules' tokens; one step per
-episode. The observation is a constant (the single controller's fixed input).
+episode. The observation is a constant (the single controller's fixed input). Infos are full by
+default (Gymnasium's clients pass them through untouched); ``infos="numeric"`` gives the numbers-only
+view (``automl_env.evaluation``), and ``last_info`` keeps the last evaluation's full info either way.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from automl_env.env_options import EnvOptions, resolve_env
-from automl_env.evaluation import pending_info
+from automl_env.evaluation import InfoMode, check_info_mode, pending_info, shown_info
 from automl_env.render import describe_result
 from automl_env.tasks import TaskSpec
 
@@ -31,10 +33,12 @@ class JointAutoMLEnv(gym.Env):
         task: str | TaskSpec = "cifar100",
         *,
         render_mode: str | None = None,
+        infos: InfoMode = "full",
         **options: Unpack[EnvOptions],
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.infos = check_info_mode(infos)
         self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.render_mode = render_mode
         self.action_space = spaces.MultiDiscrete(np.concatenate([self.codec.spaces[a].nvec for a in self.codec.agents]))
@@ -46,6 +50,12 @@ class JointAutoMLEnv(gym.Env):
         }
         self._info: dict[str, Any] = pending_info()
 
+    @property
+    def last_info(self) -> dict[str, Any]:
+        """The full info of the last evaluation (status, reason, backend, pipeline JSON, digest), whatever ``infos``
+        shows; ``Pipeline.from_json(env.last_info["pipeline"])`` is the pipeline."""
+        return dict(self._info)
+
     def split(self, action: Any) -> dict[str, Any]:
         """The joint action as one token vector per module."""
         flat = np.asarray(action)
@@ -56,7 +66,7 @@ class JointAutoMLEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         self._info = pending_info()
-        return np.zeros(1, dtype=np.float32), dict(self._info)
+        return np.zeros(1, dtype=np.float32), shown_info(self._info, self.infos)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         tokens = self.codec.validate(self.split(action))
@@ -64,7 +74,7 @@ class JointAutoMLEnv(gym.Env):
         self._info = info
         if self.render_mode == "human":
             self.render()
-        return np.zeros(1, dtype=np.float32), reward, True, False, dict(info)
+        return np.zeros(1, dtype=np.float32), reward, True, False, shown_info(info, self.infos)
 
     def render(self) -> str | None:
         if self.render_mode is None:

@@ -6,6 +6,11 @@ call (the training backend parallelises inside; the synthetic one vectorises).
 
 Shapes: observations ``(N, num_agents)``, actions ``(N, num_tokens)`` per agent, rewards and
 terminations ``(N,)`` per agent, infos a list of N dicts per agent, ``state()`` ``(N, state_size)``.
+
+Infos are full by default (``infos="full"``: pipeline JSON, digest, status, reason, backend), since a
+search records them; ``infos="numeric"`` gives the parallel env's numbers-only view
+(``automl_env.evaluation``). ``last_pipelines`` and ``last_infos`` hold the last step's pipelines and
+full infos in either case.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from gymnasium import spaces
 
 from automl_env.backends.base import Evaluator
 from automl_env.env_options import EnvOptions, resolve_env
-from automl_env.evaluation import pending_info
+from automl_env.evaluation import InfoMode, check_info_mode, pending_info, shown_info
 from automl_env.modules.base import TokenArray
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
@@ -35,10 +40,12 @@ class AutoMLVectorEnv:
         task: str | TaskSpec = "cifar100",
         *,
         num_envs: int,
+        infos: InfoMode = "full",
         **options: Unpack[EnvOptions],
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.infos = check_info_mode(infos)
         self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.num_envs = num_envs
         self.possible_agents = list(self.codec.agents)
@@ -48,6 +55,8 @@ class AutoMLVectorEnv:
         self._ids = {a: np.eye(n, dtype=np.float32)[i] for i, a in enumerate(self.possible_agents)}
         self.state_space = self.codec.state_space()
         self.last_pipelines: list[Pipeline] = []
+        self.last_infos: list[dict[str, Any]] = []
+        """The full infos of the last step's N evaluations, whatever ``infos`` shows."""
         self._joint: list[dict[str, TokenArray]] | None = None
 
     @property
@@ -67,7 +76,7 @@ class AutoMLVectorEnv:
         # Deterministic, like AutoMLEnv.reset: nothing in an episode is random but the agents' actions.
         self.agents = list(self.possible_agents)
         self._joint = None
-        return self._observations(), {a: [pending_info() for _ in range(self.num_envs)] for a in self.agents}
+        return self._observations(), {a: [pending_info(self.infos) for _ in range(self.num_envs)] for a in self.agents}
 
     def step(self, actions: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
@@ -76,7 +85,8 @@ class AutoMLVectorEnv:
         self.last_pipelines = [self.codec.pipeline(joint) for joint in self._joint]
         outcomes = self.evaluation.run(self.last_pipelines)
         rewards = np.array([r for r, _ in outcomes], dtype=np.float64)
-        infos = [info for _, info in outcomes]
+        self.last_infos = [info for _, info in outcomes]
+        infos = [shown_info(info, self.infos) for info in self.last_infos]
         done = np.ones(self.num_envs, dtype=bool)
         result = (
             self._observations(),

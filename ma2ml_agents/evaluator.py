@@ -3,7 +3,8 @@
 - A vector env (``num_envs`` attribute; ``reset(seed)`` then one ``step`` of arrays (N, T_agent)) evaluates
   the whole batch in one call, so its backend sees the N pipelines together.
 - A PettingZoo ParallelEnv with one-step episodes is stepped n times: ``reset(seed=seed)`` once, then
-  ``reset()`` before every further episode, so the env's randomness is a pure function of ``seed``.
+  ``reset()`` before every further episode, so the env's randomness is a pure function of ``seed``. Its
+  ``last_info`` (automl_env's full info of the last evaluation), when it has one, joins the step's infos.
 
 Rewards are cooperative; the reward of a joint action is the mean over agents (the shared value when the
 env is cooperative). Infos of the agents are merged into one dict per joint action.
@@ -60,7 +61,11 @@ class BatchEvaluator:
             step_actions = {a: self._single(a, k, actions[a][i]) for k, a in enumerate(self.space.agents)}
             _, step_rewards, _, _, step_infos = self.env.step(step_actions)
             rewards[i] = np.mean([float(step_rewards[a]) for a in self.space.agents])
-            infos.append(_merge(step_infos[a] for a in self.space.agents if a in step_infos))
+            merged = _merge(step_infos[a] for a in self.space.agents if a in step_infos)
+            # automl_env's parallel env shows numbers only by default; its full info (pipeline JSON, status,
+            # reason) is what a search records.
+            last_info = getattr(self.env, "last_info", None)
+            infos.append({**merged, **last_info} if isinstance(last_info, dict) else merged)
         return rewards, infos
 
     def _single(self, agent: str, index: int, values: np.ndarray) -> Any:

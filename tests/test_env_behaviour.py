@@ -31,8 +31,9 @@ def test_headline_call_shapes(env: automl_env.AutoMLEnv) -> None:
     assert rewards["aug"] == rewards["nas"] == rewards["hpo"]
     assert all(t is True for t in terms.values()) and all(t is False for t in truncs.values())
     assert env.agents == []
-    assert infos["nas"]["accuracy"] == reward and infos["nas"]["backend"] == "synthetic"
-    assert Pipeline.from_json(infos["nas"]["pipeline"]).digest == infos["nas"]["digest"]
+    assert infos["nas"]["accuracy"] == reward and infos["nas"]["status_code"] == 1
+    assert env.last_info["backend"] == "synthetic"
+    assert Pipeline.from_json(env.last_info["pipeline"]).digest == env.last_info["digest"]
 
 
 def test_info_schema_is_the_same_at_reset_and_step(env: automl_env.AutoMLEnv) -> None:
@@ -94,7 +95,7 @@ def test_token_mode_remaps_and_counts_masked_tokens() -> None:
     remapped = sum(1 for n in nvec["nas"] if n <= 14) + (steps - len(nvec["nas"]))
     assert infos["nas"]["masked_remaps"] == remapped
     assert all(terms.values()) and env.agents == []
-    tokens = env.codec.tokens_of(Pipeline.from_json(infos["nas"]["pipeline"]))
+    tokens = env.codec.tokens_of(Pipeline.from_json(env.last_info["pipeline"]))
     assert tokens["nas"].tolist() == [14 % n for n in nvec["nas"]]
 
 
@@ -121,8 +122,8 @@ def test_unsearched_modules_take_the_task_default() -> None:
     env = automl_env.parallel_env("cifar100", backend="synthetic", modules=("hpo",))
     assert env.possible_agents == ["hpo"]
     env.reset()
-    _, _, _, _, infos = env.step({"hpo": np.zeros(20, dtype=np.int64)})
-    pipeline = Pipeline.from_json(infos["hpo"]["pipeline"])
+    env.step({"hpo": np.zeros(20, dtype=np.int64)})
+    pipeline = Pipeline.from_json(env.last_info["pipeline"])
     default = automl_env.get_task("cifar100").default_pipeline()
     assert pipeline["aug"] == default["aug"] and pipeline["nas"] == default["nas"]
     assert pipeline["hpo"] != default["hpo"]
@@ -189,7 +190,7 @@ def test_a_crashing_backend_fails_the_pipeline_not_the_search() -> None:
     env.reset()
     _, rewards, terms, _, infos = env.step(sample(env))
     assert rewards["nas"] == 0.0 and all(terms.values())
-    assert infos["nas"]["status"] == "failed" and "illegal memory access" in infos["nas"]["reason"]
+    assert infos["nas"]["status_code"] == 0 and "illegal memory access" in env.last_info["reason"]
 
 
 def test_flops_constrained_reward_on_imagenet200() -> None:
@@ -227,8 +228,8 @@ def test_fixed_modules_replace_the_default() -> None:
     nas = task.modules["nas"].decode(np.ones(50, dtype=np.int64))
     env = automl_env.parallel_env("cifar100", backend="synthetic", modules=("hpo",), fixed={"nas": nas})
     env.reset()
-    _, _, _, _, infos = env.step({"hpo": np.zeros(20, dtype=np.int64)})
-    assert Pipeline.from_json(infos["hpo"]["pipeline"])["nas"] == nas
+    env.step({"hpo": np.zeros(20, dtype=np.int64)})
+    assert Pipeline.from_json(env.last_info["pipeline"])["nas"] == nas
     with pytest.raises(ValueError, match=r"fixed=\['hpo'\]: only modules of the task that are not searched"):
         automl_env.parallel_env(
             "cifar100", backend="synthetic", modules=("hpo",), fixed={"hpo": task.modules["hpo"].default()}
