@@ -1,0 +1,5 @@
+"""Executors: where and when a backend's evaluations run (``automl_env.executors.base`` has the protocol)."""
+
+from automl_env.executors.base import Completed, Executor, ExecutorBackend, SerialExecutor
+
+__all__ = ["Completed", "Executor", "ExecutorBackend", "SerialExecutor"]
