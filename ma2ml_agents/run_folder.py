@@ -296,9 +296,24 @@ class RunFolder:
         _atomic_write_bytes(self.checkpoint_path, buffer.getvalue())
 
     def load_checkpoint(self) -> dict[str, Any] | None:
+        """The checkpoint's state, None without one; ``RunFolderError`` naming the file when it cannot be read.
+
+        Loaded with ``weights_only=True`` (no code runs), and torch's own error is not repeated: for a checkpoint
+        holding anything but tensors and plain types it recommends ``weights_only=False``, which would run
+        whatever code the file holds. This project's checkpoints never need it.
+        """
         if not self.checkpoint_path.exists():
             return None
-        state: dict[str, Any] = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... on a bad file
+            raise RunFolderError(
+                f"cannot read the checkpoint {self.checkpoint_path} ({type(error).__name__}): it is truncated, "
+                "corrupt or not a checkpoint of this project. Its evaluations are still in "
+                f"{self.csv_path.name}; to start over, move the folder away and run without --resume"
+            ) from None
+        if not isinstance(state, dict) or not {"run", "search", "algorithm"} <= state.keys():
+            raise RunFolderError(f"{self.checkpoint_path} is not a checkpoint of this project (missing its run state)")
         return state
 
     def plot(self, *, batch_means: list[float], topk_means: list[float], top_k: int, title: str) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from test_agents_games import TokenGame
 
 import automl_env
@@ -106,6 +107,33 @@ def test_resume_refuses_an_evaluations_csv_that_does_not_match_the_checkpoint(co
     else:
         assert path.read_bytes() == changed  # left as it was: nothing cut, nothing padded
         assert b"\0" not in path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not a zip file at all", b"PK\x03\x04 cut short"],
+    ids=["empty", "garbage", "truncated zip"],
+)
+def test_an_unreadable_checkpoint_names_the_file_and_never_suggests_weights_only_false(
+    content: bytes, tmp_path: Path
+) -> None:
+    out = tmp_path / "run"
+    _search(out, batches=2)
+    checkpoint = out / "checkpoint.pt"
+    checkpoint.write_bytes(content)
+    with pytest.raises(RunFolderError, match="checkpoint") as refused:
+        _search(out, batches=3, resume=True)
+    assert str(checkpoint) in str(refused.value)
+    assert "weights_only" not in str(refused.value)
+    assert checkpoint.read_bytes() == content  # left for the user to inspect
+
+
+def test_a_checkpoint_of_something_else_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    _search(out, batches=1)
+    torch.save({"weights": torch.zeros(2)}, out / "checkpoint.pt")
+    with pytest.raises(RunFolderError, match="not a checkpoint of this project"):
+        _search(out, batches=2, resume=True)
 
 
 def test_a_folder_with_evaluations_is_never_overwritten(tmp_path: Path) -> None:
