@@ -7,6 +7,7 @@ NAS-Bench-201's shipped table is tested in ``test_nb201.py``.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import json
 import math
@@ -242,6 +243,23 @@ def complete(tmp_path_factory: pytest.TempPathFactory) -> Complete:
         store.put(NODE2, table.pipeline(row), NODE2.search_fidelity, seed, result)
     store.export(table.path)
     return table
+
+
+def test_an_export_of_two_data_contexts_is_never_served_as_one_table(recorded: Recorded, tmp_path: Path) -> None:
+    """A store reused with other data holds both datasets' results; a table of its export must pick one."""
+    store = EvalStore(tmp_path / "two.sqlite")
+    pipeline = recorded.pipelines[0]
+    first, other = recorded.results[0][0], dataclasses.replace(recorded.results[0][0], accuracy=0.123)
+    store.put(TASK, pipeline, TASK.search_fidelity, 0, first, context="data=aaaa")
+    store.put(TASK, pipeline, TASK.search_fidelity, 0, other, context="data=bbbb")
+    export = store.export(tmp_path / "two.csv")
+    with pytest.raises(TableError, match=r"2 contexts.*'data=aaaa'; 'data=bbbb'.*context="):
+        TableBackend(TASK, table=export)
+    for context, stored in (("data=aaaa", first), ("data=bbbb", other)):
+        [served] = TableBackend(TASK, table=export, context=context).evaluate([pipeline])
+        assert served.accuracy == stored.accuracy
+    with pytest.raises(TableError, match="no rows of context 'data=cccc'"):
+        TableBackend(TASK, table=export, context="data=cccc")
 
 
 def test_the_optimum_of_a_complete_table_is_exact(complete: Complete) -> None:

@@ -52,8 +52,13 @@ log = logging.getLogger(__name__)
 _ENTRY_POINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def load_table(task: TaskSpec, table: str | Path | RecordedTable | None) -> RecordedTable:
-    """The table to serve: given, read from an EvalStore export, or the task's own (``task.table``)."""
+def load_table(
+    task: TaskSpec, table: str | Path | RecordedTable | None, *, context: str | None = None
+) -> RecordedTable:
+    """The table to serve: given, read from an EvalStore export (of one ``context``: ``read_store_export``), or the
+    task's own (``task.table``)."""
+    if context is not None and not isinstance(table, (str, Path)):
+        raise TableError("context= selects rows of an EvalStore export: pass it with table= the export's path")
     if isinstance(table, RecordedTable):
         if table.task.name != task.name:
             raise TableError(f"the table was built for task {table.task.name!r}, not {task.name!r}")
@@ -72,7 +77,7 @@ def load_table(task: TaskSpec, table: str | Path | RecordedTable | None) -> Reco
     path = Path(source).expanduser()
     if not path.is_file():
         raise TableError(f"table file {path} does not exist")
-    return read_store_export(task, path)
+    return read_store_export(task, path, context=context)
 
 
 class TableBackend:
@@ -88,11 +93,13 @@ class TableBackend:
         surrogate: str | None = None,
         surrogate_train_fraction: float = 0.8,
         surrogate_seed: int = 0,
+        context: str | None = None,
     ) -> None:
         """``surrogate`` (``table_surrogate.SURROGATES``) is fitted on ``surrogate_train_fraction`` of each
-        validation group's rows and scored on the rest; None serves recorded pipelines only."""
+        validation group's rows and scored on the rest; None serves recorded pipelines only. ``context`` picks the
+        rows of one store context from an export that holds several (``read_store_export``)."""
         self.task = get_task(task)
-        self.table = load_table(self.task, table)
+        self.table = load_table(self.task, table, context=context)
         self.surrogates: dict[str, tuple[Surrogate, SurrogateFit]] = {}
         if surrogate is not None:
             for (key, split), records in self.table.groups.items():

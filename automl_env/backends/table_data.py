@@ -236,13 +236,17 @@ class RecordedTable:
         return self.indexes[fidelity.key, split].rows(tokens)
 
 
-def read_store_export(task: TaskSpec, path: str | Path) -> RecordedTable:
+def read_store_export(task: TaskSpec, path: str | Path, *, context: str | None = None) -> RecordedTable:
     """A table from ``EvalStore.export`` output (``.csv`` or ``.json``) of this task's evaluations.
 
     Rows of ``<task>/retrain`` (the training backend's final trainings) become test-split records.
+
+    ``context`` (the store's: the training code version, data fingerprint and split settings) selects the rows
+    of one context. Without it the export must hold one context only: results trained on other data or by
+    other code are never merged into one table (an export of schema-1 rows has none, the empty context).
     """
     path = Path(path)
-    rows = _read_rows(path)
+    rows = _context_rows(path, _read_rows(path), context)
     grouped: dict[tuple[str, Split], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for number, row in enumerate(rows, start=1):
         missing = [c for c in STORE_COLUMNS if c not in row]
@@ -254,6 +258,24 @@ def read_store_export(task: TaskSpec, path: str | Path) -> RecordedTable:
         grouped[row["fidelity"], split][row["pipeline"]].append({**row, "_row": number})
     groups = [_group(task, path, key, split, by_pipeline) for (key, split), by_pipeline in grouped.items()]
     return RecordedTable(task, groups, source=str(path))
+
+
+def _context_rows(path: Path, rows: list[dict[str, Any]], context: str | None) -> list[dict[str, Any]]:
+    """The rows of ``context`` (all rows when None and they share one); TableError naming the contexts otherwise."""
+    found = sorted({str(row.get("context") or "") for row in rows})
+    if context is None:
+        if len(found) > 1:
+            listed = "; ".join(repr(c) for c in found)
+            raise TableError(
+                f"{path} holds results of {len(found)} contexts (training code version, data or split settings), "
+                f"which must not be served as one table: {listed}. Pass context= one of them "
+                "(backend_options={'table': ..., 'context': ...}), or export a store holding one"
+            )
+        return rows
+    chosen = [row for row in rows if str(row.get("context") or "") == context]
+    if not chosen:
+        raise TableError(f"{path} has no rows of context {context!r}; it holds {found}")
+    return chosen
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
