@@ -287,10 +287,11 @@ def _check_install(words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def _check_tool(words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``ruff`` and ``mypy`` run in CI over the whole checkout; here: they are configured."""
+    """``ruff`` and ``mypy`` check the whole checkout before every commit (README, Development); here: they are
+    configured in pyproject.toml."""
     tomllib = pytest.importorskip("tomllib")
     assert words[0] in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
-    pytest.skip(f"{words[0]} runs in CI, not inside the test suite")
+    pytest.skip(f"{words[0]} is run over the checkout before committing, not inside the test suite")
 
 
 RULES: dict[str, Callable[[list[str], Path, pytest.MonkeyPatch], None]] = {
