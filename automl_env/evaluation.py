@@ -12,6 +12,12 @@ and at every step (TorchRL fixes the info schema at reset).
   MARL libraries wrap: TorchRL's ``PettingZooWrapper`` (and BenchMARL through it) turns every info
   value into a tensor and fails on a string (``TypeError: new(): invalid data type 'str'``). Those envs
   keep the full info of their last evaluation (``last_info``) for whoever needs the pipeline.
+
+Where evaluations run is the executor's business (``automl_env.executors``): ``executor="serial"`` (the
+default) calls the backend here, in this process; ``"pool"`` and ``"ray"`` hand each batch to workers through
+an ``ExecutorBackend`` and get the results back in the batch's order. ``backend`` stays the backend itself
+either way: the executor changes where and how fast, never what a pipeline scores, so a run's description
+(and whether it may be resumed) does not depend on it, and a search started serially may resume on a pool.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
+from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, make_executor
 from automl_env.objectives import OBJECTIVES, Objective
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
@@ -111,8 +118,29 @@ def resolve_objective(task: TaskSpec, objective: str | Objective | None) -> Obje
     return OBJECTIVES[name]()
 
 
+def resolve_executor(
+    backend: Evaluator,
+    executor: str | Executor | None,
+    workers: int | None,
+    options: ExecutorOptions | Mapping[str, Any] | None,
+) -> Executor | None:
+    """The executor that runs ``backend``'s evaluations, or None to call the backend in this process (serial)."""
+    if executor is None or executor == "serial":
+        make_executor("serial", backend, workers=workers, options=options)  # rejects workers= and options=
+        return None
+    if isinstance(executor, str):
+        return make_executor(executor, backend, workers=workers, options=options)
+    if workers is not None or options:
+        raise ValueError("workers and executor_options apply only when the executor is given by name")
+    return executor
+
+
 class Evaluation:
-    """Evaluates batches of pipelines for one env and turns results into (reward, info) pairs."""
+    """Evaluates batches of pipelines for one env and turns results into (reward, info) pairs.
+
+    ``close`` stops the executor's workers when the executor was given by name (one given as an object belongs
+    to its caller).
+    """
 
     def __init__(
         self,
@@ -123,18 +151,35 @@ class Evaluation:
         objective: str | Objective | None = None,
         fidelity: Fidelity | None = None,
         seed: int = 0,
+        executor: str | Executor | None = None,
+        workers: int | None = None,
+        executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
     ) -> None:
         self.task = task
         self.backend = resolve_backend(task, backend, backend_options)
         self.objective = resolve_objective(task, objective)
         self.fidelity = fidelity or task.search_fidelity
         self.seed = seed
+        self.executor = resolve_executor(self.backend, executor, workers, executor_options)
+        self._owns_executor = isinstance(executor, str)
+        self._batched = ExecutorBackend(self.backend, self.executor) if self.executor is not None else None
+
+    def _evaluate(self, pipelines: Sequence[Pipeline]) -> list[EvalResult]:
+        if self._batched is None:
+            return self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+        # A search's progress display sets the backend's callback; here the workers' completions report to it.
+        self._batched.progress = getattr(self.backend, "progress", None)
+        return self._batched.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+
+    def close(self) -> None:
+        if self.executor is not None and self._owns_executor:
+            self.executor.close()
 
     def run(self, pipelines: Sequence[Pipeline]) -> list[tuple[float, dict[str, Any]]]:
         """One (reward, info) per pipeline. A backend that raises fails the batch, not the caller,
         except for setup errors (missing data or dependency), which no retry would fix."""
         try:
-            results = self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+            results = self._evaluate(pipelines)
         except (BackendSetupError, ImportError):
             raise
         except Exception as error:  # a crashed backend must not end a search
