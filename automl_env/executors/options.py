@@ -71,7 +71,7 @@ def backend_gpus(backend: Evaluator) -> tuple[str, ...]:
 
     Asks torch only where the backend imported it, and only for device counts (no CUDA context in the parent).
     """
-    device = getattr(backend, "device", None)
+    device: Any = getattr(backend, "device", None)
     torch: Any = sys.modules.get("torch")
     if torch is None or getattr(device, "type", None) != "cuda":
         return ()

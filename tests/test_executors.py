@@ -1,0 +1,219 @@
+"""The pool executor: concurrency, a SIGKILLed worker, a hanging evaluation, searches that lose and repeat nothing.
+
+Evaluations sleep (``executor_backends.SleepBackend``) rather than compute, so the concurrency check holds on a
+loaded machine: two workers overlap sleeps whatever the CPU does. Timed checks compare with the serial sum of
+the sleeps, with a wide margin, after the workers have started.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from executor_backends import SleepBackend, evaluated, pipeline
+
+import automl_env
+from automl_env.executors import EXECUTORS, ExecutorBackend, ExecutorOptions, make_executor
+from automl_env.executors.pool import PoolExecutor
+from automl_env.store import EvalStore
+from baselines.registry import make_search
+from ma2ml_agents import run_search
+from ma2ml_agents.search import checkpointed_batches
+
+TESTS = Path(__file__).parent
+REPO = Path(automl_env.__file__).parents[1]
+
+
+def _drain(executor: PoolExecutor) -> dict[int, object]:
+    """Every result still pending, by ticket, each returned exactly once."""
+    results = {}
+    while executor.pending():
+        for done in executor.wait():
+            assert done.ticket not in results, f"ticket {done.ticket} returned twice"
+            results[done.ticket] = done.result
+    return results
+
+
+def test_two_workers_overlap_their_evaluations(tmp_path: Path) -> None:
+    seconds, n = 0.6, 6
+    backend = SleepBackend(tmp_path, seconds=seconds)
+    executor = PoolExecutor(backend, workers=2)
+    try:
+        batched = ExecutorBackend(backend, executor)
+        batched.evaluate([pipeline(100), pipeline(101)])  # starts both workers: their start-up is not measured
+        pipelines = [pipeline(i) for i in range(n)]
+        start = time.perf_counter()
+        results = batched.evaluate(pipelines)
+        wall = time.perf_counter() - start
+    finally:
+        executor.close()
+    assert [r.accuracy for r in results] == [r.accuracy for r in SleepBackend(tmp_path, seconds=0).evaluate(pipelines)]
+    assert wall < 0.75 * n * seconds, f"{n} evaluations of {seconds} s on 2 workers took {wall:.2f} s"
+
+
+def test_a_killed_worker_is_replaced_and_its_evaluation_retried_then_failed(tmp_path: Path) -> None:
+    pipelines = [pipeline(i) for i in range(5)]
+    behaviours = {pipelines[1].digest: "crash", pipelines[2].digest: "crash_once"}
+    backend = SleepBackend(tmp_path, seconds=0.3, behaviours=behaviours)
+    executor = PoolExecutor(backend, workers=2, options=ExecutorOptions(retries=1))
+    try:
+        tickets = [executor.submit(p) for p in pipelines]
+        results = _drain(executor)
+        again = _drain_one(executor, pipeline(9))  # the pool still works after the crashes
+    finally:
+        executor.close()
+    assert sorted(results) == tickets
+    crashed = results[tickets[1]]
+    assert crashed.status == "failed" and crashed.reason == "worker killed by SIGKILL; gave up after 2 attempts"
+    assert all(results[t].status == "ok" for t in tickets if t != tickets[1]), "crash_once must succeed on retry"
+    assert again.status == "ok"
+    finished = evaluated(tmp_path)
+    assert sorted(finished) == sorted(p.digest for i, p in enumerate([*pipelines, pipeline(9)]) if i != 1)
+
+
+def _drain_one(executor: PoolExecutor, one: object) -> object:
+    executor.submit(one)  # type: ignore[arg-type]
+    [result] = _drain(executor).values()
+    return result
+
+
+def test_a_hanging_evaluation_times_out_and_the_others_go_on(tmp_path: Path) -> None:
+    pipelines = [pipeline(i) for i in range(4)]
+    backend = SleepBackend(tmp_path, seconds=0.2, behaviours={pipelines[0].digest: "hang"})
+    executor = PoolExecutor(backend, workers=2, options=ExecutorOptions(timeout=3, retries=0))
+    try:
+        tickets = [executor.submit(p) for p in pipelines]
+        results = _drain(executor)
+    finally:
+        executor.close()
+    assert results[tickets[0]].status == "failed" and results[tickets[0]].reason == "timed out after 3 s"
+    assert all(results[t].status == "ok" for t in tickets[1:])
+
+
+def test_close_stops_every_worker(tmp_path: Path) -> None:
+    env = automl_env.vector_env(
+        "fashion-mnist", num_envs=2, backend=SleepBackend(tmp_path, seconds=0.1), executor="pool", workers=2
+    )
+    env.reset(seed=0)
+    env.step({a: [env.action_space(a).sample() for _ in range(2)] for a in env.agents})
+    executor = env.evaluation.executor
+    assert isinstance(executor, PoolExecutor)
+    processes = [worker.process for worker in executor._pool]
+    env.close()
+    assert processes and not any(process.is_alive() for process in processes)
+
+
+def test_bad_executor_settings_say_what_to_pass(tmp_path: Path) -> None:
+    backend = SleepBackend(tmp_path)
+    with pytest.raises(ValueError, match="unknown executor 'threads'"):
+        make_executor("threads", backend)
+    with pytest.raises(ValueError, match="takes no workers or options"):
+        make_executor("serial", backend, workers=4)
+    with pytest.raises(ValueError, match=r"unknown executor option\(s\) \['timout'\]"):
+        make_executor("pool", backend, options={"timout": 5})
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):
+        make_executor("pool", backend, workers=0)
+    with pytest.raises(ValueError, match="retries must be an int >= 0"):
+        ExecutorOptions(retries=-1)
+    with pytest.raises(ValueError, match="timeout must be a positive number"):
+        ExecutorOptions(timeout=0)
+    with pytest.raises(ValueError, match="per_device"):
+        ExecutorOptions(per_device=0)
+    assert set(EXECUTORS) == {"serial", "pool", "ray"}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_a_search_on_a_pool_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """Crashing workers mid-search: every pipeline ends up evaluated once, one row each in the CSV and the store."""
+    store = EvalStore(tmp_path / "store.sqlite")
+    backend = SleepBackend(tmp_path, seconds=0.1, crash_prefixes="01234567", store=store)  # half crash once
+    env = automl_env.vector_env("fashion-mnist", num_envs=4, backend=backend, executor="pool", workers=2)
+    try:
+        algorithm = make_search("random", env, seed=3, batches=2)
+        result = run_search(env, algorithm, batches=2, batch_size=4, out_dir=tmp_path / "run", seed=5, progress=False)
+    finally:
+        env.close()
+    rows = _rows(tmp_path / "run" / "evaluations.csv")
+    assert len(rows) == result.evaluations == 8
+    assert len({(row["batch"], row["index"]) for row in rows}) == 8
+    assert all(row["status"] == "ok" for row in rows), {row["reason"] for row in rows}
+    digests = {row["digest"] for row in rows}
+    trained = evaluated(tmp_path)
+    assert len(trained) == len(set(trained)) and set(trained) == digests, "each pipeline trained exactly once"
+    assert len(store) == len(digests)
+    assert any(digest.startswith(tuple("01234567")) for digest in digests), "no worker crashed: the test tests nothing"
+
+
+SEARCH = """
+import sys
+from pathlib import Path
+import automl_env
+from executor_backends import SleepBackend
+from automl_env.store import EvalStore
+from baselines.registry import make_search
+from ma2ml_agents import run_search
+
+folder, executor, resume = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "resume"
+backend = SleepBackend(folder, seconds=0.3, store=EvalStore(folder / "store.sqlite"))
+workers = {"workers": 2} if executor == "pool" else {}
+env = automl_env.vector_env("fashion-mnist", num_envs=4, backend=backend, executor=executor, **workers)
+algorithm = make_search("random", env, seed=3, batches=4)
+run_search(env, algorithm, batches=4, batch_size=4, out_dir=folder / "run", seed=5, progress=False, resume=resume)
+env.close()
+"""
+
+
+def _search(folder: Path, executor: str, mode: str) -> subprocess.Popen[bytes]:
+    folder.mkdir(exist_ok=True)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(SEARCH), str(folder), executor, mode], env=environment)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited; only its parent (gone) would have reaped it
+
+
+@pytest.mark.slow  # three searches in fresh interpreters, each importing torch: about 30 s
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads worker states from /proc")
+def test_a_killed_search_resumes_to_the_same_final_state(tmp_path: Path) -> None:
+    """SIGKILL a pool search after its first checkpoint: its workers exit, and the resumed run writes what an
+    uninterrupted serial run writes, training nothing twice."""
+    killed = tmp_path / "killed"
+    search = _search(killed, "pool", "new")
+    try:
+        deadline = time.monotonic() + 120
+        while checkpointed_batches(killed / "run") < 1 and search.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert search.poll() is None, "the search ended before it could be killed"
+        search.send_signal(signal.SIGKILL)
+        search.wait()
+    finally:
+        search.kill()
+    workers = {int(line.split()[1]) for line in (killed / "evaluated.txt").read_text().splitlines()}
+    deadline = time.monotonic() + 15
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), "workers outlived their killed search"
+    assert _search(killed, "pool", "resume").wait() == 0
+    reference = tmp_path / "reference"
+    assert _search(reference, "serial", "new").wait() == 0
+    assert (killed / "run" / "evaluations.csv").read_bytes() == (reference / "run" / "evaluations.csv").read_bytes()
+    assert (killed / "run" / "topk.json").read_bytes() == (reference / "run" / "topk.json").read_bytes()
+    trained = evaluated(killed)
+    assert len(trained) == len(set(trained)), "the resumed search trained a finished evaluation again"
+    assert len(EvalStore(killed / "store.sqlite")) == len(EvalStore(reference / "store.sqlite"))
