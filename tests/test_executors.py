@@ -8,6 +8,7 @@ the sleeps, with a wide margin, after the workers have started.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from executor_backends import SleepBackend, evaluated, pipeline
@@ -177,7 +179,8 @@ env.close()
 def _search(folder: Path, executor: str, mode: str) -> subprocess.Popen[bytes]:
     folder.mkdir(exist_ok=True)
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(REPO)])}
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(SEARCH), str(folder), executor, mode], env=environment)
+    command = [sys.executable, "-c", textwrap.dedent(SEARCH), str(folder), executor, mode]
+    return subprocess.Popen(command, env=environment)
 
 
 def _alive(pid: int) -> bool:
@@ -217,3 +220,26 @@ def test_a_killed_search_resumes_to_the_same_final_state(tmp_path: Path) -> None
     trained = evaluated(killed)
     assert len(trained) == len(set(trained)), "the resumed search trained a finished evaluation again"
     assert len(EvalStore(killed / "store.sqlite")) == len(EvalStore(reference / "store.sqlite"))
+
+
+def _load_example(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{name}_example", REPO / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_ma2ml_on_a_pool_writes_what_the_serial_run_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train_ma2ml = _load_example("train_ma2ml")
+    common = ["--batches", "2", "--batch-size", "4", "--top-k", "3", "--no-progress"]
+    train_ma2ml.main([*common, "--out", str(tmp_path / "serial")])
+    train_ma2ml.main([*common, "--out", str(tmp_path / "pool"), "--executor", "pool", "--workers", "2"])
+    serial, pool = (tmp_path / name / "evaluations.csv" for name in ("serial", "pool"))
+    assert pool.read_bytes() == serial.read_bytes()
+    with pytest.raises(SystemExit):
+        train_ma2ml.parse_args(["--workers", "2"])
+    assert "--workers apply to --executor pool or ray only" in capsys.readouterr().err
