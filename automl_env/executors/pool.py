@@ -103,6 +103,8 @@ class PoolExecutor:
     def submit(self, pipeline: Pipeline, *, fidelity: Fidelity | None = None, seed: int = 0) -> int:
         if not self._pool:
             self._pool.extend(self._spawn(index) for index in range(self.workers))
+            if not self._closer.alive:  # started again after close()
+                self._closer = weakref.finalize(self, _stop, self._pool)
         ticket = self._jobs.submit(pipeline, fidelity, seed)
         self._dispatch()
         return ticket

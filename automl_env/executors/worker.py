@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 import time
@@ -109,8 +110,11 @@ def serve(connection: Any, payload: bytes, placement: Placement, parent: int) ->
     """A pool worker's main: evaluate each (pipeline, fidelity, seed) received until None or the pipe closes.
 
     A backend that cannot even be unpickled here (a module the worker cannot import) is reported as
-    ("setup_error", ...) once, then the worker exits: no evaluation could run in it.
+    ("setup_error", ...) once, then the worker exits: no evaluation could run in it. Ctrl-C reaches every
+    process of the terminal's group; the worker ignores it and lets the search stop it (``PoolExecutor.close``),
+    so an interrupted search prints one message, not one traceback per worker.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent)
     try:
         backend = load_backend(payload, placement)
