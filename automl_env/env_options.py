@@ -36,8 +36,9 @@ class EnvOptions(TypedDict, total=False):
     seed: int
     """The evaluation seed: the same pipeline with the same seed gets the same result."""
     executor: str | Executor | None
-    """Where evaluations run: "serial" (this process; the default), "pool" (worker processes on this machine's
-    GPUs or cores), "ray" (Ray actors, locally or on a cluster), or an Executor (``automl_env.executors``)."""
+    """Where evaluations run: "serial" (this process), "pool" (worker processes on this machine's GPUs or cores),
+    "ray" (Ray actors, locally or on a cluster), or an Executor (``automl_env.executors``); None: a pool where
+    real training has several GPUs, else serial (``automl_env.executors.default_executor``)."""
     workers: int | None
     """Workers of a pool or Ray executor; None: one per GPU slot where the backend trains on GPUs, else per core."""
     executor_options: ExecutorOptions | Mapping[str, Any] | None

@@ -14,10 +14,11 @@ and at every step (TorchRL fixes the info schema at reset).
   keep the full info of their last evaluation (``last_info``) for whoever needs the pipeline.
 
 Where evaluations run is the executor's business (``automl_env.executors``): ``executor="serial"`` (the
-default) calls the backend here, in this process; ``"pool"`` and ``"ray"`` hand each batch to workers through
-an ``ExecutorBackend`` and get the results back in the batch's order. ``backend`` stays the backend itself
-either way: the executor changes where and how fast, never what a pipeline scores, so a run's description
-(and whether it may be resumed) does not depend on it, and a search started serially may resume on a pool.
+default, except for real training on several GPUs: ``default_executor``) calls the backend here, in this
+process; ``"pool"`` and ``"ray"`` hand each batch to workers through an ``ExecutorBackend`` and get the
+results back in the batch's order. ``backend`` stays the backend itself either way: the executor changes
+where and how fast, never what a pipeline scores, so a run's description (and whether it may be resumed)
+does not depend on it, and a search started serially may resume on a pool.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
-from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, make_executor
+from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
 from automl_env.objectives import OBJECTIVES, Objective
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
@@ -124,8 +125,16 @@ def resolve_executor(
     workers: int | None,
     options: ExecutorOptions | Mapping[str, Any] | None,
 ) -> Executor | None:
-    """The executor that runs ``backend``'s evaluations, or None to call the backend in this process (serial)."""
-    if executor is None or executor == "serial":
+    """The executor that runs ``backend``'s evaluations, or None to call the backend in this process (serial).
+
+    ``executor`` None: ``default_executor`` (a pool where real training has several GPUs, else serial); naming
+    ``workers`` or options without an executor is an error, not a silent serial run.
+    """
+    if executor is None and (workers is not None or options):
+        raise ValueError('workers and executor_options need an executor: pass executor="pool" or "ray"')
+    if executor is None:
+        executor = default_executor(backend)
+    if executor == "serial":
         make_executor("serial", backend, workers=workers, options=options)  # rejects workers= and options=
         return None
     if isinstance(executor, str):

@@ -129,9 +129,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--executor",
-        default="serial",
+        default=None,
         choices=sorted(EXECUTORS),
-        help="where evaluations run: this process (serial), worker processes (pool) or Ray actors (ray)",
+        help="where evaluations run: this process (serial), worker processes (pool) or Ray actors (ray); "
+        "default: pool for real training on several GPUs, else serial",
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="pool or Ray workers (default: one per GPU slot, else per core)"
@@ -189,7 +190,7 @@ def executor_options(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         "--retries": args.retries != 1,
         "--ray-address": args.ray_address is not None,
     }
-    if args.executor == "serial":
+    if args.executor in (None, "serial"):
         if any(given.values()):
             parser.error(f"{', '.join(k for k, v in given.items() if v)} apply to --executor pool or ray only")
         return None

@@ -22,8 +22,10 @@ import pytest
 from executor_backends import SleepBackend, evaluated, pipeline
 
 import automl_env
-from automl_env.executors import EXECUTORS, ExecutorBackend, ExecutorOptions, make_executor
+from automl_env.executors import EXECUTORS, ExecutorBackend, ExecutorOptions, default_executor, make_executor
+from automl_env.executors.options import cpu_cores, default_workers, placements
 from automl_env.executors.pool import PoolExecutor
+from automl_env.pipeline import Pipeline
 from automl_env.store import EvalStore
 from baselines.registry import make_search
 from ma2ml_agents import run_search
@@ -80,8 +82,8 @@ def test_a_killed_worker_is_replaced_and_its_evaluation_retried_then_failed(tmp_
     assert sorted(finished) == sorted(p.digest for i, p in enumerate([*pipelines, pipeline(9)]) if i != 1)
 
 
-def _drain_one(executor: PoolExecutor, one: object) -> object:
-    executor.submit(one)  # type: ignore[arg-type]
+def _drain_one(executor: PoolExecutor, one: Pipeline) -> object:
+    executor.submit(one)
     [result] = _drain(executor).values()
     return result
 
@@ -243,3 +245,30 @@ def test_train_ma2ml_on_a_pool_writes_what_the_serial_run_writes(
     with pytest.raises(SystemExit):
         train_ma2ml.parse_args(["--workers", "2"])
     assert "--workers apply to --executor pool or ray only" in capsys.readouterr().err
+
+
+class _GPUTrainer:
+    """Stands for the training backend on a machine with GPUs (only what the executor reads: name, device)."""
+
+    name = "train"
+
+    def __init__(self, device: str) -> None:
+        torch = pytest.importorskip("torch")
+        self.device = torch.device(device)
+
+
+def test_gpu_workers_are_spread_round_robin_and_packed(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch = pytest.importorskip("torch")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 8)
+    every_gpu = _GPUTrainer("cuda")
+    assert default_executor(every_gpu) == "pool" and default_workers(every_gpu, ExecutorOptions()) == 8
+    packed = ExecutorOptions(per_device=4, threads=2)
+    plan = placements(every_gpu, default_workers(every_gpu, packed), packed)
+    assert len(plan) == 32
+    assert [p.device for p in plan[:9]] == [*(f"cuda:{i}" for i in range(8)), "cuda:0"]
+    assert all(p.memory_fraction == 0.25 and p.threads == 2 for p in plan)
+    assert default_executor(_GPUTrainer("cuda:3")) == "serial"  # one GPU named
+    assert default_executor(SleepBackend(".")) == "serial"
+    cpu = placements(SleepBackend("."), 2, ExecutorOptions())
+    assert [(p.device, p.memory_fraction) for p in cpu] == [(None, None), (None, None)]
+    assert all(p.threads == max(1, cpu_cores() // 2) for p in cpu)

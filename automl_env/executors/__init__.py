@@ -19,13 +19,24 @@ from typing import Any
 
 from automl_env.backends.base import Evaluator
 from automl_env.executors.base import Completed, Executor, ExecutorBackend, SerialExecutor
-from automl_env.executors.options import ExecutorOptions
+from automl_env.executors.options import ExecutorOptions, backend_gpus
 
 EXECUTORS: dict[str, str] = {
     "serial": "automl_env.executors.base:SerialExecutor",
     "pool": "automl_env.executors.pool:PoolExecutor",
     "ray": "automl_env.executors.ray_actors:RayExecutor",
 }
+
+
+def default_executor(backend: Evaluator) -> str:
+    """ "pool" where the backend trains on more than one GPU (one worker per GPU), "serial" otherwise.
+
+    Not "pool" for CPU cores: on this project's 2-core machine, shared with other jobs (load 5 to 7), two
+    workers of one thread each ran 91 Fashion-MNIST evaluations per hour against one worker's 84 (1.08x;
+    ``examples/bench_throughput.py``, README "Performance"), since busy cores give a second worker little to
+    run on; a pool of CPU workers is one argument away (``executor="pool"``) where cores are free.
+    """
+    return "pool" if backend.name == "train" and len(backend_gpus(backend)) > 1 else "serial"
 
 
 def make_executor(
@@ -55,5 +66,6 @@ __all__ = [
     "ExecutorBackend",
     "ExecutorOptions",
     "SerialExecutor",
+    "default_executor",
     "make_executor",
 ]

@@ -17,7 +17,8 @@ class ExecutorOptions:
     """How workers run evaluations and what happens when one crashes or hangs."""
 
     timeout: float | None = None
-    """Seconds one evaluation may take before its worker is killed and replaced (None: no limit)."""
+    """Seconds one evaluation may take before its worker is killed and replaced (None: no limit). Counted from
+    when a worker is given it, so a fresh worker's start-up and first dataset read count too: leave room."""
     retries: int = 1
     """How many more times an evaluation whose worker died or timed out is tried, each on a fresh worker, before
     it is recorded as failed with the reason. One retry survives a one-off crash (a node lost, a CUDA error)
