@@ -47,6 +47,8 @@ class Args:
     """Timed evaluations per setting, after the warm-up."""
     threads: int = 1
     """torch CPU threads of each worker's training (1: the default of examples/train_ma2ml.py)."""
+    train_subset: int | None = None
+    """Training images per evaluation (default: the search fidelity's); smaller only for a quick check."""
     data_root: str | None = None
     """Dataset folder (default: the task's usual places)."""
 
@@ -75,10 +77,13 @@ def parse(argv: Sequence[str] | None = None) -> Args:
     parser.add_argument("--per-device", type=int, nargs="+", default=list(Args.per_device))
     parser.add_argument("--evaluations", type=int, default=Args.evaluations)
     parser.add_argument("--threads", type=int, default=Args.threads)
+    parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--data-root", default=None)
     args = parser.parse_args(argv)
     if min(args.workers + args.per_device) < 1 or args.evaluations < 1 or args.threads < 1:
         parser.error("--workers, --per-device, --evaluations and --threads must be at least 1")
+    if args.train_subset is not None and args.train_subset < 1:
+        parser.error(f"--train-subset must be at least 1, got {args.train_subset}")
     return Args(**{**vars(args), "workers": tuple(args.workers), "per_device": tuple(args.per_device)})
 
 
@@ -89,16 +94,18 @@ def random_pipelines(task: TaskSpec, n: int, rng: np.random.Generator) -> list[P
     return [Pipeline.of({**configs, "aug": aug.decode(rng.integers(0, aug.nvec))}) for _ in range(n)]
 
 
-def measure(backend: TrainingBackend, *, workers: int, per_device: int, args: Args, seed: int) -> dict[str, float]:
-    """One setting: warm every worker up, then time ``args.evaluations`` evaluations submitted at once."""
+def measure(
+    backend: TrainingBackend, fidelity: Fidelity, *, workers: int, per_device: int, evaluations: int, seed: int
+) -> dict[str, float]:
+    """One setting: warm every worker up, then time ``evaluations`` evaluations submitted at once."""
     task, rng = backend.task, np.random.default_rng(seed)
     executor = PoolExecutor(backend, workers=workers, options=ExecutorOptions(per_device=per_device))
     batched = ExecutorBackend(backend, executor)
     try:
-        warm = task.search_fidelity.with_(train_subset=4 * task.search_fidelity.batch_size, epochs=1, warmup_epochs=0)
+        warm = fidelity.with_(train_subset=4 * fidelity.batch_size, epochs=1, warmup_epochs=0)
         batched.evaluate(random_pipelines(task, workers, rng), fidelity=warm)  # one per idle worker: each warms up
         start = time.perf_counter()
-        results = batched.evaluate(random_pipelines(task, args.evaluations, rng), seed=seed)
+        results = batched.evaluate(random_pipelines(task, evaluations, rng), fidelity=fidelity, seed=seed)
         wall = time.perf_counter() - start
     finally:
         executor.close()
@@ -132,13 +139,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     count = torch.cuda.device_count() if gpus else 0
     where = f"{count} x {torch.cuda.get_device_name(0)}" if gpus else f"{cpu_cores()} cores of {cpu_name()}"
-    print(f"{task.name} at its search fidelity ({task.search_fidelity.key}) on {where}, torch {torch.__version__}")
+    fidelity = task.search_fidelity.with_(train_subset=args.train_subset or task.search_fidelity.train_subset)
+    print(f"{task.name} at fidelity {fidelity.key} on {where}, torch {torch.__version__}")
     settings = [(count * k, k) for k in args.per_device] if gpus else [(w, 1) for w in args.workers]
     print("| workers | per GPU | evaluations/h | x first | images/s | s per evaluation | peak MiB per worker |")
     print("|---|---|---|---|---|---|---|")
     first = None
     for index, (workers, per_device) in enumerate(settings):
-        row = measure(backend, workers=workers, per_device=per_device, args=args, seed=index)
+        row = measure(
+            backend, fidelity, workers=workers, per_device=per_device, evaluations=args.evaluations, seed=index
+        )
         first = first or row["evaluations_per_hour"]
         print(
             f"| {workers} | {per_device if gpus else '-'} | {row['evaluations_per_hour']:.0f} | "
