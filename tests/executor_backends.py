@@ -9,7 +9,10 @@ one of ``crash_prefixes`` (for searches, whose pipelines a test cannot name in a
 - "sleep": sleep ``seconds``, then succeed;
 - "crash": the worker SIGKILLs itself half-way, every time;
 - "crash_once": the first attempt SIGKILLs its worker (a flag file in ``folder`` remembers it), a retry succeeds;
-- "hang": sleep for an hour (a timeout must end it).
+- "hang": sleep for an hour (a timeout must end it);
+- "lost_ack": the first attempt finishes (stored and logged), then SIGKILLs its worker before answering: the
+  acknowledgement is lost, as when Ray reports an actor's death after its task completed;
+- "setup_error": raise ``BackendSetupError`` (data missing: no evaluation could succeed).
 Every finished evaluation appends "digest pid" to ``folder/evaluated.txt``, from whichever process ran it, so a
 test counts evaluations across workers. With a ``store``, a stored evaluation is read back, not run again.
 """
@@ -22,13 +25,13 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from automl_env.backends.base import EvalResult, Fidelity
+from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity
 from automl_env.modules.hparams import HParams
 from automl_env.pipeline import Pipeline
 from automl_env.store import EvalStore
 from automl_env.tasks import get_task
 
-BEHAVIOURS = ("sleep", "crash", "crash_once", "hang")
+BEHAVIOURS = ("sleep", "crash", "crash_once", "hang", "lost_ack", "setup_error")
 
 
 def pipeline(index: int) -> Pipeline:
@@ -81,8 +84,11 @@ class SleepBackend:
             if known is not None:
                 return known
         behaviour = self.behaviour(pipeline)
+        if behaviour == "setup_error":
+            raise BackendSetupError(f"no data in {self.folder}")
         flag = self.folder / f"attempted-{pipeline.digest}-{seed}"
-        if behaviour == "crash" or (behaviour == "crash_once" and not flag.exists()):
+        first = not flag.exists()
+        if behaviour == "crash" or (behaviour == "crash_once" and first):
             flag.touch()
             time.sleep(self.seconds / 2)
             os.kill(os.getpid(), signal.SIGKILL)
@@ -93,6 +99,9 @@ class SleepBackend:
             self.store.put(self.task, pipeline, fidelity, seed, result)
         with open(self.folder / "evaluated.txt", "a") as log:
             log.write(f"{pipeline.digest} {os.getpid()}\n")
+        if behaviour == "lost_ack" and first:
+            flag.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
         return result
 
     def optimum(self) -> None:

@@ -22,6 +22,7 @@ import pytest
 from executor_backends import SleepBackend, evaluated, pipeline
 
 import automl_env
+from automl_env.backends.base import BackendSetupError
 from automl_env.executors import EXECUTORS, ExecutorBackend, ExecutorOptions, default_executor, make_executor
 from automl_env.executors.options import cpu_cores, default_workers, placements
 from automl_env.executors.pool import PoolExecutor
@@ -63,9 +64,10 @@ def test_two_workers_overlap_their_evaluations(tmp_path: Path) -> None:
 
 
 def test_a_killed_worker_is_replaced_and_its_evaluation_retried_then_failed(tmp_path: Path) -> None:
+    """A crash every time fails with the reason; a crash once succeeds on retry; a lost answer is not retrained."""
     pipelines = [pipeline(i) for i in range(5)]
-    behaviours = {pipelines[1].digest: "crash", pipelines[2].digest: "crash_once"}
-    backend = SleepBackend(tmp_path, seconds=0.3, behaviours=behaviours)
+    behaviours = {pipelines[1].digest: "crash", pipelines[2].digest: "crash_once", pipelines[3].digest: "lost_ack"}
+    backend = SleepBackend(tmp_path, seconds=0.3, behaviours=behaviours, store=EvalStore(tmp_path / "store.sqlite"))
     executor = PoolExecutor(backend, workers=2, options=ExecutorOptions(retries=1))
     try:
         tickets = [executor.submit(p) for p in pipelines]
@@ -78,8 +80,24 @@ def test_a_killed_worker_is_replaced_and_its_evaluation_retried_then_failed(tmp_
     assert crashed.status == "failed" and crashed.reason == "worker killed by SIGKILL; gave up after 2 attempts"
     assert all(results[t].status == "ok" for t in tickets if t != tickets[1]), "crash_once must succeed on retry"
     assert again.status == "ok"
-    finished = evaluated(tmp_path)
+    finished = evaluated(tmp_path)  # each once: the lost answer's retry was read back from the store
     assert sorted(finished) == sorted(p.digest for i, p in enumerate([*pipelines, pipeline(9)]) if i != 1)
+
+
+def test_a_setup_error_in_a_worker_stops_the_caller(tmp_path: Path) -> None:
+    broken = pipeline(0)
+    env = automl_env.vector_env(
+        "fashion-mnist",
+        num_envs=2,
+        backend=SleepBackend(tmp_path, behaviours={broken.digest: "setup_error"}),
+        executor="pool",
+        workers=1,
+    )
+    try:
+        with pytest.raises(BackendSetupError, match="no data in"):
+            env.evaluation.run([broken, pipeline(1)])
+    finally:
+        env.close()
 
 
 def _drain_one(executor: PoolExecutor, one: Pipeline) -> object:

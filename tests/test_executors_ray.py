@@ -16,6 +16,7 @@ from executor_backends import SleepBackend, evaluated, pipeline
 
 import automl_env
 from automl_env.executors import ExecutorBackend, ExecutorOptions, make_executor
+from automl_env.store import EvalStore
 
 ray = pytest.importorskip("ray")
 
@@ -49,9 +50,10 @@ def test_two_actors_overlap_their_evaluations(local_ray: None, tmp_path: Path) -
 
 
 def test_a_killed_actor_is_replaced_and_its_evaluation_retried(local_ray: None, tmp_path: Path) -> None:
+    """As in the pool: a crash every time fails, a crash once succeeds, a lost answer is read back, not retrained."""
     pipelines = [pipeline(i) for i in range(4)]
-    behaviours = {pipelines[0].digest: "crash", pipelines[1].digest: "crash_once"}
-    backend = SleepBackend(tmp_path, seconds=0.3, behaviours=behaviours)
+    behaviours = {pipelines[0].digest: "crash", pipelines[1].digest: "crash_once", pipelines[2].digest: "lost_ack"}
+    backend = SleepBackend(tmp_path, seconds=0.3, behaviours=behaviours, store=EvalStore(tmp_path / "store.sqlite"))
     executor = make_executor("ray", backend, workers=2, options=ExecutorOptions(retries=1))
     try:
         tickets = [executor.submit(p) for p in pipelines]
