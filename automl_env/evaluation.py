@@ -178,7 +178,12 @@ class Evaluation:
             return self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
         # A search's progress display sets the backend's callback; here the workers' completions report to it.
         self._batched.progress = getattr(self.backend, "progress", None)
-        return self._batched.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+        # A pipeline twice in a batch is evaluated once, as the training backend does within one call: on two
+        # workers it would otherwise train twice at the same time, neither finding the other in the store.
+        unique = list({pipeline.digest: pipeline for pipeline in pipelines}.values())
+        results = self._batched.evaluate(unique, fidelity=self.fidelity, seed=self.seed)
+        by_digest = {pipeline.digest: result for pipeline, result in zip(unique, results, strict=True)}
+        return [by_digest[pipeline.digest] for pipeline in pipelines]
 
     def close(self) -> None:
         if self.executor is not None and self._owns_executor:

@@ -119,6 +119,17 @@ def test_a_hanging_evaluation_times_out_and_the_others_go_on(tmp_path: Path) -> 
     assert all(results[t].status == "ok" for t in tickets[1:])
 
 
+def test_a_pipeline_twice_in_a_batch_is_evaluated_once(tmp_path: Path) -> None:
+    env = automl_env.vector_env("fashion-mnist", num_envs=3, backend=SleepBackend(tmp_path), executor="pool", workers=2)
+    try:
+        twice, once = pipeline(0), pipeline(1)
+        outcomes = env.evaluation.run([twice, once, twice])
+    finally:
+        env.close()
+    assert outcomes[0] == outcomes[2] and outcomes[0] != outcomes[1]
+    assert sorted(evaluated(tmp_path)) == sorted([twice.digest, once.digest])
+
+
 def test_close_stops_every_worker(tmp_path: Path) -> None:
     env = automl_env.vector_env(
         "fashion-mnist", num_envs=2, backend=SleepBackend(tmp_path, seconds=0.1), executor="pool", workers=2
