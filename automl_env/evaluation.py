@@ -147,8 +147,8 @@ def resolve_executor(
 class Evaluation:
     """Evaluates batches of pipelines for one env and turns results into (reward, info) pairs.
 
-    ``close`` stops the executor's workers when the executor was given by name (one given as an object belongs
-    to its caller).
+    ``close`` stops the executor's workers when it was built here (by name or by default); one given as an
+    object belongs to its caller.
     """
 
     def __init__(
@@ -170,7 +170,7 @@ class Evaluation:
         self.fidelity = fidelity or task.search_fidelity
         self.seed = seed
         self.executor = resolve_executor(self.backend, executor, workers, executor_options)
-        self._owns_executor = isinstance(executor, str)
+        self._owns_executor = executor is None or isinstance(executor, str)  # built here: closed here
         self._batched = ExecutorBackend(self.backend, self.executor) if self.executor is not None else None
 
     def _evaluate(self, pipelines: Sequence[Pipeline]) -> list[EvalResult]:
