@@ -25,7 +25,7 @@ class ExecutorOptions:
     without spending a whole budget on a pipeline that kills every worker it runs on."""
     devices: tuple[str, ...] | None = None
     """Devices the workers are spread over round-robin ("cuda:0", "cuda:1", ...); None: every GPU where the backend
-    trains on CUDA without an index, the backend's own device otherwise."""
+    trains on CUDA without an index, the backend's own device otherwise. Pool only: Ray places its actors itself."""
     per_device: int = 1
     """Pipelines packed on one GPU (k): k workers per device, each capped at 1/k of its memory."""
     threads: int | None = None
