@@ -130,6 +130,18 @@ def test_a_pipeline_twice_in_a_batch_is_evaluated_once(tmp_path: Path) -> None:
     assert sorted(evaluated(tmp_path)) == sorted([twice.digest, once.digest])
 
 
+def test_a_search_display_hears_of_each_evaluation_a_worker_finishes(tmp_path: Path) -> None:
+    backend = SleepBackend(tmp_path, seconds=0.1)
+    env = automl_env.vector_env("fashion-mnist", num_envs=3, backend=backend, executor="pool", workers=2)
+    heard: list[tuple[int, int]] = []
+    backend.progress = lambda done, total: heard.append((done, total))
+    try:
+        env.evaluation.run([pipeline(i) for i in range(3)])
+    finally:
+        env.close()
+    assert heard == [(1, 3), (2, 3), (3, 3)]
+
+
 def test_close_stops_every_worker(tmp_path: Path) -> None:
     env = automl_env.vector_env(
         "fashion-mnist", num_envs=2, backend=SleepBackend(tmp_path, seconds=0.1), executor="pool", workers=2
