@@ -313,3 +313,17 @@ def test_gpu_workers_are_spread_round_robin_and_packed(monkeypatch: pytest.Monke
     cpu = placements(SleepBackend("."), 2, ExecutorOptions())
     assert [(p.device, p.memory_fraction) for p in cpu] == [(None, None), (None, None)]
     assert all(p.threads == max(1, cpu_cores() // 2) for p in cpu)
+
+
+@pytest.mark.slow  # two benchmarks, one spawning a pool: about 8 s
+def test_benchmark_runs_on_a_pool_and_reuses_its_runs_serially(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    benchmark = _load_example("benchmark")
+    tiny = ["--algorithms", "random", "--seeds", "0", "--batches", "1", "--batch-size", "4", "--workers", "1"]
+    benchmark.main([*tiny, "--out", str(tmp_path), "--executor", "pool", "--eval-workers", "2"])
+    benchmark.main([*tiny, "--out", str(tmp_path)])  # where evaluations ran changes no result: reused
+    assert "1 runs reused, 0 to run" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        benchmark.main([*tiny, "--out", str(tmp_path), "--eval-workers", "2"])
+    assert "apply to --executor pool or ray only" in capsys.readouterr().err
