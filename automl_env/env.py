@@ -245,4 +245,4 @@ class AutoMLEnv(ParallelEnv):
         return text
 
     def close(self) -> None:
-        pass
+        self.evaluation.close()  # stops the workers of a pool or Ray executor

@@ -12,6 +12,7 @@ from typing import Any, TypedDict
 from automl_env.backends.base import Evaluator, Fidelity
 from automl_env.codec import JointCodec
 from automl_env.evaluation import Evaluation
+from automl_env.executors import Executor, ExecutorOptions
 from automl_env.modules.base import ModuleConfig
 from automl_env.objectives import Objective
 from automl_env.tasks import TaskSpec, get_task
@@ -34,6 +35,14 @@ class EnvOptions(TypedDict, total=False):
     """How much training one evaluation gets; the task's search fidelity when None."""
     seed: int
     """The evaluation seed: the same pipeline with the same seed gets the same result."""
+    executor: str | Executor | None
+    """Where evaluations run: "serial" (this process), "pool" (worker processes on this machine's GPUs or cores),
+    "ray" (Ray actors, locally or on a cluster), or an Executor (``automl_env.executors``); None: a pool where
+    real training has several GPUs, else serial (``automl_env.executors.default_executor``)."""
+    workers: int | None
+    """Workers of a pool or Ray executor; None: one per GPU slot where the backend trains on GPUs, else per core."""
+    executor_options: ExecutorOptions | Mapping[str, Any] | None
+    """``ExecutorOptions`` (or its fields as a dict): timeout, retries, devices, per_device, threads, ray_address."""
 
 
 def resolve_env(
@@ -46,6 +55,9 @@ def resolve_env(
     objective: str | Objective | None = None,
     fidelity: Fidelity | None = None,
     seed: int = 0,
+    executor: str | Executor | None = None,
+    workers: int | None = None,
+    executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
 ) -> tuple[TaskSpec, JointCodec, Evaluation]:
     """The task, its joint-action codec and its evaluation, from an env's arguments."""
     spec = get_task(task)
@@ -57,5 +69,8 @@ def resolve_env(
         objective=objective,
         fidelity=fidelity,
         seed=seed,
+        executor=executor,
+        workers=workers,
+        executor_options=executor_options,
     )
     return spec, codec, evaluation

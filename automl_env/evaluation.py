@@ -12,6 +12,13 @@ and at every step (TorchRL fixes the info schema at reset).
   MARL libraries wrap: TorchRL's ``PettingZooWrapper`` (and BenchMARL through it) turns every info
   value into a tensor and fails on a string (``TypeError: new(): invalid data type 'str'``). Those envs
   keep the full info of their last evaluation (``last_info``) for whoever needs the pipeline.
+
+Where evaluations run is the executor's business (``automl_env.executors``): ``executor="serial"`` (the
+default, except for real training on several GPUs: ``default_executor``) calls the backend here, in this
+process; ``"pool"`` and ``"ray"`` hand each batch to workers through an ``ExecutorBackend`` and get the
+results back in the batch's order. ``backend`` stays the backend itself either way: the executor changes
+where and how fast, never what a pipeline scores, so a run's description (and whether it may be resumed)
+does not depend on it, and a search started serially may resume on a pool.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
+from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
 from automl_env.objectives import OBJECTIVES, Objective
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
@@ -111,8 +119,37 @@ def resolve_objective(task: TaskSpec, objective: str | Objective | None) -> Obje
     return OBJECTIVES[name]()
 
 
+def resolve_executor(
+    backend: Evaluator,
+    executor: str | Executor | None,
+    workers: int | None,
+    options: ExecutorOptions | Mapping[str, Any] | None,
+) -> Executor | None:
+    """The executor that runs ``backend``'s evaluations, or None to call the backend in this process (serial).
+
+    ``executor`` None: ``default_executor`` (a pool where real training has several GPUs, else serial); naming
+    ``workers`` or options without an executor is an error, not a silent serial run.
+    """
+    if executor is None and (workers is not None or options):
+        raise ValueError('workers and executor_options need an executor: pass executor="pool" or "ray"')
+    if executor is None:
+        executor = default_executor(backend)
+    if executor == "serial":
+        make_executor("serial", backend, workers=workers, options=options)  # rejects workers= and options=
+        return None
+    if isinstance(executor, str):
+        return make_executor(executor, backend, workers=workers, options=options)
+    if workers is not None or options:
+        raise ValueError("workers and executor_options apply only when the executor is given by name")
+    return executor
+
+
 class Evaluation:
-    """Evaluates batches of pipelines for one env and turns results into (reward, info) pairs."""
+    """Evaluates batches of pipelines for one env and turns results into (reward, info) pairs.
+
+    ``close`` stops the executor's workers when it was built here (by name or by default); one given as an
+    object belongs to its caller.
+    """
 
     def __init__(
         self,
@@ -123,18 +160,40 @@ class Evaluation:
         objective: str | Objective | None = None,
         fidelity: Fidelity | None = None,
         seed: int = 0,
+        executor: str | Executor | None = None,
+        workers: int | None = None,
+        executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
     ) -> None:
         self.task = task
         self.backend = resolve_backend(task, backend, backend_options)
         self.objective = resolve_objective(task, objective)
         self.fidelity = fidelity or task.search_fidelity
         self.seed = seed
+        self.executor = resolve_executor(self.backend, executor, workers, executor_options)
+        self._owns_executor = executor is None or isinstance(executor, str)  # built here: closed here
+        self._batched = ExecutorBackend(self.backend, self.executor) if self.executor is not None else None
+
+    def _evaluate(self, pipelines: Sequence[Pipeline]) -> list[EvalResult]:
+        if self._batched is None:
+            return self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+        # A search's progress display sets the backend's callback; here the workers' completions report to it.
+        self._batched.progress = getattr(self.backend, "progress", None)
+        # A pipeline twice in a batch is evaluated once, as the training backend does within one call: on two
+        # workers it would otherwise train twice at the same time, neither finding the other in the store.
+        unique = list({pipeline.digest: pipeline for pipeline in pipelines}.values())
+        results = self._batched.evaluate(unique, fidelity=self.fidelity, seed=self.seed)
+        by_digest = {pipeline.digest: result for pipeline, result in zip(unique, results, strict=True)}
+        return [by_digest[pipeline.digest] for pipeline in pipelines]
+
+    def close(self) -> None:
+        if self.executor is not None and self._owns_executor:
+            self.executor.close()
 
     def run(self, pipelines: Sequence[Pipeline]) -> list[tuple[float, dict[str, Any]]]:
         """One (reward, info) per pipeline. A backend that raises fails the batch, not the caller,
         except for setup errors (missing data or dependency), which no retry would fix."""
         try:
-            results = self.backend.evaluate(pipelines, fidelity=self.fidelity, seed=self.seed)
+            results = self._evaluate(pipelines)
         except (BackendSetupError, ImportError):
             raise
         except Exception as error:  # a crashed backend must not end a search

@@ -84,3 +84,6 @@ class JointAutoMLEnv(gym.Env):
             print(text)
             return None
         return text
+
+    def close(self) -> None:
+        self.evaluation.close()  # stops the workers of a pool or Ray executor

@@ -125,4 +125,4 @@ class AutoMLVectorEnv:
         return np.stack([self.codec.state_vector(joint) for joint in self._joint])
 
     def close(self) -> None:
-        pass
+        self.evaluation.close()  # stops the workers of a pool or Ray executor

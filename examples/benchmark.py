@@ -37,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ class RunSpec:
     out_dir: str
     config_overrides: tuple[tuple[str, str], ...] = ()
     """``--set FIELD=VALUE`` pairs, applied to the algorithm's config where it has FIELD (else ignored)."""
+    executor: tuple[tuple[str, Any], ...] = field(default=(), compare=False)
+    """The env's ``executor``, ``workers`` and ``executor_options`` (``--executor`` ...): where evaluations run,
+    which does not change their results, so a finished run is reused whatever executor ran it."""
 
 
 def algorithm_config(name: str, overrides: Sequence[tuple[str, str]]) -> Any:
@@ -147,21 +150,25 @@ def search_one(spec: RunSpec) -> dict[str, Any]:
         backend=spec.backend,
         backend_options=dict(spec.backend_options),
         seed=spec.seed,
+        **dict(spec.executor),
     )
     config = algorithm_config(spec.algorithm, spec.config_overrides)
     algorithm = make_search(spec.algorithm, env, seed=spec.seed, batches=spec.batches, config=config)
     started = time.perf_counter()
-    result = run_search(
-        env,
-        algorithm,
-        batches=spec.batches,
-        batch_size=spec.batch_size,
-        top_k=spec.top_k,
-        out_dir=spec.out_dir,
-        seed=spec.seed,
-        resume=True,
-        progress=False,
-    )
+    try:
+        result = run_search(
+            env,
+            algorithm,
+            batches=spec.batches,
+            batch_size=spec.batch_size,
+            top_k=spec.top_k,
+            out_dir=spec.out_dir,
+            seed=spec.seed,
+            resume=True,
+            progress=False,
+        )
+    finally:
+        env.close()  # stops the evaluation workers of --executor pool or ray
     return {
         "spec": asdict(spec),
         "algorithm_config": resolved_config(spec),
@@ -180,8 +187,10 @@ def finished(spec: RunSpec) -> dict[str, Any] | None:
         k: tuple(map(tuple, v)) if k in ("backend_options", "config_overrides") else v for k, v in done["spec"].items()
     }
     saved.setdefault("config_overrides", ())
+    saved.pop("executor", None)
+    current = {k: v for k, v in asdict(spec).items() if k != "executor"}  # where evaluations ran changes no result
     # A finished run is reused only if the algorithm's settings are still these: a changed default must rerun it.
-    same = saved == asdict(spec) and done.get("algorithm_config") == resolved_config(spec)
+    same = saved == current and done.get("algorithm_config") == resolved_config(spec)
     return done if same else None
 
 
@@ -596,6 +605,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
         default=os.cpu_count() or 1,
         help="parallel processes (default: %(default)s, the number of CPUs)",
     )
+    parser.add_argument(
+        "--executor",
+        default="serial",
+        choices=["serial", "pool", "ray"],
+        help="where each run's evaluations run: in the run's process, on worker processes, on Ray actors "
+        "(default: %(default)s; with pool or ray, --workers 1 runs the searches one at a time)",
+    )
+    parser.add_argument(
+        "--eval-workers", type=int, default=None, help="pool or Ray workers per run (default: one per GPU or core)"
+    )
+    parser.add_argument("--ray-address", default=None, help="Ray cluster for --executor ray (default: local)")
     parser.add_argument("--out", default="runs/benchmark", help="output folder (default: %(default)s)")
     parser.add_argument(
         "--set",
@@ -632,6 +652,19 @@ def main(argv: Sequence[str] | None = None) -> Path:
         overrides.append((key, value))
     for name in args.algorithms:
         algorithm_config(name, overrides)  # fail on a bad value now, not in a worker
+    if args.executor == "serial" and (args.eval_workers is not None or args.ray_address is not None):
+        parser.error("--eval-workers and --ray-address apply to --executor pool or ray only")
+    if args.ray_address is not None and args.executor != "ray":
+        parser.error("--ray-address applies to --executor ray only")
+    executor: tuple[tuple[str, Any], ...] = (
+        ()
+        if args.executor == "serial"
+        else (
+            ("executor", args.executor),
+            ("workers", args.eval_workers),
+            ("executor_options", {"ray_address": args.ray_address}),
+        )
+    )
     specs = [
         RunSpec(
             a,
@@ -644,6 +677,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             args.top_k,
             str(out / a / f"seed{s}"),
             tuple(overrides),
+            executor,
         )
         for a in args.algorithms
         for s in args.seeds

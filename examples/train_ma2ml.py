@@ -10,6 +10,15 @@ real results shipped with the package (backend ``table``). For real training pas
     python examples/train_ma2ml.py --algorithm ma2ml_lite --batches 100 --seed 3
     python examples/train_ma2ml.py --task fashion-mnist --backend train --batches 5 --retrain-top 3
     python examples/train_ma2ml.py --out runs/my-run --resume      # continue a stopped run exactly
+    python examples/train_ma2ml.py --task fashion-mnist --backend train --device cuda --executor pool  # every GPU
+    python examples/train_ma2ml.py --task fashion-mnist --backend train --executor ray --ray-address auto
+
+``--executor pool`` trains on worker processes: one per GPU (``--per-device k`` packs k per GPU, each capped at
+1/k of its memory) with ``--device cuda``, one per core on CPU (``--workers`` to choose); ``--executor ray`` runs
+the same workers as Ray actors, on a local instance or on the cluster ``--ray-address`` names. A worker that
+crashes or runs past ``--timeout`` seconds is replaced and its evaluation retried (``--retries``), then recorded
+as failed with the reason. The executor changes where evaluations run, never their results: a run may be
+resumed with another executor or number of workers.
 
 The run folder holds config.json, evaluations.csv, topk.json, checkpoint.pt and the learning
 curve plot; ``--retrain-top k`` adds retrain.json with the top-k pipelines' final training (on a
@@ -45,6 +54,7 @@ import automl_env
 from automl_env import Pipeline
 from automl_env.backends.base import Fidelity
 from automl_env.backends.registry import BACKENDS, make_backend
+from automl_env.executors import EXECUTORS, ExecutorOptions
 from automl_env.store import EvalStore
 from ma2ml_agents.registry import ALGORITHMS, make_algorithm
 from ma2ml_agents.run_folder import RUN_FILES, STORE, RunFolderError, lock_folder, run_files
@@ -117,6 +127,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="FIELD=VALUE",
         help="change the task's final fidelity (paper: 600 epochs, 17 cells, 36 channels), e.g. epochs=50",
     )
+    parser.add_argument(
+        "--executor",
+        default=None,
+        choices=sorted(EXECUTORS),
+        help="where evaluations run: this process (serial), worker processes (pool) or Ray actors (ray); "
+        "default: pool for real training on several GPUs, else serial",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="pool or Ray workers (default: one per GPU slot, else per core)"
+    )
+    parser.add_argument("--per-device", type=int, default=1, help="pool or Ray: pipelines packed per GPU")
+    parser.add_argument("--timeout", type=float, default=None, help="pool or Ray: seconds one evaluation may take")
+    parser.add_argument(
+        "--retries", type=int, default=1, help="pool or Ray: retries of an evaluation whose worker died"
+    )
+    parser.add_argument("--ray-address", default=None, help="Ray cluster to run on (default: a local instance)")
     parser.add_argument("--no-progress", action="store_true", help="no live progress display")
     args = parser.parse_args(argv)
     task = automl_env.get_task(args.task)
@@ -131,6 +157,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "check --out (and the options that name the default folder), or start the run without --resume"
         )
     args.store = args.store or args.out / STORE
+    args.executor_options = executor_options(parser, args)
     args.fidelity = changed_fidelity(parser, "--fidelity", task.search_fidelity, args.fidelity)
     args.retrain_fidelity = changed_fidelity(parser, "--retrain-fidelity", task.final_fidelity, args.retrain_fidelity)
     return args
@@ -152,6 +179,31 @@ def changed_fidelity(parser: argparse.ArgumentParser, option: str, base: Fidelit
         return base.with_(**changes)
     except ValueError as error:
         parser.error(f"{option}: {error}")
+
+
+def executor_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> ExecutorOptions | None:
+    """The pool's or Ray's settings; a usage error where they are given to the serial executor or are invalid."""
+    given = {
+        "--workers": args.workers is not None,
+        "--per-device": args.per_device != 1,
+        "--timeout": args.timeout is not None,
+        "--retries": args.retries != 1,
+        "--ray-address": args.ray_address is not None,
+    }
+    if args.executor in (None, "serial"):
+        if any(given.values()):
+            parser.error(f"{', '.join(k for k, v in given.items() if v)} apply to --executor pool or ray only")
+        return None
+    if args.ray_address is not None and args.executor != "ray":
+        parser.error("--ray-address applies to --executor ray only")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+    try:
+        return ExecutorOptions(
+            timeout=args.timeout, retries=args.retries, per_device=args.per_device, ray_address=args.ray_address
+        )
+    except ValueError as error:
+        parser.error(str(error))
 
 
 def backend_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -233,19 +285,28 @@ def search(args: argparse.Namespace) -> SearchResult:
         backend_options=backend_options(args),
         fidelity=args.fidelity,
         seed=args.seed,
+        executor=args.executor,
+        **(
+            {}
+            if args.executor_options is None
+            else {"workers": args.workers, "executor_options": args.executor_options}
+        ),
     )
     algorithm = make_algorithm(args.algorithm, env, seed=args.seed, device=args.device)
-    result = run_search(
-        env,
-        algorithm,
-        batches=args.batches,
-        batch_size=args.batch_size,
-        top_k=args.top_k,
-        out_dir=args.out,
-        seed=args.seed,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
+    try:
+        result = run_search(
+            env,
+            algorithm,
+            batches=args.batches,
+            batch_size=args.batch_size,
+            top_k=args.top_k,
+            out_dir=args.out,
+            seed=args.seed,
+            resume=args.resume,
+            progress=not args.no_progress,
+        )
+    finally:
+        env.close()  # stops the workers of a pool or Ray executor
     topk_mean = result.topk_means[-1] if result.topk_means else float("nan")
     print(
         f"{result.evaluations} evaluations; best reward {result.best_reward:.4f}; top-{args.top_k} mean {topk_mean:.4f}"

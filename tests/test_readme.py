@@ -179,6 +179,7 @@ TINY: dict[str, list[str]] = {
     "bench_backend.py": ["--batch-sizes", "24", "--min-seconds", "0.002", "--repeats", "1"],
     "bench_agents.py": ["--repeats", "1"],
     "bench_training.py": ["--train-subset", "64", "--batch-size", "16", "--repeats", "1"],
+    "bench_throughput.py": ["--workers", "1", "--per-device", "1", "--evaluations", "1", "--train-subset", "64"],
     "surrogate_fit.py": ["--tasks", "nb201-cifar100", "--kinds", "hist_gb", "--fractions", "0.1"],
     "landscape.py": ["--tasks", "nb201-cifar100", "--samples", "40", "--restarts", "1"],
 }
@@ -201,7 +202,7 @@ def _run_example(script: str, args: list[str], tmp_path: Path, monkeypatch: pyte
     command = next((name for name, c in cli.COMMANDS.items() if c.script == script), None)
     if "cuda" in args and not pytest.importorskip("torch").cuda.is_available():
         pytest.skip("needs a CUDA device")
-    if script == "bench_training.py":
+    if script in ("bench_training.py", "bench_throughput.py"):
         from test_training_data import write_fashion_mnist
 
         argv += ["--data-root", str(write_fashion_mnist(tmp_path / "data"))]

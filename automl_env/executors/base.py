@@ -23,7 +23,7 @@ raises for a pipeline. ``BackendSetupError`` (nothing could be evaluated) is rai
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -84,7 +84,9 @@ class ExecutorBackend:
     """A batched ``Evaluator`` over an executor: ``evaluate`` submits the batch and waits for all of it.
 
     The batch's results come back in the batch's order whatever order the workers finish in, so everything
-    written for a backend (the env flavours, ``run_search``) runs on an executor unchanged.
+    written for a backend (the env flavours, ``run_search``) runs on an executor unchanged. ``progress``, when
+    set, is called as ``progress(done, total)`` as each evaluation of the batch finishes, as ``TrainingBackend``
+    does (a search's progress display).
     """
 
     def __init__(self, backend: Evaluator, executor: Executor) -> None:
@@ -92,6 +94,7 @@ class ExecutorBackend:
         self.executor = executor
         self.name: str = backend.name
         self.task: TaskSpec = backend.task
+        self.progress: Callable[[int, int], None] | None = None
 
     def evaluate(
         self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None, seed: int = 0
@@ -103,6 +106,8 @@ class ExecutorBackend:
         while len(results) < len(tickets):
             for done in self.executor.wait():
                 results[done.ticket] = done.result
+                if self.progress is not None:
+                    self.progress(len(results), len(tickets))
         return [results[ticket] for ticket in tickets]
 
     def optimum(self) -> Optimum | None:

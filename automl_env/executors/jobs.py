@@ -1,0 +1,87 @@
+"""The bookkeeping the pool and Ray executors share: tickets, the queue, retries, and finished evaluations.
+
+An evaluation whose worker died or timed out goes back to the front of the queue (it has waited longest) until
+it has had ``1 + retries`` attempts; then it becomes a failed result whose reason says what happened to the
+last attempt and how many there were. Retrying is safe because a training backend with a store reads it first:
+an evaluation that finished before its acknowledgement was lost is read back, not trained again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from automl_env.backends.base import EvalResult, Fidelity
+from automl_env.executors.base import Completed
+from automl_env.pipeline import Pipeline
+
+
+@dataclass
+class Job:
+    """One submitted evaluation and how many times a worker has started it."""
+
+    ticket: int
+    pipeline: Pipeline
+    fidelity: Fidelity | None
+    seed: int
+    attempts: int = 0
+    started: float = 0.0
+    """``now()`` when its current attempt started."""
+
+
+class Jobs:
+    """Queue, clock and finished list of one executor; ``retries`` is ``ExecutorOptions.retries``."""
+
+    def __init__(self, *, backend_name: str, retries: int) -> None:
+        self.backend_name = backend_name
+        self.retries = retries
+        self.queue: deque[Job] = deque()
+        self.finished: list[Completed] = []
+        self.running = 0
+        self._next_ticket = 0
+        self._start = time.perf_counter()
+
+    def now(self) -> float:
+        return time.perf_counter() - self._start
+
+    def submit(self, pipeline: Pipeline, fidelity: Fidelity | None, seed: int) -> int:
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        self.queue.append(Job(ticket, pipeline, fidelity, seed))
+        return ticket
+
+    def pending(self) -> int:
+        """Submitted and not yet handed out by ``take_finished``."""
+        return len(self.queue) + self.running + len(self.finished)
+
+    def start(self) -> Job:
+        """The next queued job, counted as running from now."""
+        job = self.queue.popleft()
+        job.attempts += 1
+        job.started = self.now()
+        self.running += 1
+        return job
+
+    def finish(self, job: Job, result: EvalResult, worker: int) -> None:
+        self.running -= 1
+        self.finished.append(Completed(job.ticket, job.pipeline, result, job.started, self.now(), worker))
+
+    def lost(self, job: Job, reason: str, worker: int) -> None:
+        """``job``'s worker died or timed out: queue it again, or record it as failed once out of attempts."""
+        self.running -= 1
+        if job.attempts <= self.retries:
+            self.queue.appendleft(job)
+            return
+        tries = f"; gave up after {job.attempts} attempts" if job.attempts > 1 else ""
+        failed = EvalResult.failed(reason=f"{reason}{tries}", backend=self.backend_name)
+        self.finished.append(Completed(job.ticket, job.pipeline, failed, job.started, self.now(), worker))
+
+    def take_finished(self) -> list[Completed]:
+        done, self.finished = self.finished, []
+        return done
+
+    def abandon(self) -> None:
+        self.queue.clear()
+        self.finished.clear()
+        self.running = 0
