@@ -17,8 +17,9 @@ backend trains (or looks up, or simulates) it, and every agent receives the same
 Arguments (``parallel_env``): ``task``, ``backend`` (name or Evaluator; the task's default when
 None), ``backend_options``, ``modules`` (subset of agents; the others take ``fixed[module]`` when
 given, else the task's default config), ``action_mode``, ``objective``, ``fidelity``, ``seed``
-(the evaluation seed: the same pipeline with the same seed gets the same result), ``infos``,
-``render_mode`` ("ansi" or "human").
+(the evaluation seed: the same pipeline with the same seed gets the same result), ``executor``,
+``workers`` and ``executor_options`` (where evaluations run: ``automl_env.env_options.EnvOptions``),
+``infos``, ``render_mode`` ("ansi" or "human").
 
 Infos: numbers only by default (``infos="numeric"``: reward, accuracy, flops, params, cost_seconds,
 ``status_code`` 1 ok / 0 failed / -1 pending, masked_remaps), so TorchRL's and BenchMARL's wrappers,

@@ -2,7 +2,8 @@
 
 This is how a search evaluates its 24 pipelines concurrently: ``step`` takes every agent's tokens
 for all N episodes, builds N pipelines and hands them to the backend in a single ``evaluate``
-call (the training backend parallelises inside; the synthetic one vectorises).
+call (the synthetic and table backends vectorise it; with ``executor="pool"`` or ``"ray"`` the batch is
+spread over worker processes or Ray actors: ``automl_env.executors``).
 
 Shapes: observations ``(N, num_agents)``, actions ``(N, num_tokens)`` per agent, rewards and
 terminations ``(N,)`` per agent, infos a list of N dicts per agent, ``state()`` ``(N, state_size)``.
