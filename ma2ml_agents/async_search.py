@@ -28,8 +28,11 @@ The run folder is ``run_search``'s (``ma2ml_agents.search``): config.json, evalu
 history.json, learning_curve.png, written by the same code. Every evaluation is one row, recorded when it is
 told; "batch" is the round of results told together (one update) and "index" the finishing order within it;
 ``ticket`` (submission order), ``started``, ``finished`` (the executor's clock, simulated on
-``SimulatedExecutor``) and ``worker`` are added. There is no checkpoint and no resume: evaluations in flight when
-a run stops are lost, so a stopped run is started again in a new folder.
+``SimulatedExecutor``) and ``worker`` are added. As in ``run_search``, a first round of two or more results that
+all failed for one reason stops the search (``EvaluationsFailedError``): the setup is broken, not the pipelines
+(with ``update_every=1`` the first round is one result, so that check is left to ``BackendSetupError``). There
+is no checkpoint and no resume: evaluations in flight when a run stops are lost, so a stopped run is started
+again in a new folder.
 """
 
 from __future__ import annotations
