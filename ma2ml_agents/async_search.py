@@ -70,13 +70,13 @@ class SynchronousOnlyError(ValueError):
     """The search cannot learn from results that arrive one by one, out of order: run it synchronously."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class AsyncSearchResult(SearchResult):
     """``SearchResult`` plus the executor's clock."""
 
-    elapsed: float = 0.0
+    elapsed: float
     """The executor's clock when the last evaluation finished (simulated seconds on ``SimulatedExecutor``)."""
-    utilisation: float = 0.0
+    utilisation: float
     """Busy worker-seconds over ``workers`` x ``elapsed``: 1 when no worker ever waited."""
 
 
@@ -101,6 +101,8 @@ def run_async_search(
     _check_env(env, executor)
     if isinstance(evaluations, bool) or not isinstance(evaluations, int) or evaluations < 1:
         raise ValueError(f"evaluations is the budget, a positive int, got {evaluations!r}")
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+        raise ValueError(f"top_k is how many distinct best pipelines to keep, a positive int, got {top_k!r}")
     if synchronous and update_every is not None:
         raise ValueError("update_every is for asynchronous searches; a synchronous one learns from each whole batch")
     every = _update_every(algorithm, update_every) if not synchronous else executor.workers
