@@ -99,11 +99,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 def write_scored(spec: RunSpec, folder: Path) -> None:
     """``scored.csv``: each evaluation's finishing time, digest, observed and noise-free reward, finishing order."""
     import automl_env
+    from automl_env.backends.registry import make_backend
     from automl_env.evaluation import Evaluation
 
     with open(folder / "evaluations.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    clean = Evaluation(automl_env.get_task(spec.task), backend=spec.backend, backend_options={"noise": 0.0})
+    task = automl_env.get_task(spec.task)
+    noisy = float(getattr(make_backend(spec.backend, task), "noise", 0.0)) > 0.0  # a recorded table has no noise
+    clean = Evaluation(task, backend=spec.backend, backend_options={"noise": 0.0} if noisy else None)
     pipelines = {row["digest"]: automl_env.Pipeline.from_json(row["pipeline"]) for row in rows}
     digests = list(pipelines)
     clean_reward = dict(zip(digests, (r for r, _ in clean.run([pipelines[d] for d in digests])), strict=True))
@@ -115,6 +118,7 @@ def write_scored(spec: RunSpec, folder: Path) -> None:
 
 
 def finished(spec: RunSpec) -> dict[str, Any] | None:
+    """The ``done.json`` of a finished run with exactly these settings, else None."""
     path = Path(spec.out_dir) / "done.json"
     if not path.exists():
         return None
