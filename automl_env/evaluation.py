@@ -204,8 +204,9 @@ class Evaluation:
             raise RuntimeError(
                 f"backend {self.backend.name} returned {len(results)} results for {len(pipelines)} pipelines"
             )
-        out = []
-        for pipeline, result in zip(pipelines, results, strict=True):
-            reward = float(self.objective(result))
-            out.append((reward, result_info(result, pipeline, reward)))
-        return out
+        return [self.outcome(pipeline, result) for pipeline, result in zip(pipelines, results, strict=True)]
+
+    def outcome(self, pipeline: Pipeline, result: EvalResult) -> tuple[float, dict[str, Any]]:
+        """The reward and full info of one result (what ``run`` gives per pipeline; an executor's results too)."""
+        reward = float(self.objective(result))
+        return reward, result_info(result, pipeline, reward)

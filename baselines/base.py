@@ -7,13 +7,17 @@ rewards)`` learns from their n shared rewards and returns scalar statistics. So 
 
 Internally a baseline works on joint token rows: an int64 array (n, total_tokens) whose columns are the
 agents' tokens in agent order, each an index in ``[0, choices)``.
+
+Asynchronous search (``ma2ml_agents.async_search``): a baseline whose ``asynchronous`` is True may be told
+(``tell``) any number of finished results in the order they finished, while joint actions it proposed are
+still being evaluated; each sets it where that holds, saying why.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -41,6 +45,15 @@ class TokenSearch(SeededSearch[ConfigT]):
     def act(self, n: int) -> dict[str, np.ndarray]:
         """n joint actions: ``{agent: int64 array (n, T_agent)}`` in the env's values."""
         return self.space.rows_to_env(self.propose(n))
+
+    asynchronous: ClassVar[bool] = False
+    """Whether ``tell`` is valid: learning from any finished results, in any order, with others in flight."""
+
+    def tell(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
+        """``update`` with the results that have finished, in the order they finished (asynchronous search)."""
+        if not self.asynchronous:
+            raise ValueError(f"{self.name} learns from whole batches only (update)")
+        return self.update(actions, rewards)
 
     def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
         """Learn from n evaluated joint actions and their shared rewards; returns scalar statistics."""

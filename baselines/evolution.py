@@ -38,6 +38,9 @@ class RegularizedEvolution(TokenSearch[EvolutionConfig]):
     """Aging evolution with tournament selection and one-token-per-module mutation."""
 
     name = "rea"
+    # Real et al.'s search is asynchronous: a child joins the population when its evaluation ends, and the oldest
+    # member dies then. ``tell`` does exactly that, so ageing counts finished evaluations, in finishing order.
+    asynchronous = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

@@ -22,6 +22,7 @@ class RandomSearch(TokenSearch[RandomSearchConfig]):
     """Uniform sampling of every token, independently."""
 
     name = "random"
+    asynchronous = True  # it learns nothing, so the order and number of results told cannot matter
 
     @classmethod
     def default_config(cls) -> RandomSearchConfig:

@@ -35,6 +35,9 @@ class TPE(TokenSearch[TPEConfig]):
     """Tree-structured Parzen estimator over the joint token space."""
 
     name = "tpe"
+    # Every told row is matched to the trial it was asked as, whatever the order; trials still running count as
+    # bad for the asks in between (constant liar): Optuna's own asynchronous ask-and-tell.
+    asynchronous = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

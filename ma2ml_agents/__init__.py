@@ -3,6 +3,7 @@
     from ma2ml_agents import make_algorithm, run_search
     algorithm = make_algorithm("ma2ml", env, seed=0)          # any ParallelEnv or vector env
     result = run_search(env, algorithm, batches=50, out_dir="runs/ma2ml", seed=0)
+    # or asynchronously, every worker busy: run_async_search(env, algorithm, executor=..., evaluations=1200, ...)
 
 Works on any PettingZoo ParallelEnv whose agents have Discrete or MultiDiscrete action spaces and whose
 episodes are one step, and on vector envs that step N such episodes at once. Knows nothing about AutoML.
@@ -11,6 +12,7 @@ Algorithms (``ALGORITHMS``): MA2ML, MA2ML on-policy, MA2ML-Lite and single-agent
 
 from __future__ import annotations
 
+from ma2ml_agents.async_search import AsyncSearchResult, SynchronousOnlyError, run_async_search
 from ma2ml_agents.base import ControllerAlgorithm, SearchAlgorithm, derived_seed
 from ma2ml_agents.controllers import ControllerSample, TokenController, polyak_update
 from ma2ml_agents.critic import JointCritic
@@ -28,6 +30,7 @@ __all__ = [
     "ALGORITHMS",
     "MA2ML",
     "AlgorithmSpec",
+    "AsyncSearchResult",
     "BatchEvaluator",
     "ControllerAlgorithm",
     "ControllerSample",
@@ -42,9 +45,11 @@ __all__ = [
     "SearchAlgorithm",
     "SearchResult",
     "SingleAgentReinforce",
+    "SynchronousOnlyError",
     "TokenController",
     "derived_seed",
     "make_algorithm",
     "polyak_update",
+    "run_async_search",
     "run_search",
 ]

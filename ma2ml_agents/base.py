@@ -152,11 +152,15 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
 
     def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
         """Learn from n evaluated joint actions and their shared rewards; returns scalar statistics."""
+        return self.update_tokens(*self.as_tensors(actions, rewards))
+
+    def as_tensors(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token rows (n, total_tokens) and rewards (n,) on the device; ValueError unless there are n rewards."""
         tokens = self.space.to_tensor(actions, device=self.device)
         reward_tensor = torch.as_tensor(np.asarray(rewards, dtype=np.float32), device=self.device)
         if reward_tensor.shape != (tokens.shape[0],):
             raise ValueError(f"rewards must have shape ({tokens.shape[0]},), got {tuple(reward_tensor.shape)}")
-        return self.update_tokens(tokens, reward_tensor)
+        return tokens, reward_tensor
 
     @abstractmethod
     def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:

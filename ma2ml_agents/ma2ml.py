@@ -46,14 +46,24 @@ synthetic cifar100 v0 (4,008), 5 seeds each, best reward (commands in docs/ma2ml
 The paper's lr was set for 167 updates on 10^80 pipelines; at 10x it learns within 42. With standardised
 rewards lam is in units of the rewards' spread, where the paper's 0.2 (set on percent) held 100-token
 policies near a target that moved 0.004 per update; lam 0.05 and tau 0.04 let them move.
+
+ASYNCHRONOUS SEARCH (``tell``, ``ma2ml_agents.async_search``; **ours**). With replay, MA2ML learns from whatever
+has finished: the critic regresses on the results told, in any number and order, plus replay, as it does on a
+batch. Those results were drawn by the policies of a few updates ago, and the cheap pipelines among them finish
+first, so they are not a draw from the current policies: ``tell``'s policy step draws fresh joint actions from
+the current policies for the critic to score (what further updates of one batch do already). The policy
+gradient uses only the critic's Q, never the rewards themselves, so nothing is lost. Without replay (the
+on-policy ablation) the critic would see only the last few, stale results: ``asynchronous`` is False.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -156,6 +166,18 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
         self.targets.load_state_dict(self.controllers.state_dict())
         self.target_policies = cast(list[TokenController], list(self.targets))
 
+    @property
+    def asynchronous(self) -> bool:
+        """Whether ``tell`` may learn from results in any number and order: with replay only (module docstring)."""
+        return self.config.use_replay
+
+    def tell(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
+        """``update`` from finished results of older policies, in any number and order (asynchronous search): the
+        policy step draws from the current policies instead of using them (module docstring)."""
+        if not self.asynchronous:
+            raise ValueError(f"{self.name} without replay is on-policy: it learns from whole batches only (update)")
+        return self.update_tokens(*self.as_tensors(actions, rewards), drawn_by_current_policies=False)
+
     def modules(self) -> dict[str, nn.Module]:
         return {"controllers": self.controllers, "targets": self.targets, "critic": self.critic}
 
@@ -188,7 +210,9 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
         )
         return torch.cat([tokens, replayed_tokens]), self.critic_targets(torch.cat([rewards, replayed_rewards]))
 
-    def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
+    def update_tokens(
+        self, tokens: torch.Tensor, rewards: torch.Tensor, *, drawn_by_current_policies: bool = True
+    ) -> dict[str, float]:
         self.moments.update(rewards)
         if len(self.replay) == 0:
             # Q is only ever used in differences (Q - b_i), so its level is free: start it at the first batch's
@@ -201,8 +225,9 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
                 stats["critic_loss"] = self._critic_step(*self._minibatch(tokens, rewards))
             # The policy gradient is an expectation under the current policies. The batch just evaluated is a
             # draw from them; after a policy step it no longer is, so later updates draw fresh joint actions,
-            # which the critic scores without evaluating them.
-            draw = tokens if update == 0 else self.sample_tokens(len(tokens), generator=self.update_generator)
+            # which the critic scores without evaluating them (every update does, for results told by ``tell``).
+            current = update == 0 and drawn_by_current_policies
+            draw = tokens if current else self.sample_tokens(len(tokens), generator=self.update_generator)
             stats.update(self._policy_step(draw))
             for controller, target in zip(self.controllers, self.targets, strict=True):
                 polyak_update(target, controller, tau=self.config.tau)

@@ -6,6 +6,9 @@
 - ``"pool"``: long-lived worker processes on this machine, spread over its GPUs or cores (``PoolExecutor``);
 - ``"ray"``: the same workers as Ray actors, on a local instance or a cluster (``RayExecutor``, extra ``ray``).
 
+``SimulatedExecutor`` (built directly: ``SimulatedExecutor(backend, workers=N)``) runs nothing in parallel: it
+replays the training cost each result reports on N simulated workers, for comparing searches in simulated time.
+
 Entries are "module:Class" strings, so importing this package imports neither multiprocessing's machinery
 nor Ray. The env flavours and ``run_search`` take the same choice as ``executor=``, ``workers=`` and
 ``executor_options=`` (``automl_env.env_options``).
@@ -20,6 +23,7 @@ from typing import Any
 from automl_env.backends.base import Evaluator
 from automl_env.executors.base import Completed, Executor, ExecutorBackend, SerialExecutor
 from automl_env.executors.options import ExecutorOptions, backend_gpus
+from automl_env.executors.simulated import SimulatedExecutor
 
 EXECUTORS: dict[str, str] = {
     "serial": "automl_env.executors.base:SerialExecutor",
@@ -67,6 +71,7 @@ __all__ = [
     "ExecutorBackend",
     "ExecutorOptions",
     "SerialExecutor",
+    "SimulatedExecutor",
     "default_executor",
     "make_executor",
 ]
