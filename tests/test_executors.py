@@ -29,7 +29,7 @@ from automl_env.executors.pool import PoolExecutor
 from automl_env.pipeline import Pipeline
 from automl_env.store import EvalStore
 from baselines.registry import make_search
-from ma2ml_agents import run_search
+from ma2ml_agents import run_async_search, run_search
 from ma2ml_agents.search import checkpointed_batches
 
 TESTS = Path(__file__).parent
@@ -47,7 +47,7 @@ def _drain(executor: PoolExecutor) -> dict[int, object]:
 
 
 def test_two_workers_overlap_their_evaluations(tmp_path: Path) -> None:
-    seconds, n = 0.6, 6
+    seconds, n = 1.0, 6  # long sleeps: per-result overhead under machine load must not decide the outcome
     backend = SleepBackend(tmp_path, seconds=seconds)
     executor = PoolExecutor(backend, workers=2)
     try:
@@ -198,6 +198,31 @@ def test_a_search_on_a_pool_loses_and_repeats_nothing(tmp_path: Path) -> None:
     assert len(trained) == len(set(trained)) and set(trained) == digests, "each pipeline trained exactly once"
     assert len(store) == len(digests)
     assert any(digest.startswith(tuple("01234567")) for digest in digests), "no worker crashed: the test tests nothing"
+
+
+def test_an_asynchronous_search_keeps_both_pool_workers_busy_and_records_each_pipeline_once(tmp_path: Path) -> None:
+    """run_async_search on a real pool (not the simulated clock): the workers overlap, nothing is lost or repeated."""
+    seconds, budget = 1.0, 6  # long sleeps: the loop's own work per result must not decide the outcome under load
+    backend = SleepBackend(tmp_path, seconds=seconds)
+    env = automl_env.parallel_env("fashion-mnist", backend=backend, modules=("hpo",))
+    executor = PoolExecutor(backend, workers=2)
+    try:
+        ExecutorBackend(backend, executor).evaluate([pipeline(100), pipeline(101)])  # start-up is not measured
+        start = time.perf_counter()
+        result = run_async_search(
+            env, make_search("rea", env, seed=0, batches=1), executor=executor, evaluations=budget,
+            out_dir=tmp_path / "run",
+        )  # fmt: skip
+        wall = time.perf_counter() - start
+    finally:
+        executor.close()
+    rows = _rows(tmp_path / "run" / "evaluations.csv")
+    assert len(rows) == result.evaluations == budget
+    assert {row["worker"] for row in rows} == {"0", "1"}
+    assert all(row["status"] == "ok" for row in rows), {row["reason"] for row in rows}
+    trained = [d for d in evaluated(tmp_path) if d not in {pipeline(100).digest, pipeline(101).digest}]
+    assert len(trained) == len(set(trained)) == len({row["digest"] for row in rows}), "each pipeline trained once"
+    assert wall < 0.75 * budget * seconds, f"{budget} evaluations of {seconds} s on 2 workers took {wall:.2f} s"
 
 
 SEARCH = """

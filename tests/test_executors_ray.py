@@ -33,7 +33,7 @@ def local_ray() -> Iterator[None]:
 
 
 def test_two_actors_overlap_their_evaluations(local_ray: None, tmp_path: Path) -> None:
-    seconds, n = 0.6, 6
+    seconds, n = 1.0, 6  # long sleeps: per-result overhead under machine load must not decide the outcome
     backend = SleepBackend(tmp_path, seconds=seconds)
     executor = make_executor("ray", backend, workers=2)
     try:
