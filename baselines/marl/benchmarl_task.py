@@ -16,7 +16,7 @@ import automl_env
 from baselines.marl.recorder import EvaluationRecorder, RecordedEnv
 
 
-class AutoMLTokenTask(PettingZooClass):  # type: ignore[misc]
+class AutoMLTokenTask(PettingZooClass):
     """One group ``modules`` of every agent (same Discrete space and mask: a shared policy), a global state.
 
     ``config`` holds the env's ``task``, ``backend``, ``backend_options`` and evaluation ``seed``; every env it

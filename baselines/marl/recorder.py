@@ -70,8 +70,14 @@ class EvaluationRecorder:
         self.folder = RunFolder(out_dir)
         self.restart = restart
         self.evaluator = BatchEvaluator(env)
+        # _run_config reads only the name, config and seed of the search it is given.
         self.run = _run_config(
-            self.evaluator, identity, batches=batches, batch_size=batch_size, top_k=top_k, seed=identity.seed
+            self.evaluator,
+            identity,  # type: ignore[arg-type]
+            batches=batches,
+            batch_size=batch_size,
+            top_k=top_k,
+            seed=identity.seed,
         )
         self._lock: ExitStack | None = None
         self.state = _LoopState()
@@ -139,7 +145,7 @@ class EvaluationRecorder:
         return _finish(self.folder, self.state, self.topk, self.identity, self.evaluator)  # type: ignore[arg-type]
 
 
-class RecordedEnv(BaseParallelWrapper):  # type: ignore[misc]
+class RecordedEnv(BaseParallelWrapper):
     """The token-mode parallel env with every finished episode handed to ``recorder``."""
 
     def __init__(self, env: Any, recorder: EvaluationRecorder) -> None:

@@ -27,7 +27,7 @@ class ObservationNet(ModuleWithVectorOutput):
         self.net = net
 
     def forward(self, obs: Any, state: Any = None, info: Any = None) -> tuple[torch.Tensor, Any]:
-        return self.net(obs.obs, state)  # type: ignore[no-any-return]
+        return self.net(obs.obs, state)
 
 
 class MaskedDiscreteActor(DiscreteActor):
@@ -49,13 +49,13 @@ def build_learners(config: TianshouConfig, env: PettingZooEnv) -> Any:
         dqns = []
         for _ in env.agents:
             net = Net(state_shape=shape, action_shape=actions, hidden_sizes=list(config.hidden_sizes))
-            policy = DiscreteQLearningPolicy(
+            q_policy = DiscreteQLearningPolicy(
                 model=net,
                 action_space=env.action_space,
                 observation_space=observation_space,
                 eps_training=config.eps_training,
             )
-            dqns.append(DQN(policy=policy, optim=optim, gamma=config.gamma, n_step_return_horizon=len(env.agents)))
+            dqns.append(DQN(policy=q_policy, optim=optim, gamma=config.gamma, n_step_return_horizon=len(env.agents)))
         return MultiAgentOffPolicyAlgorithm(algorithms=dqns, env=env)  # type: ignore[arg-type]
     ppos = []
     for _ in env.agents:
@@ -66,7 +66,7 @@ def build_learners(config: TianshouConfig, env: PettingZooEnv) -> Any:
         critic = DiscreteCritic(
             preprocess_net=ObservationNet(Net(state_shape=shape, hidden_sizes=list(config.hidden_sizes)))
         )
-        policy = ProbabilisticActorPolicy(
+        actor_policy = ProbabilisticActorPolicy(
             actor=actor,
             dist_fn=torch.distributions.Categorical,
             action_space=env.action_space,
@@ -74,7 +74,7 @@ def build_learners(config: TianshouConfig, env: PettingZooEnv) -> Any:
             action_scaling=False,
             action_bound_method=None,
         )
-        ppos.append(PPO(policy=policy, critic=critic, optim=optim, gamma=config.gamma))
+        ppos.append(PPO(policy=actor_policy, critic=critic, optim=optim, gamma=config.gamma))
     return MultiAgentOnPolicyAlgorithm(algorithms=ppos, env=env)  # type: ignore[arg-type]
 
 

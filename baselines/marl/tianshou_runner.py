@@ -131,7 +131,7 @@ def _train(
     # On-policy: the buffer holds one collection (every env's episode); off-policy: the replay buffer.
     size = batch_size * recorder.horizon * len(aec.agents) if on_policy else config.buffer_size
     buffer = VectorReplayBuffer(max(size, batch_size), buffer_num=batch_size)
-    collector = Collector(algorithm, envs, buffer, exploration_noise=True)
+    collector: Any = Collector(algorithm, envs, buffer, exploration_noise=True)
     collector.reset()
     env_steps = 0
     while not recorder.full:
