@@ -6,7 +6,11 @@
 Every (algorithm, seed) run is ``ma2ml_agents.run_search`` on a vector env of ``--batch-size``
 pipelines, in its own folder ``OUT/<algorithm>/seed<k>/`` (config, evaluations.csv, top-k, plot),
 run in parallel worker processes. A finished run leaves ``done.json``; re-running with the same
-arguments reuses it, and resumes a run that was killed half-way from its checkpoint. Then it writes:
+arguments reuses it, and resumes a run that was killed half-way from its checkpoint. The MARL library
+algorithms (``baselines.marl``: ``benchmarl_mappo``, ``benchmarl_ippo``, ``benchmarl_iql``,
+``benchmarl_qmix``, ``tianshou_dqn``, ``tianshou_ppo``) train their library on the token mode instead,
+one evaluation per episode, ``--batch-size`` episodes per batch, into the same folder files; a killed one
+starts again (their learners are not checkpointed). Then it writes:
 
 - ``OUT/evaluations.csv``: every evaluation of every run, with best-so-far and cumulative cost;
 - ``OUT/results.md``: per algorithm and budget (``--budgets``, default the whole run), mean and std
