@@ -200,6 +200,7 @@ def marl_search_one(spec: RunSpec) -> dict[str, Any]:
         seed=spec.seed,
         config=algorithm_config(spec.algorithm, spec.config_overrides) or marl.config,
         name=spec.algorithm,
+        restart=True,  # a killed run left a partial folder: start it again
     )
     return {
         "spec": asdict(spec),

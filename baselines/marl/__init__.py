@@ -10,7 +10,8 @@ episode, recorded in the same run folder as ``ma2ml_agents.run_search`` on the s
 | ``tianshou_dqn``    | Tianshou  | one DQN per module through ``PettingZooEnv(parallel_to_aec(env))``      |
 | ``tianshou_ppo``    | Tianshou  | one PPO per module, the same way                                        |
 
-Every runner takes ``(task, backend, backend_options, batches, batch_size, top_k, out_dir, seed, config, name)``
+Every runner takes ``(task, backend, backend_options, batches, batch_size, top_k, out_dir, seed, config, name,
+restart)``
 and returns ``ma2ml_agents.SearchResult``; the libraries are imported only when a runner runs
 (``pip install "automl-env[interop]"``).
 """

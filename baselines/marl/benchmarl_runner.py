@@ -126,8 +126,12 @@ def run_benchmarl(
     seed: int,
     config: BenchmarlConfig,
     name: str | None = None,
+    restart: bool = False,
 ) -> SearchResult:
-    """Train BenchMARL's ``config.algorithm`` for exactly ``batches x batch_size`` episodes, recorded in ``out_dir``."""
+    """Train BenchMARL's ``config.algorithm`` for exactly ``batches x batch_size`` episodes, recorded in ``out_dir``.
+
+    A folder that already holds a run is an error unless ``restart`` (then it is emptied first).
+    """
     _require_benchmarl()
     from benchmarl.experiment import Experiment, ExperimentConfig
     from benchmarl.models.mlp import MlpConfig
@@ -153,7 +157,7 @@ def run_benchmarl(
     identity = RunIdentity(name=name or f"benchmarl_{config.algorithm}", config=settings, seed=seed)
     env_config = {"task": task, "backend": backend, "backend_options": backend_options, "seed": seed}
     recorder = EvaluationRecorder(
-        probe, identity, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=True
+        probe, identity, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=restart
     )
     with recorder, tempfile.TemporaryDirectory(prefix="benchmarl_") as scratch:  # BenchMARL's folder: not kept
         experiment_config.save_folder = scratch

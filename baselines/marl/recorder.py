@@ -117,6 +117,8 @@ class EvaluationRecorder:
 
     def add(self, info: dict[str, Any]) -> None:
         """One finished episode (the env's full ``last_info``); writes a batch once ``batch_size`` are in."""
+        if self._lock is None:
+            raise RuntimeError("an episode finished outside `with recorder:`: build the envs inside the block")
         if self.evaluations >= self.budget:
             self.surplus += 1
             return

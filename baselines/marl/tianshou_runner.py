@@ -89,8 +89,12 @@ def run_tianshou(
     seed: int,
     config: TianshouConfig,
     name: str | None = None,
+    restart: bool = False,
 ) -> SearchResult:
-    """Train one ``config.algorithm`` learner per agent for exactly ``batches x batch_size`` episodes."""
+    """Train one ``config.algorithm`` learner per agent for exactly ``batches x batch_size`` episodes.
+
+    A folder that already holds a run is an error unless ``restart`` (then it is emptied first).
+    """
     _require_tianshou()
 
     def make_env() -> Any:
@@ -101,7 +105,7 @@ def run_tianshou(
     probe = make_env()
     identity = RunIdentity(name=name or f"tianshou_{config.algorithm}", config=config, seed=seed)
     recorder = EvaluationRecorder(
-        probe, identity, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=True
+        probe, identity, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=restart
     )
     with recorder:
         return _train(config, recorder, make_env, seed=seed, batch_size=batch_size)
