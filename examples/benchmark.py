@@ -6,7 +6,11 @@
 Every (algorithm, seed) run is ``ma2ml_agents.run_search`` on a vector env of ``--batch-size``
 pipelines, in its own folder ``OUT/<algorithm>/seed<k>/`` (config, evaluations.csv, top-k, plot),
 run in parallel worker processes. A finished run leaves ``done.json``; re-running with the same
-arguments reuses it, and resumes a run that was killed half-way from its checkpoint. Then it writes:
+arguments reuses it, and resumes a run that was killed half-way from its checkpoint. The MARL library
+algorithms (``baselines.marl``: ``benchmarl_mappo``, ``benchmarl_ippo``, ``benchmarl_iql``,
+``benchmarl_qmix``, ``tianshou_dqn``, ``tianshou_ppo``) train their library on the token mode instead,
+one evaluation per episode, ``--batch-size`` episodes per batch, into the same folder files; a killed one
+starts again (their learners are not checkpointed). Then it writes:
 
 - ``OUT/evaluations.csv``: every evaluation of every run, with best-so-far and cumulative cost;
 - ``OUT/results.md``: per algorithm and budget (``--budgets``, default the whole run), mean and std
@@ -86,17 +90,23 @@ def algorithm_config(name: str, overrides: Sequence[tuple[str, str]]) -> Any:
     import dataclasses
 
     from baselines import BASELINES
+    from baselines.marl import MARL_ALGORITHMS
     from ma2ml_agents import ALGORITHMS
 
-    config_cls = BASELINES[name].config_cls if name in BASELINES else ALGORITHMS[name].config_cls
+    if name in MARL_ALGORITHMS:  # one config class for several algorithms: the default is an instance
+        default = MARL_ALGORITHMS[name].config
+        config_cls = type(default)
+    else:
+        config_cls = BASELINES[name].config_cls if name in BASELINES else ALGORITHMS[name].config_cls
     fields = {f.name for f in dataclasses.fields(config_cls)} if dataclasses.is_dataclass(config_cls) else set()
     applicable = [(key, value) for key, value in overrides if key in fields]
     if not applicable:
         return None  # the search builds its own default config
-    try:
-        default = config_cls()
-    except TypeError as error:
-        raise SystemExit(f"--set: {name}'s config has no defaults to override ({error})") from error
+    if name not in MARL_ALGORITHMS:
+        try:
+            default = config_cls()
+        except TypeError as error:
+            raise SystemExit(f"--set: {name}'s config has no defaults to override ({error})") from error
     changes = {key: _typed(getattr(default, key), value) for key, value in applicable}
     return dataclasses.replace(default, **changes)
 
@@ -142,8 +152,11 @@ def search_one(spec: RunSpec) -> dict[str, Any]:
     """The search of ``spec`` in its folder (resumed where a killed run left it)."""
     import automl_env
     from baselines import make_search
+    from baselines.marl import MARL_ALGORITHMS
     from ma2ml_agents import run_search
 
+    if spec.algorithm in MARL_ALGORITHMS:
+        return marl_search_one(spec)
     env = automl_env.vector_env(
         spec.task,
         num_envs=spec.batch_size,
@@ -177,6 +190,33 @@ def search_one(spec: RunSpec) -> dict[str, Any]:
     }
 
 
+def marl_search_one(spec: RunSpec) -> dict[str, Any]:
+    """A MARL library's run of ``spec``: started afresh (its learner state is not checkpointed)."""
+    from baselines.marl import MARL_ALGORITHMS
+
+    marl = MARL_ALGORITHMS[spec.algorithm]
+    started = time.perf_counter()
+    result = marl.run(
+        task=spec.task,
+        backend=spec.backend,
+        backend_options=dict(spec.backend_options),
+        batches=spec.batches,
+        batch_size=spec.batch_size,
+        top_k=spec.top_k,
+        out_dir=spec.out_dir,
+        seed=spec.seed,
+        config=algorithm_config(spec.algorithm, spec.config_overrides) or marl.config,
+        name=spec.algorithm,
+        restart=True,  # a killed run left a partial folder: start it again
+    )
+    return {
+        "spec": asdict(spec),
+        "algorithm_config": resolved_config(spec),
+        "wall_seconds": time.perf_counter() - started,
+        "best_reward": result.best_reward,
+    }
+
+
 def finished(spec: RunSpec) -> dict[str, Any] | None:
     """The ``done.json`` of a finished run with exactly these settings, else None."""
     path = Path(spec.out_dir) / DONE
@@ -199,9 +239,12 @@ def resolved_config(spec: RunSpec) -> Any:
     import dataclasses
 
     from baselines import BASELINES
+    from baselines.marl import MARL_ALGORITHMS
     from ma2ml_agents import ALGORITHMS
 
     config = algorithm_config(spec.algorithm, spec.config_overrides)
+    if config is None and spec.algorithm in MARL_ALGORITHMS:
+        config = MARL_ALGORITHMS[spec.algorithm].config
     if config is None:
         config_cls = BASELINES[spec.algorithm].config_cls if spec.algorithm in BASELINES else None
         config_cls = config_cls or ALGORITHMS[spec.algorithm].config_cls
@@ -431,6 +474,7 @@ def table(
 ) -> str:
     """The markdown results table (mean ± std over seeds)."""
     from baselines import BASELINES
+    from baselines.marl import MARL_ALGORITHMS
 
     noisy = all("clean_best" in m for runs in metrics.values() for m in runs)
     tested = all("test" in m for runs in metrics.values() for m in runs)
@@ -448,6 +492,7 @@ def table(
     for name in algorithms:
         runs = metrics[name]
         kind = "sequential" if name in BASELINES and not BASELINES[name].joint else "joint"
+        kind = "per token (MARL library)" if name in MARL_ALGORITHMS else kind
         clean = (
             f"{_mean_std([m['clean_best'] for m in runs])} | {_mean_std([m['clean_topk'] for m in runs])} | "
             if noisy
@@ -543,6 +588,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     import automl_env
     from automl_env.backends.registry import BACKENDS
     from baselines import BASELINES
+    from baselines.marl import MARL_ALGORITHMS
     from ma2ml_agents import ALGORITHMS
     from ma2ml_agents.run_folder import RunFolderError, lock_folder
 
@@ -572,7 +618,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "--algorithms",
         nargs="+",
         default=list(DEFAULT_ALGORITHMS),
-        choices=list(dict.fromkeys([*ALGORITHMS, *BASELINES])),
+        choices=list(dict.fromkeys([*ALGORITHMS, *BASELINES, *MARL_ALGORITHMS])),
         metavar="NAME",
         help=f"searches to run, any of: %(choices)s (default: {' '.join(DEFAULT_ALGORITHMS)})",
     )
@@ -634,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if budgets[0] < 1 or budgets[-1] > total:
         parser.error(f"--budgets must be between 1 and the run's {total} evaluations, got {budgets}")
 
-    known = [*ALGORITHMS, *BASELINES]  # looked up now: a user may have registered their own baseline
+    known = [*ALGORITHMS, *BASELINES, *MARL_ALGORITHMS]  # looked up now: a user may have registered their own baseline
     unknown = [a for a in args.algorithms if a not in known]
     if unknown:
         parser.error(f"unknown algorithms {unknown}; choose from {known}")
