@@ -49,13 +49,13 @@ from ma2ml_agents.base import ControllerAlgorithm, SearchAlgorithm
 from ma2ml_agents.evaluator import BatchEvaluator
 from ma2ml_agents.run_folder import RunFolder, lock_folder
 from ma2ml_agents.search import (
+    LoopState,
     SearchResult,
-    _finish,
-    _LoopState,
-    _record,
-    _start,
-    _stop_if_broken,
-    _versions,
+    finish_run,
+    package_versions,
+    record_batch,
+    start_run,
+    stop_if_broken,
 )
 from ma2ml_agents.topk import TopK
 
@@ -121,14 +121,14 @@ def run_async_search(
         "update_every": every,
         "top_k": top_k,
         "env": evaluator.describe(),
-        "versions": _versions(),
+        "versions": package_versions(),
     }
     with lock_folder(out_dir):
         folder = RunFolder(out_dir)
-        state = _start(folder, algorithm, run, resume=False, checkpoint_every=1)
+        state = start_run(folder, algorithm, run, resume=False, checkpoint_every=1)
         loop = _Loop(env, algorithm, executor, learn, folder=folder, state=state, top_k=top_k)
         busy = loop.run(evaluations, synchronous=synchronous, update_every=every)
-        result = _finish(folder, state, loop.topk, algorithm, evaluator)
+        result = finish_run(folder, state, loop.topk, algorithm, evaluator)
     elapsed = loop.elapsed
     utilisation = busy / (executor.workers * elapsed) if elapsed > 0 else 1.0
     return AsyncSearchResult(**vars(result), elapsed=elapsed, utilisation=utilisation)
@@ -188,7 +188,7 @@ class _Loop:
         learn: Learn,
         *,
         folder: RunFolder,
-        state: _LoopState,
+        state: LoopState,
         top_k: int,
     ) -> None:
         self.codec, self.evaluation = env.codec, env.evaluation
@@ -240,7 +240,7 @@ class _Loop:
         ]
         round_ = self.state.next_batch
         if round_ == 0:
-            _stop_if_broken(infos, round_)
-        _record(self.folder, self.state, self.topk, round_, actions, rewards, infos)
+            stop_if_broken(infos, round_)
+        record_batch(self.folder, self.state, self.topk, round_, actions, rewards, infos)
         self.state.update_stats.append({k: float(v) for k, v in self.learn(actions, rewards).items()})
         self.state.next_batch = round_ + 1

@@ -17,6 +17,12 @@ goes on. If every evaluation of the first batch a process evaluates failed for o
 setup is broken (data, device, dependency), not the pipelines: the search stops with ``EvaluationsFailedError``
 naming the reason, before recording the batch. ``SearchResult.failed`` counts the failed evaluations.
 
+Every search writes its run folder with the same pieces, public for that reason: ``run_config`` (config.json),
+``start_run`` (a fresh state or the checkpoint's), ``record_batch`` (evaluations.csv, top-k, curves),
+``stop_if_broken`` and ``finish_run`` (topk.json, history.json, the plot), over a ``LoopState``. Besides
+``run_search``, ``ma2ml_agents.async_search`` and the MARL library recorder (``baselines.marl.recorder``) use
+them, so their folders are read by the same tools.
+
 Progress display (rich): one line for the search (batches, best reward, ETA) and, when the env's backend
 reports each finished evaluation, one line for the batch in flight ("evaluation 3/24 of batch 0, ETA").
 A backend reports by having a ``progress`` attribute: the display sets it to a callable for the duration of
@@ -69,7 +75,7 @@ class EvaluationsFailedError(RuntimeError):
 
 
 @dataclass
-class _LoopState:
+class LoopState:
     """Everything the loop itself carries across batches (plain types: it goes into the checkpoint)."""
 
     next_batch: int = 0
@@ -116,8 +122,8 @@ def run_search(
         raise ValueError(f"batch_size {batch_size} differs from the vector env's num_envs {evaluator.batch_size}")
     with lock_folder(out_dir):
         folder = RunFolder(out_dir)
-        run = _run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
-        state = _start(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every)
+        run = run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
+        state = start_run(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every)
         return _search(
             evaluator, algorithm, folder, state, run, batches=batches, progress=progress, every=checkpoint_every
         )
@@ -127,7 +133,7 @@ def _search(
     evaluator: BatchEvaluator,
     algorithm: SearchAlgorithm,
     folder: RunFolder,
-    state: _LoopState,
+    state: LoopState,
     run: dict[str, Any],
     *,
     batches: int,
@@ -147,18 +153,18 @@ def _search(
             actions = algorithm.act(batch_size)
             rewards, infos = evaluator.evaluate(actions, seed=derived_seed(seed, batch))
             if batch == first:
-                _stop_if_broken(infos, batch)
-            _record(folder, state, topk, batch, actions, rewards, infos)
+                stop_if_broken(infos, batch)
+            record_batch(folder, state, topk, batch, actions, rewards, infos)
             state.update_stats.append({k: float(v) for k, v in algorithm.update(actions, rewards).items()})
             state.next_batch = batch + 1
             if state.next_batch % every == 0 or state.next_batch == batches:
                 _checkpoint(folder, algorithm, state, topk, run)
             if display is not None:
                 display.finish_batch(state, topk)
-    return _finish(folder, state, topk, algorithm, evaluator)
+    return finish_run(folder, state, topk, algorithm, evaluator)
 
 
-def _run_config(
+def run_config(
     evaluator: BatchEvaluator,
     algorithm: SearchAlgorithm,
     *,
@@ -177,11 +183,11 @@ def _run_config(
         "batch_size": batch_size,
         "top_k": top_k,
         "env": evaluator.describe(),
-        "versions": _versions(),
+        "versions": package_versions(),
     }
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     versions = {"torch": torch.__version__, "numpy": np.__version__}
     for package in ("automl-env", "pettingzoo", "gymnasium"):
         try:
@@ -195,9 +201,9 @@ def _versions() -> dict[str, str]:
 _MAY_CHANGE = {"batches", "versions"}
 
 
-def _start(
+def start_run(
     folder: RunFolder, algorithm: SearchAlgorithm, run: dict[str, Any], *, resume: bool, checkpoint_every: int
-) -> _LoopState:
+) -> LoopState:
     """Fresh state, or the checkpoint's (with its algorithm state loaded and the CSV checked and cut back)."""
     if not resume:
         found = folder.run_files()
@@ -207,7 +213,7 @@ def _start(
                 "to continue it, or choose another folder"
             )
         folder.write_json("config.json", run)
-        return _LoopState()
+        return LoopState()
     checkpoint = folder.load_checkpoint()
     saved = checkpoint["run"] if checkpoint is not None else folder.read_config()
     if saved is not None:
@@ -221,8 +227,8 @@ def _start(
                 "them; restore the checkpoint, or start a new run in another folder"
             )
         folder.write_json("config.json", run)
-        return _LoopState()
-    state = _LoopState(**checkpoint["search"])
+        return LoopState()
+    state = LoopState(**checkpoint["search"])
     if state.evaluations:
         folder.check_csv(
             columns=state.csv_columns, rows=state.evaluations, last_batch=state.next_batch - 1, length=state.csv_bytes
@@ -234,7 +240,7 @@ def _start(
     return state
 
 
-def _stop_if_broken(infos: list[dict[str, Any]], batch: int) -> None:
+def stop_if_broken(infos: list[dict[str, Any]], batch: int) -> None:
     """``EvaluationsFailedError`` when every evaluation of the batch (two or more) failed for one reason.
 
     One failed pipeline, or a batch failing for different reasons (divergence, out of memory of big networks),
@@ -249,9 +255,9 @@ def _stop_if_broken(infos: list[dict[str, Any]], batch: int) -> None:
         )
 
 
-def _record(
+def record_batch(
     folder: RunFolder,
-    state: _LoopState,
+    state: LoopState,
     topk: TopK,
     batch: int,
     actions: dict[str, np.ndarray],
@@ -297,7 +303,7 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _checkpoint(
-    folder: RunFolder, algorithm: SearchAlgorithm, state: _LoopState, topk: TopK, run: dict[str, Any]
+    folder: RunFolder, algorithm: SearchAlgorithm, state: LoopState, topk: TopK, run: dict[str, Any]
 ) -> None:
     state.topk = topk.entries
     search = dataclasses.asdict(state)
@@ -322,8 +328,8 @@ def _plot_title(algorithm: SearchAlgorithm, evaluator: BatchEvaluator, evaluatio
     return f"{algorithm.name} on {where}, seed {algorithm.seed}, {evaluations} evaluations{synthetic}"
 
 
-def _finish(
-    folder: RunFolder, state: _LoopState, topk: TopK, algorithm: SearchAlgorithm, evaluator: BatchEvaluator
+def finish_run(
+    folder: RunFolder, state: LoopState, topk: TopK, algorithm: SearchAlgorithm, evaluator: BatchEvaluator
 ) -> SearchResult:
     """Write topk.json, history.json and the plot; build the result."""
     folder.write_json("topk.json", topk.ranked())
@@ -416,7 +422,7 @@ class _SearchDisplay:
         self.bar.update(self.batch, completed=self.in_batch, summary=summary)
         self._update_search()
 
-    def finish_batch(self, state: _LoopState, topk: TopK) -> None:
+    def finish_batch(self, state: LoopState, topk: TopK) -> None:
         self.evaluated += self.batch_size - self.in_batch  # all of them, for backends that do not report
         self.next_batch, self.in_batch, self._offset = state.next_batch, 0, 0
         best = topk.best

@@ -223,8 +223,8 @@ def test_resume_with_other_package_versions_warns(
 
     out = tmp_path / "run"
     shutil.copytree(automl_run, out)
-    versions = ma2ml_agents.search._versions()
-    monkeypatch.setattr(ma2ml_agents.search, "_versions", lambda: {**versions, "automl-env": "9.9"})
+    versions = ma2ml_agents.search.package_versions()
+    monkeypatch.setattr(ma2ml_agents.search, "package_versions", lambda: {**versions, "automl-env": "9.9"})
     with pytest.warns(UserWarning, match=r"versions\.automl-env: '[^']+' -> '9\.9'"):
         result = _automl_search(_automl_env(), out, batches=2, resume=True)
     assert result.evaluations == 8

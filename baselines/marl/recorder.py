@@ -28,7 +28,7 @@ from ma2ml_agents.evaluator import BatchEvaluator
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, lock_folder
 
 # The search loop's writers, so a MARL run's folder is byte-for-byte the format of any search's.
-from ma2ml_agents.search import SearchResult, _finish, _LoopState, _record, _run_config
+from ma2ml_agents.search import LoopState, SearchResult, finish_run, record_batch, run_config
 from ma2ml_agents.topk import TopK
 
 
@@ -70,8 +70,8 @@ class EvaluationRecorder:
         self.folder = RunFolder(out_dir)
         self.restart = restart
         self.evaluator = BatchEvaluator(env)
-        # _run_config reads only the name, config and seed of the search it is given.
-        self.run = _run_config(
+        # run_config reads only the name, config and seed of the search it is given.
+        self.run = run_config(
             self.evaluator,
             identity,  # type: ignore[arg-type]
             batches=batches,
@@ -80,7 +80,7 @@ class EvaluationRecorder:
             seed=identity.seed,
         )
         self._lock: ExitStack | None = None
-        self.state = _LoopState()
+        self.state = LoopState()
         self.topk = TopK(top_k)
         self.pending: list[dict[str, Any]] = []
         self.surplus = 0
@@ -132,7 +132,7 @@ class EvaluationRecorder:
         actions = {agent: np.stack([t[agent] for t in tokens]) for agent in self.codec.agents}
         rewards = np.asarray([float(info["reward"]) for info in infos], dtype=np.float64)
         batch = self.state.next_batch
-        _record(self.folder, self.state, self.topk, batch, actions, rewards, infos)
+        record_batch(self.folder, self.state, self.topk, batch, actions, rewards, infos)
         self.state.next_batch = batch + 1
 
     def finish(self, stats: dict[str, float] | None = None) -> SearchResult:
@@ -144,7 +144,7 @@ class EvaluationRecorder:
             )
         if stats:
             self.state.update_stats.append({k: float(v) for k, v in stats.items()})
-        return _finish(self.folder, self.state, self.topk, self.identity, self.evaluator)  # type: ignore[arg-type]
+        return finish_run(self.folder, self.state, self.topk, self.identity, self.evaluator)  # type: ignore[arg-type]
 
 
 class RecordedEnv(BaseParallelWrapper):
