@@ -35,11 +35,11 @@ EXECUTORS: dict[str, str] = {
 def default_executor(backend: Evaluator) -> str:
     """ "pool" where the backend trains on more than one GPU (one worker per GPU), "serial" otherwise.
 
-    Not "pool" for CPU cores: on this project's 2-core machine, shared with other jobs (load 3 to 8), two
-    workers of one thread each ran 91 and 128 Fashion-MNIST evaluations per hour against one worker's 84 and
-    100 (1.08x and 1.27x; ``examples/bench_throughput.py``, README "Performance"), each worker holding its own
-    copy of the dataset: too little to spawn processes behind every training env by default. A pool of CPU
-    workers is one argument away (``executor="pool"``) where cores are free.
+    Not "pool" for CPU cores: on this project's 2-core machine two workers of one thread each ran 1.75x the
+    Fashion-MNIST evaluations per hour of one when the machine was idle, but 1.08x and 1.27x when other jobs
+    shared it (``examples/bench_throughput.py``, README "Performance"), and each worker holds its own copy of the
+    dataset: not enough to spawn processes behind every training env unasked. A pool of CPU workers is one
+    argument away (``executor="pool"``) where cores are free.
     """
     return "pool" if backend.name == "train" and len(backend_gpus(backend)) > 1 else "serial"
 
