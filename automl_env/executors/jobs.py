@@ -1,4 +1,4 @@
-"""The bookkeeping the pool and Ray executors share: tickets, the queue, retries, and finished evaluations.
+"""What the pool and Ray executors share: tickets, the queue, retries, finished evaluations, and the wait loop.
 
 An evaluation whose worker died or timed out goes back to the front of the queue (it has waited longest) until
 it has had ``1 + retries`` attempts; then it becomes a failed result whose reason says what happened to the
@@ -9,6 +9,7 @@ an evaluation that finished before its acknowledgement was lost is read back, no
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 
@@ -85,3 +86,64 @@ class Jobs:
         self.queue.clear()
         self.finished.clear()
         self.running = 0
+
+
+class WorkerExecutor(ABC):
+    """The executor protocol over ``Jobs`` for executors whose workers run elsewhere (processes, Ray actors).
+
+    A subclass starts its workers (``_start_workers``, at the first ``submit``), hands queued jobs to idle workers
+    (``_dispatch``), blocks until some worker answers or ``budget`` seconds pass (``_collect``), and replaces the
+    workers whose evaluation ran past the timeout (``_time_out``, with ``_seconds_to_next_timeout`` saying how
+    long ``_collect`` may block before one does).
+    """
+
+    workers: int
+    _jobs: Jobs
+
+    def submit(self, pipeline: Pipeline, *, fidelity: Fidelity | None = None, seed: int = 0) -> int:
+        self._start_workers()
+        ticket = self._jobs.submit(pipeline, fidelity, seed)
+        self._dispatch()
+        return ticket
+
+    def pending(self) -> int:
+        return self._jobs.pending()
+
+    def now(self) -> float:
+        return self._jobs.now()
+
+    def wait(self, timeout: float | None = None) -> list[Completed]:
+        if not self.pending():
+            return []
+        deadline = None if timeout is None else self.now() + timeout
+        while not self._jobs.finished:
+            budget = self._seconds_to_next_timeout()
+            if deadline is not None:
+                left = max(0.0, deadline - self.now())
+                budget = left if budget is None else min(budget, left)
+            self._collect(budget)
+            self._time_out()
+            self._dispatch()
+            if deadline is not None and self.now() >= deadline:
+                break
+        return self._jobs.take_finished()
+
+    @abstractmethod
+    def _start_workers(self) -> None:
+        """Start the workers if they are not running (the first submit, or the first after ``close``)."""
+
+    @abstractmethod
+    def _dispatch(self) -> None:
+        """Give queued jobs to idle workers."""
+
+    @abstractmethod
+    def _collect(self, budget: float | None) -> None:
+        """Block until a worker answers or dies (or ``budget`` seconds pass: None waits); record what arrived."""
+
+    @abstractmethod
+    def _time_out(self) -> None:
+        """Replace the workers whose evaluation ran past the timeout, losing (retrying or failing) their jobs."""
+
+    @abstractmethod
+    def _seconds_to_next_timeout(self) -> float | None:
+        """How long until the earliest running evaluation times out (None: no timeout)."""

@@ -29,12 +29,10 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from automl_env.backends.base import BackendSetupError, Evaluator, Fidelity
-from automl_env.executors.base import Completed
-from automl_env.executors.jobs import Job, Jobs
+from automl_env.backends.base import BackendSetupError, Evaluator
+from automl_env.executors.jobs import Job, Jobs, WorkerExecutor
 from automl_env.executors.options import ExecutorOptions, check_workers, placements
 from automl_env.executors.worker import Placement, serve
-from automl_env.pipeline import Pipeline
 
 STOP_SECONDS = 5.0
 """How long ``close`` lets a worker finish its current step and exit before it is killed."""
@@ -70,7 +68,7 @@ def _stop(workers: list[_Worker]) -> None:
     workers.clear()
 
 
-class PoolExecutor:
+class PoolExecutor(WorkerExecutor):
     """Runs a backend's evaluations on ``workers`` local processes; see the module docstring.
 
     ``workers`` None: one per GPU slot (``per_device`` per GPU) where the backend trains on GPUs, one per core
@@ -100,39 +98,17 @@ class PoolExecutor:
         self._pool: list[_Worker] = []
         self._closer = weakref.finalize(self, _stop, self._pool)
 
-    def submit(self, pipeline: Pipeline, *, fidelity: Fidelity | None = None, seed: int = 0) -> int:
+    def _start_workers(self) -> None:
         if not self._pool:
             self._pool.extend(self._spawn(index) for index in range(self.workers))
             if not self._closer.alive:  # started again after close()
                 self._closer = weakref.finalize(self, _stop, self._pool)
-        ticket = self._jobs.submit(pipeline, fidelity, seed)
-        self._dispatch()
-        return ticket
 
-    def pending(self) -> int:
-        return self._jobs.pending()
-
-    def now(self) -> float:
-        return self._jobs.now()
-
-    def wait(self, timeout: float | None = None) -> list[Completed]:
-        if not self.pending():
-            return []
-        deadline = None if timeout is None else self.now() + timeout
-        while not self._jobs.finished:
-            budget = self._seconds_to_next_timeout()
-            if deadline is not None:
-                left = max(0.0, deadline - self.now())
-                budget = left if budget is None else min(budget, left)
-            ready = wait([w.connection for w in self._pool] + [w.process.sentinel for w in self._pool], budget)
-            for index, worker in enumerate(self._pool):
-                if worker.connection in ready or worker.process.sentinel in ready:
-                    self._collect(index)
-            self._time_out()
-            self._dispatch()
-            if deadline is not None and self.now() >= deadline:
-                break
-        return self._jobs.take_finished()
+    def _collect(self, budget: float | None) -> None:
+        ready = wait([w.connection for w in self._pool] + [w.process.sentinel for w in self._pool], budget)
+        for index, worker in enumerate(self._pool):
+            if worker.connection in ready or worker.process.sentinel in ready:
+                self._receive(index)
 
     def close(self) -> None:
         self._jobs.abandon()
@@ -161,7 +137,7 @@ class PoolExecutor:
                 worker.job = job
                 worker.connection.send((job.pipeline, job.fidelity, job.seed))
 
-    def _collect(self, index: int) -> None:
+    def _receive(self, index: int) -> None:
         """Read what worker ``index`` sent; a worker that died is replaced and its evaluation retried or failed."""
         worker = self._pool[index]
         try:

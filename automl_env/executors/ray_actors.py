@@ -22,8 +22,7 @@ import pickle
 from typing import Any
 
 from automl_env.backends.base import BackendSetupError, Evaluator, Fidelity
-from automl_env.executors.base import Completed
-from automl_env.executors.jobs import Job, Jobs
+from automl_env.executors.jobs import Job, Jobs, WorkerExecutor
 from automl_env.executors.options import ExecutorOptions, cpu_cores
 from automl_env.executors.worker import Outcome, Placement, evaluate_one, load_backend
 from automl_env.pipeline import Pipeline
@@ -54,7 +53,7 @@ class RayWorker:
         return evaluate_one(self.backend, pipeline, fidelity, seed)
 
 
-class RayExecutor:
+class RayExecutor(WorkerExecutor):
     """Runs a backend's evaluations on ``workers`` Ray actors; see the module docstring.
 
     ``workers`` None: ``per_device`` per GPU of the cluster where the backend trains on CUDA, one per CPU otherwise.
@@ -93,36 +92,14 @@ class RayExecutor:
         self._actors: list[Any] = []
         self._running: dict[Any, tuple[int, Job]] = {}  # the evaluation's ObjectRef -> (worker, job)
 
-    def submit(self, pipeline: Pipeline, *, fidelity: Fidelity | None = None, seed: int = 0) -> int:
+    def _start_workers(self) -> None:
         if not self._actors:
             self._actors = [self._new_actor() for _ in range(self.workers)]
-        ticket = self._jobs.submit(pipeline, fidelity, seed)
-        self._dispatch()
-        return ticket
 
-    def pending(self) -> int:
-        return self._jobs.pending()
-
-    def now(self) -> float:
-        return self._jobs.now()
-
-    def wait(self, timeout: float | None = None) -> list[Completed]:
-        if not self.pending():
-            return []
-        deadline = None if timeout is None else self.now() + timeout
-        while not self._jobs.finished:
-            budget = self._seconds_to_next_timeout()
-            if deadline is not None:
-                left = max(0.0, deadline - self.now())
-                budget = left if budget is None else min(budget, left)
-            ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=budget)
-            for ref in ready:
-                self._collect(ref)
-            self._time_out()
-            self._dispatch()
-            if deadline is not None and self.now() >= deadline:
-                break
-        return self._jobs.take_finished()
+    def _collect(self, budget: float | None) -> None:
+        ready, _ = self._ray.wait(list(self._running), num_returns=1, timeout=budget)
+        for ref in ready:
+            self._receive(ref)
 
     def close(self) -> None:
         self._jobs.abandon()
@@ -144,7 +121,7 @@ class RayExecutor:
                 job = self._jobs.start()
                 self._running[actor.evaluate.remote(job.pipeline, job.fidelity, job.seed)] = (index, job)
 
-    def _collect(self, ref: Any) -> None:
+    def _receive(self, ref: Any) -> None:
         index, job = self._running.pop(ref)
         try:
             kind, value = self._ray.get(ref)
