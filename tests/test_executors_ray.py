@@ -70,3 +70,11 @@ def test_a_killed_actor_is_replaced_and_its_evaluation_retried(local_ray: None, 
     assert crashed.reason.endswith("gave up after 2 attempts")
     assert all(results[t].status == "ok" for t in tickets[1:])
     assert sorted(evaluated(tmp_path)) == sorted(p.digest for p in pipelines[1:])
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_bad_workers_are_refused_before_ray_starts(workers: object, tmp_path: Path) -> None:
+    started = ray.is_initialized()
+    with pytest.raises(ValueError, match="workers must be an int >= 1"):
+        make_executor("ray", SleepBackend(tmp_path), workers=workers)  # type: ignore[arg-type]
+    assert ray.is_initialized() == started, "a bad setting started (or stopped) Ray"

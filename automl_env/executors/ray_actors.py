@@ -23,7 +23,7 @@ from typing import Any
 
 from automl_env.backends.base import BackendSetupError, Evaluator, Fidelity
 from automl_env.executors.jobs import Job, Jobs, WorkerExecutor
-from automl_env.executors.options import ExecutorOptions, cpu_cores
+from automl_env.executors.options import ExecutorOptions, check_workers, cpu_cores
 from automl_env.executors.worker import Outcome, Placement, evaluate_one, load_backend
 from automl_env.pipeline import Pipeline
 
@@ -66,8 +66,11 @@ class RayExecutor(WorkerExecutor):
         workers: int | None = None,
         options: ExecutorOptions | None = None,
     ) -> None:
+        options = options or ExecutorOptions()
+        if workers is not None:  # checked before Ray starts, as the pool checks it
+            workers = check_workers(workers, backend, options)
         self._ray = ray = import_ray()
-        self.options = options = options or ExecutorOptions()
+        self.options = options
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(address=options.ray_address, include_dashboard=False)
@@ -75,8 +78,10 @@ class RayExecutor(WorkerExecutor):
         resources = ray.cluster_resources()
         if workers is None:
             workers = int(resources.get("GPU", 0) * options.per_device) if on_gpu else int(resources.get("CPU", 1))
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be an int >= 1 (or None for one per GPU slot or CPU), got {workers!r}")
+            if workers < 1:
+                raise ValueError(
+                    f"the Ray cluster has no {'GPU' if on_gpu else 'CPU'} for one worker: add nodes, or pass workers="
+                )
         self.workers = workers
         self.backend_name = backend.name
         cpus = int(resources.get("CPU", cpu_cores()))
