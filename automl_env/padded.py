@@ -1,12 +1,14 @@
 """Padded pipeline mode: every agent acts in one shared MultiDiscrete space, with an action mask.
 
 Pipeline mode gives each agent its module's own ``MultiDiscrete(nvec)``; clients that stack the agents of a
-group (BenchMARL, TorchRL with all agents in one group) or that vectorise them (SuperSuit) need one space for
-all. ``action_mode="padded"`` pads every agent's action to the longest module's width W and puts a mask of the
+group (TorchRL with all agents in one group) or that vectorise them (SuperSuit) need one space for all.
+BenchMARL stacks agents too, but its stock models emit one logit vector per agent (the action spec's last
+dimension), not one per position, so they cannot act here: BenchMARL keeps token mode.
+``action_mode="padded"`` pads every agent's action to the longest module's width W and puts a mask of the
 choices each agent really has in its observation.
 
 - Space: ``MultiDiscrete([C] * W)``, C the most choices any position of any module has (TorchRL reads
-  equal choices as one ``Categorical`` of shape (W,), which BenchMARL's policies take).
+  equal choices as one ``Categorical`` of shape (W,)).
 - Mask: ``action_mask`` is an int8 (W, C) array (TorchRL's layout for that ``Categorical``; the action
   space's ``sample`` takes it too): at a real position the agent's own choices, at a padded position (past
   its module's tokens) choice 0 only.

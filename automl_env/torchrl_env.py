@@ -6,7 +6,7 @@
 Through ``PettingZooWrapper`` every env step is a Python round trip per agent and per info key; here one
 ``step`` hands all N x agents actions to the vector env's token fast path (``automl_env.vector``) and gets
 the rewards back as arrays. Layout (TorchRL's multi-agent convention, one group ``"modules"`` of every
-agent, as BenchMARL expects):
+agent, the layout of VMAS and BenchMARL):
 
 | key                                   | shape                  | what                                      |
 |---------------------------------------|------------------------|-------------------------------------------|
@@ -22,6 +22,10 @@ agent, as BenchMARL expects):
 Padded positions are ignored and a masked choice plays ``token % choices``, as in the parallel env's padded
 mode; an episode is one step, so TorchRL's collectors reset after each. Nothing is random: ``set_seed``
 changes nothing, and the evaluation seed is the ``seed`` option.
+
+BenchMARL reads this layout (its task's spec methods on the ``*_unbatched`` specs, as for VMAS), but its stock
+MLP emits one logit vector per agent, not one per position of a (W,) action, so MAPPO cannot act in it yet:
+that needs a model with (agents, W, C) logits, or a layout with one group entry per (agent, position).
 """
 
 from __future__ import annotations
@@ -100,7 +104,8 @@ class TorchRLAutoMLEnv(EnvBase):
             shape=(n,),
         )
         self.observation_spec[GROUP, "masked_remaps"] = Unbounded((*group, 1), dtype=torch.int64, device=self.device)
-        self.action_spec[GROUP, "action"].update_mask(self._mask.clone())  # random actions (rand) obey the masks
+        # No update_mask on the action spec: its unbatched copy (what BenchMARL builds policies from) would keep the
+        # (N, ...) mask and fail against a policy's logits. Policies mask with ("modules", "action_mask").
 
     def _observation(self, state: np.ndarray, remaps: np.ndarray, done: bool) -> TensorDict:
         n, agents = self.batch_size[0], len(self.agents)

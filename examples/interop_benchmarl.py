@@ -1,14 +1,13 @@
-"""A BenchMARL task wrapping the token or padded mode of the AutoML environment, trained briefly with MAPPO.
+"""A BenchMARL task wrapping the token mode of the AutoML environment, trained briefly with MAPPO.
 
     pip install "automl-env[interop]" benchmarl
     python examples/interop_benchmarl.py --frames 600
 
-BenchMARL stacks a group's agents, so every agent needs the same space: the task uses the token
-mode (Discrete + action mask, identical for every agent: one group ``modules`` sharing a policy) or,
-with ``--action-mode padded``, the padded pipeline mode (one shared MultiDiscrete + mask, one step).
-It builds the env through TorchRL's ``PettingZooWrapper`` with the string infos dropped
-(``automl_env.wrappers.NumericInfos``) and reuses BenchMARL's PettingZoo task class for every spec.
-Logging, evaluation and checkpoints are off: this shows the wiring, with a budget far too small to learn.
+BenchMARL cannot take MultiDiscrete actions, so the task uses the token mode (Discrete + action
+mask, identical for every agent: one group ``modules`` sharing a policy). It builds the env through
+TorchRL's ``PettingZooWrapper`` with the string infos dropped (``automl_env.wrappers.NumericInfos``)
+and reuses BenchMARL's PettingZoo task class for every spec. Logging, evaluation and checkpoints are
+off: this shows the wiring, with a budget far too small to learn.
 
 BenchMARL 1.5.2 pins ``torchrl>=0.10,<0.12`` (so ``tensordict`` 0.11); pip resolves it beside
 torch 2.14.1 with torchrl 0.11.1, and this script runs there.
@@ -38,9 +37,10 @@ class AutoMLTask(PettingZooClass):
         config = self.config
 
         def make() -> Any:
-            mode = config.get("action_mode", "token")
-            env = automl_env.parallel_env(config["task"], backend=config["backend"], action_mode=mode, seed=seed or 0)
-            return wrap(env, token_mode=True).to(device)  # one shared group with masks: token and padded mode
+            env = automl_env.parallel_env(
+                config["task"], backend=config["backend"], action_mode="token", seed=seed or 0
+            )
+            return wrap(env, token_mode=True).to(device)
 
         return make
 
@@ -57,8 +57,6 @@ class AutoMLTask(PettingZooClass):
         return False
 
     def max_steps(self, env: Any) -> int:
-        if self.config.get("action_mode", "token") == "padded":
-            return 1  # padded pipeline mode: one step per episode
         spec = automl_env.get_task(self.config["task"])
         return max(space.num_tokens for space in spec.modules.values())  # the token-mode episode length
 
@@ -67,21 +65,18 @@ class AutoMLTask(PettingZooClass):
         return "automl"
 
 
-def make_task(*, task: str = "cifar100", backend: str = "synthetic", action_mode: str = "token") -> AutoMLTask:
-    """The BenchMARL task of the AutoML env of ``task`` in token or padded pipeline mode."""
-    config = {"task": task, "backend": backend, "action_mode": action_mode}
-    return AutoMLTask(name=f"automl_{task}", config=config)
+def make_task(*, task: str = "cifar100", backend: str = "synthetic") -> AutoMLTask:
+    """The BenchMARL task of the token-mode AutoML env of ``task``."""
+    return AutoMLTask(name=f"automl_{task}", config={"task": task, "backend": backend})
 
 
-def train(
-    *, frames: int = 600, seed: int = 0, task: str = "cifar100", backend: str = "synthetic", action_mode: str = "token"
-) -> dict[str, float]:
-    """MAPPO for ``frames`` env steps on the task; returns the frames and iterations done."""
+def train(*, frames: int = 600, seed: int = 0, task: str = "cifar100", backend: str = "synthetic") -> dict[str, float]:
+    """MAPPO for ``frames`` env steps on the task; returns the mean episode reward of the last collection."""
     from benchmarl.algorithms import MappoConfig
     from benchmarl.experiment import Experiment, ExperimentConfig
     from benchmarl.models.mlp import MlpConfig
 
-    benchmark_task = make_task(task=task, backend=backend, action_mode=action_mode)
+    benchmark_task = make_task(task=task, backend=backend)
     episode = benchmark_task.max_steps(None)
     config = ExperimentConfig.get_from_yaml()
     config.max_n_frames = frames
@@ -114,15 +109,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--task", default="cifar100")
     parser.add_argument("--backend", default="synthetic")
-    parser.add_argument("--action-mode", default="token", choices=["token", "padded"])
     args = parser.parse_args()
-    stats = train(
-        frames=args.frames, seed=args.seed, task=args.task, backend=args.backend, action_mode=args.action_mode
-    )
-    print(
-        f"BenchMARL MAPPO on automl {args.action_mode} mode: "
-        f"{stats['frames']:g} frames in {stats['iterations']:g} iterations"
-    )
+    stats = train(frames=args.frames, seed=args.seed, task=args.task, backend=args.backend)
+    print(f"BenchMARL MAPPO on automl token mode: {stats['frames']:g} frames in {stats['iterations']:g} iterations")
 
 
 if __name__ == "__main__":
