@@ -44,6 +44,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
     python, examples = sys.executable, ROOT / "examples"
     gpu_tests = sorted(str(p) for p in (ROOT / "tests").glob("test_*.py") if "mark.gpu" in p.read_text())
     data = ["--data-root", args.data_root] if args.data_root else []
+    tests = args.tests_timeout
     if args.tiny:  # Fashion-MNIST from --data-root: validating on 5,000 CIFAR-shaped images is minutes on a busy CPU
         device, training = "cpu", ["--train-subset", "64", "--batch-size", "16", "--repeats", "1", "--epochs", "1"]
         training = ["--task", "fashion-mnist", *data, *training]
@@ -56,7 +57,7 @@ def steps(args: argparse.Namespace) -> list[Step]:
         training = ["--task", "cifar100", "--synthetic", *training]
         packed = ["--device", "cuda", "--per-device", "1", "2", "4", "8", "--evaluations", str(args.evaluations)]
     return [
-        Step("cuda_tests", [python, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *gpu_tests], 240),
+        Step("cuda_tests", [python, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *gpu_tests], tests),
         Step(
             "training",
             [python, str(examples / "bench_training.py"), "--device", device, *training],
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="training step: epochs per evaluation")
     parser.add_argument("--train-subset", type=int, default=50_000, help="training step: images per epoch")
     parser.add_argument("--evaluations", type=int, default=8, help="packed step: evaluations per k")
-    parser.add_argument("--step-timeout", type=float, default=200.0, help="seconds each benchmark step may run")
+    # 150 + 2 x 180 s = 510 s: under the GPU machine's 600 s per command, with start-up and copying to spare.
+    parser.add_argument("--tests-timeout", type=float, default=150.0, help="seconds the CUDA tests may run")
+    parser.add_argument("--step-timeout", type=float, default=180.0, help="seconds each benchmark step may run")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
