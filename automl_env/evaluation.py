@@ -27,7 +27,11 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
+from automl_env.batch import BatchResults, IntArray, same_owner
 from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
 from automl_env.objectives import OBJECTIVES, Objective
 from automl_env.pipeline import Pipeline
@@ -205,6 +209,37 @@ class Evaluation:
                 f"backend {self.backend.name} returned {len(results)} results for {len(pipelines)} pipelines"
             )
         return [self.outcome(pipeline, result) for pipeline, result in zip(pipelines, results, strict=True)]
+
+    @property
+    def serves_batches(self) -> bool:
+        """Whether ``run_batch`` can serve this env: evaluations run in this process, on a backend whose
+        ``evaluate`` is built on ``evaluate_batch``, for an objective whose ``__call__`` has an ``of_batch``."""
+        return (
+            self._batched is None
+            and same_owner(self.backend, "evaluate", "evaluate_batch")
+            and same_owner(self.objective, "__call__", "of_batch")
+        )
+
+    def run_batch(self, tokens: Mapping[str, IntArray]) -> tuple[npt.NDArray[np.float64], BatchResults]:
+        """``run`` on canonical token matrices of every task module (``automl_env.batch``): the rewards and the
+        results as arrays, equal to what ``run`` gives for the pipelines the rows decode to."""
+        if not self.serves_batches:
+            raise RuntimeError(f"backend {self.backend.name} or this objective cannot evaluate token batches")
+        n = len(next(iter(tokens.values())))
+        try:
+            results: BatchResults = self.backend.evaluate_batch(  # type: ignore[attr-defined]
+                tokens, fidelity=self.fidelity, seed=self.seed
+            )
+        except (BackendSetupError, ImportError):
+            raise
+        except Exception as error:  # as in ``run``: a crashed backend must not end a search
+            log.exception("backend %s failed on a batch of %d pipelines", self.backend.name, n)
+            reason = f"backend raised {type(error).__name__}: {error}"
+            results = BatchResults.all_failed(n, reason=reason, backend=self.backend.name)
+        if len(results) != n:
+            raise RuntimeError(f"backend {self.backend.name} returned {len(results)} results for {n} pipelines")
+        rewards = self.objective.of_batch(results.accuracy, results.flops, results.ok)
+        return np.asarray(rewards, dtype=np.float64), results
 
     def outcome(self, pipeline: Pipeline, result: EvalResult) -> tuple[float, dict[str, Any]]:
         """The reward and full info of one result (what ``run`` gives per pipeline; an executor's results too)."""

@@ -65,6 +65,7 @@ from automl_env.backends.synthetic_cost import FORWARD_BACKWARD, MobileNetCostTa
 from automl_env.backends.synthetic_hparams import HPOModel, IntArray, RecipeModel, SGDModel
 from automl_env.backends.synthetic_modules import STRENGTH_PER_OP, augment_model, mobilenet_model, nasnet_model
 from automl_env.backends.synthetic_tables import AdditiveModel, FloatArray, Frontier
+from automl_env.batch import BatchResults
 from automl_env.modules.augment import AugmentSpace
 from automl_env.modules.base import ModuleSpace, TokenArray
 from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
@@ -280,26 +281,29 @@ class SyntheticBackend:
         """
         if not pipelines:
             return []
-        fidelity = fidelity or self.task.search_fidelity
         tokens = {
             name: np.stack([space.encode(p[name]) for p in pipelines]) for name, space in self.task.modules.items()
         }
+        return self.evaluate_batch(tokens, fidelity=fidelity, seed=seed).results()
+
+    def evaluate_batch(
+        self, tokens: Mapping[str, IntArray], *, fidelity: Fidelity | None = None, seed: int = 0
+    ) -> BatchResults:
+        """``evaluate``'s results as arrays, from canonical (N, num_tokens) matrices (``automl_env.batch``)."""
+        fidelity = fidelity or self.task.search_fidelity
         raw = self._accuracy(self._gain(tokens))
         expected, accuracy = self._clip(raw), self._clip(self._with_noise(raw, tokens, seed))
         macs, params = self._cost_table(fidelity).macs_params(tokens[self._nas_name])
         images = fidelity.train_subset or self.calibration.train_images
         cost = FORWARD_BACKWARD * macs * float(fidelity.epochs * images) / self.calibration.macs_per_second
-        return [
-            EvalResult(
-                accuracy=float(a),
-                flops=float(m),
-                params=float(p),
-                cost_seconds=float(c),
-                backend=self.name,
-                metrics={"expected_accuracy": float(e)},
-            )
-            for a, e, m, p, c in zip(accuracy, expected, macs, params, cost, strict=True)
-        ]
+        return BatchResults(
+            self.name,
+            np.asarray(accuracy, dtype=np.float64),
+            np.asarray(macs, dtype=np.float64),
+            np.asarray(params, dtype=np.float64),
+            np.asarray(cost, dtype=np.float64),
+            metrics={"expected_accuracy": np.asarray(expected, dtype=np.float64)},
+        )
 
     def _cost_table(self, fidelity: Fidelity) -> NASNetCostTable | MobileNetCostTable:
         """The cached exact MACs/params table for this network size (MobileNet's size is searched)."""

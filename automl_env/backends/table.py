@@ -26,7 +26,7 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from automl_env.backends.table_data import (
     task_tokens,
 )
 from automl_env.backends.table_surrogate import Surrogate, SurrogateFit, fit_held_out
+from automl_env.batch import BatchResults
 from automl_env.cost import arch_cost
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec, get_task
@@ -126,7 +127,16 @@ class TableBackend:
         if not pipelines:
             return []
         records = self.table.records(fidelity or self.task.search_fidelity, "validation")
-        return self._results(records, task_tokens(self.task, pipelines), list(pipelines), seed)
+        return self._batch(records, task_tokens(self.task, pipelines), list(pipelines).__getitem__, seed).results()
+
+    def evaluate_batch(
+        self, tokens: Mapping[str, IntArray], *, fidelity: Fidelity | None = None, seed: int = 0
+    ) -> BatchResults:
+        """``evaluate``'s results as arrays, from canonical (N, num_tokens) matrices (``automl_env.batch``);
+        a row is decoded only where its FLOPs are not recorded and must be priced from its architecture."""
+        records = self.table.records(fidelity or self.task.search_fidelity, "validation")
+        joint = np.concatenate([np.asarray(tokens[name], dtype=np.int64) for name in self.task.modules], axis=1)
+        return self._batch(records, joint, lambda i: self.pipeline_of(joint[i]), seed)
 
     def evaluate_tokens(self, tokens: IntArray, *, fidelity: Fidelity | None = None, seed: int = 0) -> FloatArray:
         """Validation accuracy of each row of an (n, T) matrix of the task's tokens (all modules, task order).
@@ -151,7 +161,7 @@ class TableBackend:
         if lr_scale != 1.0:
             raise ValueError(f"the table recorded one training recipe; lr_scale={lr_scale} cannot be served")
         records = self.table.records(fidelity or self.task.final_fidelity, "test")
-        return self._results(records, task_tokens(self.task, [pipeline]), [pipeline], seed)[0]
+        return self._batch(records, task_tokens(self.task, [pipeline]), [pipeline].__getitem__, seed).result(0)
 
     def optimum(self, *, fidelity: Fidelity | None = None, split: Split = "validation") -> Optimum | None:
         """Exact best (seed-averaged) accuracy at ``fidelity`` and ``split`` where the table is complete, else None."""
@@ -200,7 +210,10 @@ class TableBackend:
             raise ValueError(f"tokens {tokens[0].tolist()} are not in the complete table {self.table.source}")
         raise ValueError(f"{len(tokens)} pipeline(s) are not recorded in {self.table.source} and there is no surrogate")
 
-    def _results(self, records: Records, tokens: IntArray, pipelines: list[Pipeline], seed: int) -> list[EvalResult]:
+    def _batch(
+        self, records: Records, tokens: IntArray, pipeline: Callable[[int], Pipeline], seed: int
+    ) -> BatchResults:
+        """Results of the (n, T) token rows; ``pipeline(i)`` is row i's pipeline, asked for only to price its cost."""
         rows = self.table.lookup(records.fidelity, records.split, tokens)
         found = rows >= 0
         accuracy = np.full(rows.shape[0], np.nan)
@@ -210,32 +223,37 @@ class TableBackend:
         predictable = records.fidelity.key in self.surrogates and records.split == "validation"
         if not found.all() and (predictable or self.table.complete(records.fidelity, records.split)):
             accuracy[~found] = self._predict(records, tokens[~found])
-        mean_cost = _finite_mean(records.cost_seconds)
-        results = []
-        for i, pipeline in enumerate(pipelines):
-            row = int(rows[i])
-            flops, params = self._cost(records, row, pipeline)
-            cost = float(recorded_cost[i]) if np.isfinite(recorded_cost[i]) else mean_cost
-            if row >= 0 and row in records.failures:
-                reason = f"recorded as failed in {self.table.source}: {records.failures[row]}"
-                results.append(EvalResult.failed(reason=reason, backend=self.name, flops=flops, params=params))
-            elif not np.isfinite(accuracy[i]):
-                reason = (
-                    f"not recorded in {self.table.source} at fidelity {records.fidelity.key} ({records.rows} of "
-                    f"{self.table.space_size:.3g} pipelines) and the backend has no surrogate: pass surrogate='hist_gb'"
-                )
-                results.append(EvalResult.failed(reason=reason, backend=self.name, flops=flops, params=params))
-            else:
-                metrics = {"recorded": 1.0 if row >= 0 else 0.0}
-                results.append(EvalResult(float(accuracy[i]), flops, params, cost, self.name, metrics=metrics))
-        return results
+        cost = np.where(np.isfinite(recorded_cost), recorded_cost, _finite_mean(records.cost_seconds))
+        flops, params = self._costs(records, rows, pipeline)
+        failures: dict[int, str] = {}
+        for i in np.flatnonzero(found).tolist():
+            if int(rows[i]) in records.failures:
+                failures[i] = f"recorded as failed in {self.table.source}: {records.failures[int(rows[i])]}"
+        for i in np.flatnonzero(~np.isfinite(accuracy)).tolist():
+            failures.setdefault(
+                i,
+                f"not recorded in {self.table.source} at fidelity {records.fidelity.key} ({records.rows} of "
+                f"{self.table.space_size:.3g} pipelines) and the backend has no surrogate: pass surrogate='hist_gb'",
+            )
+        failed = list(failures)
+        accuracy[failed], cost[failed] = 0.0, 0.0  # as EvalResult.failed makes them
+        recorded = found.astype(np.float64)
+        return BatchResults(self.name, accuracy, flops, params, cost, failures, {"recorded": recorded})
 
-    def _cost(self, records: Records, row: int, pipeline: Pipeline) -> tuple[float, float]:
-        """Recorded FLOPs and parameters, else ``automl_env.cost``'s (0 where no cost model applies)."""
-        if row >= 0 and records.flops is not None and records.params is not None:
-            flops, params = float(records.flops[row]), float(records.params[row])
-            if np.isfinite(flops) and np.isfinite(params):
-                return flops, params
+    def _costs(
+        self, records: Records, rows: IntArray, pipeline: Callable[[int], Pipeline]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Recorded FLOPs and parameters of each row, else ``automl_env.cost``'s (0 where no cost model applies)."""
+        flops, params = np.full(rows.shape[0], np.nan), np.full(rows.shape[0], np.nan)
+        found = rows >= 0
+        if records.flops is not None and records.params is not None:
+            flops[found], params[found] = records.flops[rows[found]], records.params[rows[found]]
+        for i in np.flatnonzero(~(np.isfinite(flops) & np.isfinite(params))).tolist():
+            flops[i], params[i] = self._cost(records, pipeline(i))
+        return flops, params
+
+    def _cost(self, records: Records, pipeline: Pipeline) -> tuple[float, float]:
+        """``automl_env.cost``'s FLOPs and parameters of an unrecorded pipeline (0 where no cost model applies)."""
         arch = self.task.architecture(pipeline)
         if arch is None:
             return 0.0, 0.0
