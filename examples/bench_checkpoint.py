@@ -8,7 +8,8 @@ thread) with a checkpoint after every batch (``checkpoint_every=1``, the default
 default schedule (``checkpoint_every=None``: under 5% of the wall time, ``ma2ml_agents.checkpoints``) and with a
 checkpoint only at the end, after one discarded warm-up run (imports, the table's first load), each ``--repeats``
 times alternating. Prints the median process CPU time of each (wall time on a shared machine varies by 2x), the
-cost of checkpointing (the difference to the end-only run), how many checkpoints a run wrote and the mean time of one (``RunFolder.save_checkpoint``).
+cost of checkpointing (the difference to the end-only run), how many checkpoints a run wrote and the mean time
+of one (``RunFolder.save_checkpoint``).
 ``--schedules every end`` runs on code without the schedule, to measure the code before it.
 """
 
