@@ -29,7 +29,9 @@ from typing import Any, Literal, cast
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
 from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
+from automl_env.modules.fields import shown
 from automl_env.objectives import OBJECTIVES, Objective
+from automl_env.options import OptionTypeError, integer
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -165,6 +167,14 @@ class Evaluation:
         executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
     ) -> None:
         self.task = task
+        seed = integer(seed, "seed", where="env", low=0, high=2**63)
+        if fidelity is not None and not isinstance(fidelity, Fidelity):
+            raise OptionTypeError(f"env: option 'fidelity' must be a Fidelity or None, got {shown(fidelity)}")
+        if backend_options is not None and not isinstance(backend_options, Mapping):
+            raise OptionTypeError(
+                f"env: option 'backend_options' must be a dict of the backend's options or None, got "
+                f"{shown(backend_options)}"
+            )
         self.backend = resolve_backend(task, backend, backend_options)
         self.objective = resolve_objective(task, objective)
         self.fidelity = fidelity or task.search_fidelity

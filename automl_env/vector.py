@@ -26,11 +26,16 @@ from automl_env.backends.base import Evaluator
 from automl_env.env_options import EnvOptions, resolve_env
 from automl_env.evaluation import InfoMode, check_info_mode, pending_info, shown_info
 from automl_env.modules.base import TokenArray
+from automl_env.options import integer
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
 if TYPE_CHECKING:
     from typing import Unpack
+
+
+MAX_NUM_ENVS = 1_000_000
+"""The most episodes one vector env steps at once (a million evaluations a batch), checked before allocating."""
 
 
 class AutoMLVectorEnv:
@@ -44,8 +49,7 @@ class AutoMLVectorEnv:
         infos: InfoMode = "full",
         **options: Unpack[EnvOptions],
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        num_envs = integer(num_envs, "num_envs", where="vector env", low=1, high=MAX_NUM_ENVS + 1)
         self.infos = check_info_mode(infos)
         self.task, self.codec, self.evaluation = resolve_env(task, **options)
         self.num_envs = num_envs

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from automl_env.backends.base import Evaluator
 from automl_env.executors.worker import Placement
+from automl_env.options import OptionTypeError, OptionValueError, integer, known_options, number, optional_integer
+
+MAX_TIMEOUT = 30 * 24 * 3600.0
+"""The longest evaluation timeout (30 days: past it, set none)."""
+MAX_RETRIES = 100
+MAX_PER_DEVICE = 64
+"""Pipelines packed on one GPU at most (each gets 1/per_device of its memory)."""
+MAX_THREADS = 1024
+MAX_WORKERS = 4096
+"""The most workers one executor starts (processes or Ray actors)."""
 
 
 @dataclass(frozen=True)
@@ -34,18 +44,23 @@ class ExecutorOptions:
     """Address of a running Ray cluster ("ray://host:10001" or "auto"); None: Ray starts a local instance."""
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and not (isinstance(self.timeout, int | float) and self.timeout > 0):
-            raise ValueError(f"executor timeout must be a positive number of seconds or None, got {self.timeout!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ValueError(f"executor retries must be an int >= 0, got {self.retries!r}")
-        if isinstance(self.per_device, bool) or not isinstance(self.per_device, int) or self.per_device < 1:
-            raise ValueError(f"per_device (pipelines packed per GPU) must be an int >= 1, got {self.per_device!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads per worker must be an int >= 1 or None, got {self.threads!r}")
+        where = "executor options"
+        if self.timeout is not None:
+            timeout = number(self.timeout, "timeout", where=where, low=0.0, low_open=True, high=MAX_TIMEOUT)
+            object.__setattr__(self, "timeout", timeout)
+        integer(self.retries, "retries", where=where, low=0, high=MAX_RETRIES + 1)
+        integer(self.per_device, "per_device", where=where, low=1, high=MAX_PER_DEVICE + 1)
+        optional_integer(self.threads, "threads", where=where, low=1, high=MAX_THREADS + 1)
+        if self.ray_address is not None and not isinstance(self.ray_address, str):
+            raise OptionTypeError(f"{where}: option 'ray_address' must be a string or None, got {self.ray_address!r}")
         if self.devices is not None:
-            if isinstance(self.devices, str) or not self.devices:
-                raise ValueError(f"devices must be a non-empty sequence of device names, got {self.devices!r}")
-            object.__setattr__(self, "devices", tuple(str(device) for device in self.devices))
+            if isinstance(self.devices, str) or not isinstance(self.devices, Sequence) or not self.devices:
+                raise OptionValueError(
+                    f"{where}: option 'devices' must be a non-empty sequence of device names, got {self.devices!r}"
+                )
+            if not all(isinstance(device, str) and device for device in self.devices):
+                raise OptionTypeError(f"{where}: option 'devices' holds a non-string or empty name: {self.devices!r}")
+            object.__setattr__(self, "devices", tuple(self.devices))
 
     @classmethod
     def of(cls, options: ExecutorOptions | Mapping[str, Any] | None) -> ExecutorOptions:
@@ -54,10 +69,9 @@ class ExecutorOptions:
             return cls()
         if isinstance(options, ExecutorOptions):
             return options
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown executor option(s) {unknown}; choose from {sorted(known)}")
+        if not isinstance(options, Mapping):
+            raise OptionTypeError(f"executor_options must be ExecutorOptions, a dict of its fields or None, got {options!r}")
+        known_options(options, [f.name for f in fields(cls)], where="executor options")
         return cls(**options)
 
 
@@ -106,6 +120,4 @@ def check_workers(workers: int | None, backend: Evaluator, options: ExecutorOpti
     """``workers`` as a positive int (None: ``default_workers``), or a ValueError saying what to pass."""
     if workers is None:
         return default_workers(backend, options)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1 (or None for one per GPU slot or core), got {workers!r}")
-    return workers
+    return integer(workers, "workers", where="executor", low=1, high=MAX_WORKERS + 1)
