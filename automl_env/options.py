@@ -46,14 +46,26 @@ def option(
 
 
 def integer(
-    value: Any, name: str, *, where: str, low: int | None = None, high: int | None = None, errors: Errors = OPTION_ERRORS
+    value: Any,
+    name: str,
+    *,
+    where: str,
+    low: int | None = None,
+    high: int | None = None,
+    errors: Errors = OPTION_ERRORS,
 ) -> int:
     """An int in ``[low, high)`` (numpy integers taken; bools, floats and strings refused)."""
     return option(value, name, int_field, where=where, errors=errors, low=low, high=high)
 
 
 def optional_integer(
-    value: Any, name: str, *, where: str, low: int | None = None, high: int | None = None, errors: Errors = OPTION_ERRORS
+    value: Any,
+    name: str,
+    *,
+    where: str,
+    low: int | None = None,
+    high: int | None = None,
+    errors: Errors = OPTION_ERRORS,
 ) -> int | None:
     """None, or ``integer``."""
     return None if value is None else integer(value, name, where=where, low=low, high=high, errors=errors)

@@ -70,7 +70,9 @@ class ExecutorOptions:
         if isinstance(options, ExecutorOptions):
             return options
         if not isinstance(options, Mapping):
-            raise OptionTypeError(f"executor_options must be ExecutorOptions, a dict of its fields or None, got {options!r}")
+            raise OptionTypeError(
+                f"executor_options must be ExecutorOptions, a dict of its fields or None, got {options!r}"
+            )
         known_options(options, [f.name for f in fields(cls)], where="executor options")
         return cls(**options)
 
