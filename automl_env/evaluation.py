@@ -29,6 +29,7 @@ from typing import Any, Literal, cast
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
 from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
+from automl_env.executors.options import default_workers
 from automl_env.modules.fields import shown
 from automl_env.objectives import OBJECTIVES, Objective
 from automl_env.options import OptionTypeError, integer
@@ -165,6 +166,7 @@ class Evaluation:
         executor: str | Executor | None = None,
         workers: int | None = None,
         executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
+        max_workers: int | None = None,
     ) -> None:
         self.task = task
         seed = integer(seed, "seed", where="env", low=0, high=2**63)
@@ -179,6 +181,9 @@ class Evaluation:
         self.objective = resolve_objective(task, objective)
         self.fidelity = fidelity or task.search_fidelity
         self.seed = seed
+        if workers is None and executor == "pool" and max_workers is not None:
+            # A default pool (one worker per core or GPU slot) never starts more workers than a batch keeps busy.
+            workers = min(default_workers(self.backend, ExecutorOptions.of(executor_options)), max_workers)
         self.executor = resolve_executor(self.backend, executor, workers, executor_options)
         self._owns_executor = executor is None or isinstance(executor, str)  # built here: closed here
         self._batched = ExecutorBackend(self.backend, self.executor) if self.executor is not None else None

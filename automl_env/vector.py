@@ -26,7 +26,7 @@ from automl_env.backends.base import Evaluator
 from automl_env.env_options import EnvOptions, resolve_env
 from automl_env.evaluation import InfoMode, check_info_mode, pending_info, shown_info
 from automl_env.modules.base import TokenArray
-from automl_env.options import integer
+from automl_env.options import OptionValueError, integer
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -50,8 +50,15 @@ class AutoMLVectorEnv:
         **options: Unpack[EnvOptions],
     ) -> None:
         num_envs = integer(num_envs, "num_envs", where="vector env", low=1, high=MAX_NUM_ENVS + 1)
+        workers = options.get("workers")
+        if isinstance(workers, int) and not isinstance(workers, bool) and workers > num_envs:
+            raise OptionValueError(
+                f"vector env: option 'workers' is {workers}, more than the batch (num_envs={num_envs}): a batch of "
+                f"{num_envs} evaluations keeps at most {num_envs} workers busy, the others would only hold memory. "
+                f"Pass workers <= {num_envs} (or None: one per core or GPU slot, capped at the batch)"
+            )
         self.infos = check_info_mode(infos)
-        self.task, self.codec, self.evaluation = resolve_env(task, **options)
+        self.task, self.codec, self.evaluation = resolve_env(task, max_workers=num_envs, **options)
         self.num_envs = num_envs
         self.possible_agents = list(self.codec.agents)
         self.agents: list[str] = []

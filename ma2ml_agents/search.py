@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from automl_env.options import integer
 from ma2ml_agents.base import SearchAlgorithm, derived_seed
 from ma2ml_agents.checkpoints import CheckpointSchedule
 from ma2ml_agents.evaluator import BatchEvaluator
@@ -124,6 +125,7 @@ def run_search(
     the wall time (fast backends), and always after the first and the last batch; an int checkpoints exactly
     every that many batches (``ma2ml_agents.checkpoints``). Resume is exact either way.
     """
+    check_sizes(batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
     schedule = CheckpointSchedule(every=checkpoint_every, batches=batches)
     evaluator = BatchEvaluator(env)
     if evaluator.batch_size is not None and evaluator.batch_size != batch_size:
@@ -133,6 +135,21 @@ def run_search(
         run = run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
         state = start_run(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every or 1)
         return _search(evaluator, algorithm, folder, state, run, batches=batches, progress=progress, schedule=schedule)
+
+
+MAX_BATCHES = 10**7
+MAX_BATCH_SIZE = 1_000_000
+MAX_TOP_K = 100_000
+
+
+def check_sizes(*, batches: int, batch_size: int, top_k: int, seed: int) -> None:
+    """A ValueError or TypeError naming the size that is not a positive int within its bound, before a run folder
+    or a worker exists (the scripts' values arrive here too)."""
+    where = "run_search"
+    integer(batches, "batches", where=where, low=1, high=MAX_BATCHES + 1)
+    integer(batch_size, "batch_size", where=where, low=1, high=MAX_BATCH_SIZE + 1)
+    integer(top_k, "top_k", where=where, low=1, high=MAX_TOP_K + 1)
+    integer(seed, "seed", where=where, low=0, high=2**63)
 
 
 def _search(

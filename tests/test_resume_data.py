@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from test_training_backend import TINY, TASK  # noqa: E402
-from test_training_data import write_fashion_mnist  # noqa: E402
+from test_training_backend import TASK, TINY
+from test_training_data import write_fashion_mnist
 
-import automl_env  # noqa: E402
-from ma2ml_agents import make_algorithm, run_search  # noqa: E402
-from ma2ml_agents.run_folder import ResumeMismatchError  # noqa: E402
+import automl_env
+from ma2ml_agents import make_algorithm, run_search
+from ma2ml_agents.run_folder import ResumeMismatchError
 
 
 def _search(root: Path, out: Path, *, batches: int, resume: bool = False, val_size: int = 100) -> None:
@@ -34,7 +34,9 @@ def test_resume_refuses_another_dataset_or_split(tmp_path: Path) -> None:
     _search(first, tmp_path / "run", batches=1)
     data = json.loads((tmp_path / "run" / "config.json").read_text())["env"]["backend"]["options"]["data"]
     assert set(data) >= {"code", "data", "split_seed", "val_size"} and data["val_size"] == "100"
-    with pytest.raises(ResumeMismatchError, match=r"env\.backend\.options\.data\.data: '[0-9a-f]{16}' -> '[0-9a-f]{16}'"):
+    with pytest.raises(
+        ResumeMismatchError, match=r"env\.backend\.options\.data\.data: '[0-9a-f]{16}' -> '[0-9a-f]{16}'"
+    ):
         _search(other, tmp_path / "run", batches=2, resume=True)
     with pytest.raises(ResumeMismatchError, match=r"data\.val_size: '100' -> '90'"):
         _search(first, tmp_path / "run", batches=2, resume=True, val_size=90)

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from automl_env.backends.base import Evaluator
+from automl_env.backends.base import Evaluator, Fidelity
 from automl_env.executors.worker import Placement
 from automl_env.options import OptionTypeError, OptionValueError, integer, known_options, number, optional_integer
 
@@ -27,8 +27,9 @@ class ExecutorOptions:
     """How workers run evaluations and what happens when one crashes or hangs."""
 
     timeout: float | None = None
-    """Seconds one evaluation may take before its worker is killed and replaced (None: no limit). Counted from
-    when a worker is given it, so a fresh worker's start-up and first dataset read count too: leave room."""
+    """Seconds one evaluation may take before its worker is killed and replaced (None: ``evaluation_timeout``'s
+    default from the evaluation's expected cost). Counted from when a worker is given it, so a fresh worker's
+    start-up and first dataset read count too: leave room."""
     retries: int = 1
     """How many more times an evaluation whose worker died or timed out is tried, each on a fresh worker, before
     it is recorded as failed with the reason. One retry survives a one-off crash (a node lost, a CUDA error)
@@ -75,6 +76,34 @@ class ExecutorOptions:
             )
         known_options(options, [f.name for f in fields(cls)], where="executor options")
         return cls(**options)
+
+
+DEFAULT_TIMEOUT = 600.0
+"""The default timeout of an evaluation by a backend that does not train (synthetic, table, a custom one)."""
+TRAINING_IMAGES_PER_SECOND = 10.0
+"""A floor on training throughput for the default timeout: CPU training measured 167 to 310 images/s."""
+TRAINING_START_SECONDS = 900.0
+"""What the default timeout allows a fresh worker for start-up and its first dataset read."""
+DEFAULT_TRAIN_IMAGES = 100_000
+"""Training images per epoch assumed where the fidelity takes all of them (the largest task's CIFAR-size split)."""
+
+
+def evaluation_timeout(backend: Evaluator, fidelity: Fidelity | None, options: ExecutorOptions) -> float:
+    """Seconds an evaluation at ``fidelity`` may run before its worker is killed: ``options.timeout`` when set;
+    else the backend's own ``evaluation_timeout(fidelity)`` where it has one; else, for real training,
+    ``TRAINING_START_SECONDS + epochs x images / TRAINING_IMAGES_PER_SECOND`` (images: the fidelity's
+    ``train_subset``, else ``DEFAULT_TRAIN_IMAGES``; 20 to 40 times what CPU training took), at most
+    ``MAX_TIMEOUT``; else ``DEFAULT_TIMEOUT``. So a hung worker is replaced, never waited for forever."""
+    if options.timeout is not None:
+        return options.timeout
+    own = getattr(backend, "evaluation_timeout", None)
+    if callable(own):
+        return float(own(fidelity))
+    if backend.name == "train":
+        fidelity = fidelity or backend.task.search_fidelity
+        images = fidelity.epochs * (fidelity.train_subset or DEFAULT_TRAIN_IMAGES)
+        return min(MAX_TIMEOUT, TRAINING_START_SECONDS + images / TRAINING_IMAGES_PER_SECOND)
+    return DEFAULT_TIMEOUT
 
 
 def cpu_cores() -> int:
