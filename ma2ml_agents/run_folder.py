@@ -39,6 +39,7 @@ from typing import Any
 
 import torch
 
+from automl_env.fs_errors import os_reason
 from ma2ml_agents.topk import plain
 
 if sys.platform != "win32":
@@ -141,7 +142,7 @@ def lock_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     this one) holds it.
     """
     folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     key = (folder.resolve(), threading.get_ident())
     if key in _HELD:
         yield folder
@@ -153,9 +154,30 @@ def lock_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
         _release(_HELD.pop(key))
 
 
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents); ``RunFolderError`` naming it and why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunFolderError(
+            f"cannot use {folder} as a run folder: it (or a folder above it) is a file, not a folder; choose another "
+            "path"
+        ) from None
+    except OSError as error:
+        raise RunFolderError(
+            f"cannot create the run folder {folder}: {os_reason(error)} ({error.strerror}); choose another path"
+        ) from None
+
+
 def _acquire(folder: Path) -> int:
     """Open and lock the folder's lock file, then write this process into it; returns the open descriptor."""
-    descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # no O_TRUNC: it may name the holder
+    try:
+        descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # no O_TRUNC: it may name the holder
+    except OSError as error:
+        raise RunFolderError(
+            f"cannot write in the run folder {folder}: {os_reason(error)}; a run writes its results there, so "
+            "choose a writable folder"
+        ) from None
     if sys.platform == "win32":
         warnings.warn(f"{folder}: run folders are not locked on Windows (no flock)", stacklevel=4)
         return descriptor
@@ -202,7 +224,7 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path)
         self.csv_path = self.path / EVALUATIONS
         self.checkpoint_path = self.path / CHECKPOINT
         self._csv_hash: Any = None  # hashlib's running SHA-256 of the CSV's bytes (None: not yet read)
@@ -257,8 +279,11 @@ class RunFolder:
             self._csv_hash = hashlib.sha256()
         elif self._csv_hash is None:  # appending to a file this object has not read: hash what is there first
             self._csv_hash = hashlib.sha256(self.csv_path.read_bytes() if self.csv_path.is_file() else b"")
-        with open(self.csv_path, "ab" if append else "wb") as handle:
-            handle.write(data)
+        try:
+            with open(self.csv_path, "ab" if append else "wb") as handle:
+                handle.write(data)
+        except OSError as error:
+            raise RunFolderError(f"cannot write {self.csv_path}: {os_reason(error)}") from None
         self._csv_hash.update(data)
         return self.csv_path.stat().st_size
 
@@ -393,6 +418,9 @@ def _csv_problems(head: bytes, *, columns: list[str], rows: int, last_batch: int
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write then rename, so a killed run never leaves a half-written file."""
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise RunFolderError(f"cannot write {path}: {os_reason(error)}") from None
