@@ -41,9 +41,9 @@ from automl_env.backends.table_data import (
     Records,
     Split,
     TableError,
-    read_store_export,
     task_tokens,
 )
+from automl_env.backends.table_export import read_store_export
 from automl_env.backends.table_surrogate import Surrogate, SurrogateFit, fit_held_out
 from automl_env.cost import arch_cost
 from automl_env.pipeline import Pipeline
