@@ -79,3 +79,22 @@ def test_an_asynchronous_rerun_says_how_to_run_again(tmp_path: Path) -> None:
     ) as refused:
         run()
     assert "resume=True" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("code", "reason"), [(13, "permission denied"), (30, "the file system is read-only")])
+def test_a_folder_that_cannot_be_written_says_why_even_as_root(
+    code: int, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What root cannot see (it writes into read-only folders): the OS's refusal, as a read-only mount gives it."""
+    import errno
+
+    from ma2ml_agents import run_folder
+
+    assert code in (errno.EACCES, errno.EROFS)
+
+    def refuse(*args: object, **kwargs: object) -> int:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(run_folder.os, "open", refuse)
+    with pytest.raises(RunFolderError, match=rf"cannot write in the run folder .*run: {reason}"):
+        _search(tmp_path / "run")
