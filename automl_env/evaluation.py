@@ -33,7 +33,10 @@ import numpy.typing as npt
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
 from automl_env.batch import BatchResults, IntArray, same_owner
 from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
+from automl_env.executors.options import default_workers
+from automl_env.modules.fields import shown
 from automl_env.objectives import OBJECTIVES, Objective
+from automl_env.options import OptionTypeError, integer
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -167,12 +170,24 @@ class Evaluation:
         executor: str | Executor | None = None,
         workers: int | None = None,
         executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
+        max_workers: int | None = None,
     ) -> None:
         self.task = task
+        seed = integer(seed, "seed", where="env", low=0, high=2**63)
+        if fidelity is not None and not isinstance(fidelity, Fidelity):
+            raise OptionTypeError(f"env: option 'fidelity' must be a Fidelity or None, got {shown(fidelity)}")
+        if backend_options is not None and not isinstance(backend_options, Mapping):
+            raise OptionTypeError(
+                f"env: option 'backend_options' must be a dict of the backend's options or None, got "
+                f"{shown(backend_options)}"
+            )
         self.backend = resolve_backend(task, backend, backend_options)
         self.objective = resolve_objective(task, objective)
         self.fidelity = fidelity or task.search_fidelity
         self.seed = seed
+        if workers is None and executor == "pool" and max_workers is not None:
+            # A default pool (one worker per core or GPU slot) never starts more workers than a batch keeps busy.
+            workers = min(default_workers(self.backend, ExecutorOptions.of(executor_options)), max_workers)
         self.executor = resolve_executor(self.backend, executor, workers, executor_options)
         self._owns_executor = executor is None or isinstance(executor, str)  # built here: closed here
         self._batched = ExecutorBackend(self.backend, self.executor) if self.executor is not None else None

@@ -51,11 +51,16 @@ from automl_env.info_arrays import (
     pending_arrays,
 )
 from automl_env.modules.base import TokenArray
+from automl_env.options import OptionValueError, integer
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
 if TYPE_CHECKING:
     from typing import Unpack
+
+
+MAX_NUM_ENVS = 1_000_000
+"""The most episodes one vector env steps at once (a million evaluations a batch), checked before allocating."""
 
 
 class AutoMLVectorEnv:
@@ -72,12 +77,18 @@ class AutoMLVectorEnv:
     ) -> None:
         """``fast_path=False`` decodes every pipeline and evaluates through ``Evaluator.evaluate`` even where the
         token fast path could serve (the module docstring): for comparisons and benchmarks."""
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ValueError(f"num_envs must be an int >= 1, got {num_envs!r}")
+        num_envs = integer(num_envs, "num_envs", where="vector env", low=1, high=MAX_NUM_ENVS + 1)
+        workers = options.get("workers")
+        if isinstance(workers, int) and not isinstance(workers, bool) and workers > num_envs:
+            raise OptionValueError(
+                f"vector env: option 'workers' is {workers}, more than the batch (num_envs={num_envs}): a batch of "
+                f"{num_envs} evaluations keeps at most {num_envs} workers busy, the others would only hold memory. "
+                f"Pass workers <= {num_envs} (or None: one per core or GPU slot, capped at the batch)"
+            )
         if infos not in VECTOR_INFO_MODES:
-            raise ValueError(f"infos must be one of {VECTOR_INFO_MODES}, got {infos!r}")
+            raise ValueError(f"vector env: infos must be one of {VECTOR_INFO_MODES}, got {infos!r}")
         self.infos = infos
-        self.task, self.codec, self.evaluation = resolve_env(task, **options)
+        self.task, self.codec, self.evaluation = resolve_env(task, max_workers=num_envs, **options)
         self.num_envs = num_envs
         self.uses_fast_path = bool(fast_path) and self.evaluation.serves_batches
         """Whether steps take the token fast path (asked for, and the backend, executor and objective allow it)."""

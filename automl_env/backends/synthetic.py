@@ -71,6 +71,7 @@ from automl_env.modules.base import ModuleSpace, TokenArray
 from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetSpace
 from automl_env.modules.nasnet import NASNetSpace
+from automl_env.options import number
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -149,6 +150,11 @@ def standard_normal(canonical: Sequence[IntArray], seed: int) -> FloatArray:
     return np.round(z * 2.0**32) * 2.0**-32  # same bits even if SIMD and scalar log/cos differ by an ulp
 
 
+MAX_NOISE = 0.5
+"""The largest noise (a standard deviation of accuracy): beyond it every result is mostly noise, clipped to [chance,
+1]; real seed-to-seed deviations are below 0.02."""
+
+
 class SyntheticBackend:
     """Closed-form evaluator of a task's pipelines; see the module docstring (not real accuracies)."""
 
@@ -163,8 +169,7 @@ class SyntheticBackend:
         shape: Shape | None = None,
     ) -> None:
         """``calibration`` and ``shape`` override the task's fitted constants (calibration, experiments)."""
-        if not noise >= 0.0:
-            raise ValueError(f"noise is a standard deviation and must be >= 0, got {noise}")
+        noise = number(noise, "noise", where=f"{self.name} backend", low=0.0, high=MAX_NOISE)
         if calibration is None and task.name not in CALIBRATIONS:
             raise ValueError(
                 f"the synthetic backend has no calibration for task {task.name!r} (calibrated: "

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -40,9 +41,9 @@ from automl_env.backends.table_data import (
     Records,
     Split,
     TableError,
-    read_store_export,
     task_tokens,
 )
+from automl_env.backends.table_export import read_store_export
 from automl_env.backends.table_surrogate import Surrogate, SurrogateFit, fit_held_out
 from automl_env.batch import BatchResults
 from automl_env.cost import arch_cost
@@ -58,7 +59,14 @@ def load_table(
 ) -> RecordedTable:
     """The table to serve: given, read from an EvalStore export (of one ``context``: ``read_store_export``), or the
     task's own (``task.table``)."""
-    if context is not None and not isinstance(table, (str, Path)):
+    if table is not None and not isinstance(table, (str, os.PathLike, RecordedTable)):
+        raise TableError(
+            f"table={table!r} ({type(table).__name__}): pass the path of an EvalStore export (.csv or .json), a "
+            "RecordedTable, or None for the task's own table"
+        )
+    if context is not None and not isinstance(context, str):
+        raise TableError(f"context={context!r} ({type(context).__name__}) is not a string: pass a store context")
+    if context is not None and not isinstance(table, (str, os.PathLike)):
         raise TableError("context= selects rows of an EvalStore export: pass it with table= the export's path")
     if isinstance(table, RecordedTable):
         if table.task.name != task.name:
@@ -77,7 +85,7 @@ def load_table(
         return loaded
     path = Path(source).expanduser()
     if not path.is_file():
-        raise TableError(f"table file {path} does not exist")
+        raise TableError(f"table file {path} does not exist" if not path.exists() else f"table {path} is not a file")
     return read_store_export(task, path, context=context)
 
 

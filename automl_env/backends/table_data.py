@@ -8,20 +8,16 @@ says which data the accuracy was measured on: "validation" (what a search is rew
 "test" (final training, for reporting only).
 
 Tables are read from plain files only, never pickles: an ``EvalStore`` export (``.csv`` or
-``.json``), so that anyone can record a table with ``backend="train"`` and a store, then serve it;
-NAS-Bench-201 has its own reader (``automl_env.nb201``).
+``.json``, read by ``automl_env.backends.table_export``), so that anyone can record a table with
+``backend="train"`` and a store, then serve it; NAS-Bench-201 has its own reader (``automl_env.nb201``).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +29,6 @@ from automl_env.tasks import TaskSpec
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Split = Literal["validation", "test"]
-RETRAIN_SUFFIX = "/retrain"  # the training backend stores final trainings under "<task>/retrain"
-STORE_COLUMNS = ("task", "fidelity", "seed", "status", "accuracy", "pipeline")
 
 
 class TableError(BackendSetupError, ValueError):
@@ -234,116 +228,3 @@ class RecordedTable:
 
     def lookup(self, fidelity: Fidelity, split: Split, tokens: IntArray) -> IntArray:
         return self.indexes[fidelity.key, split].rows(tokens)
-
-
-def read_store_export(task: TaskSpec, path: str | Path, *, context: str | None = None) -> RecordedTable:
-    """A table from ``EvalStore.export`` output (``.csv`` or ``.json``) of this task's evaluations.
-
-    Rows of ``<task>/retrain`` (the training backend's final trainings) become test-split records.
-
-    ``context`` (the store's: the training code version, data fingerprint and split settings) selects the rows
-    of one context. Without it the export must hold one context only: results trained on other data or by
-    other code are never merged into one table (an export of schema-1 rows has none, the empty context).
-    """
-    path = Path(path)
-    rows = _context_rows(path, _read_rows(path), context)
-    grouped: dict[tuple[str, Split], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for number, row in enumerate(rows, start=1):
-        missing = [c for c in STORE_COLUMNS if c not in row]
-        if missing:
-            raise TableError(f"{path} row {number}: missing columns {missing}; an EvalStore export has {STORE_COLUMNS}")
-        if row["task"] not in (task.name, task.name + RETRAIN_SUFFIX):
-            raise TableError(f"{path} row {number}: recorded for task {row['task']!r}, not {task.name!r}")
-        split: Split = "test" if row["task"].endswith(RETRAIN_SUFFIX) else "validation"
-        grouped[row["fidelity"], split][row["pipeline"]].append({**row, "_row": number})
-    groups = [_group(task, path, key, split, by_pipeline) for (key, split), by_pipeline in grouped.items()]
-    return RecordedTable(task, groups, source=str(path))
-
-
-def _context_rows(path: Path, rows: list[dict[str, Any]], context: str | None) -> list[dict[str, Any]]:
-    """The rows of ``context`` (all rows when None and they share one); TableError naming the contexts otherwise."""
-    found = sorted({str(row.get("context") or "") for row in rows})
-    if context is None:
-        if len(found) > 1:
-            listed = "; ".join(repr(c) for c in found)
-            raise TableError(
-                f"{path} holds results of {len(found)} contexts (training code version, data or split settings), "
-                f"which must not be served as one table: {listed}. Pass context= one of them "
-                "(backend_options={'table': ..., 'context': ...}), or export a store holding one"
-            )
-        return rows
-    chosen = [row for row in rows if str(row.get("context") or "") == context]
-    if not chosen:
-        raise TableError(f"{path} has no rows of context {context!r}; it holds {found}")
-    return chosen
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    try:
-        if path.suffix == ".json":
-            data = json.loads(path.read_text())
-            rows = data.get("rows") if isinstance(data, dict) else None
-            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-                raise TableError(f"{path}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
-            return rows
-        if path.suffix == ".csv":
-            with path.open(newline="") as handle:
-                return list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
-        raise TableError(f"cannot read table {path}: {error}") from None
-    raise TableError(f"table {path}: read .csv or .json (an EvalStore export), not {path.suffix!r}; never pickles")
-
-
-def _number(row: dict[str, Any], column: str, path: Path) -> float:
-    value = row.get(column)
-    if value in (None, ""):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TableError(f"{path} row {row['_row']}: {column}={value!r} is not a number") from None
-
-
-def _group(
-    task: TaskSpec, path: Path, key: str, split: Split, by_pipeline: Mapping[str, list[dict[str, Any]]]
-) -> Records:
-    try:
-        fidelity = Fidelity.from_key(key)
-        pipelines = [Pipeline.from_json(text) for text in by_pipeline]
-        tokens = task_tokens(task, pipelines)
-    except (ValueError, KeyError, TypeError) as error:
-        raise TableError(f"{path}: {error}") from None
-    for runs in by_pipeline.values():
-        for row in runs:
-            if not str(row["seed"]).lstrip("-").isdigit():
-                raise TableError(f"{path} row {row['_row']}: seed {row['seed']!r} is not an integer")
-    seeds = sorted({int(row["seed"]) for runs in by_pipeline.values() for row in runs})
-    accuracy = np.full((len(pipelines), len(seeds)), np.nan)
-    flops, params = np.full(len(pipelines), np.nan), np.full(len(pipelines), np.nan)
-    cost = np.full((len(pipelines), len(seeds)), np.nan)
-    failures: dict[int, str] = {}
-    for i, runs in enumerate(by_pipeline.values()):
-        for row in runs:
-            column = seeds.index(int(row["seed"]))
-            cost[i, column] = _number(row, "cost_seconds", path)
-            if row["status"] == "ok":
-                accuracy[i, column] = _number(row, "accuracy", path)
-            elif row["status"] != "failed":
-                raise TableError(f"{path} row {row['_row']}: status {row['status']!r} is neither 'ok' nor 'failed'")
-        flops[i], params[i] = _number(runs[0], "flops", path), _number(runs[0], "params", path)
-        if not np.isfinite(accuracy[i]).any():
-            failures[i] = next((str(r.get("reason") or "failed") for r in runs), "failed")
-    try:
-        return Records(
-            fidelity=fidelity,
-            split=split,
-            tokens=tokens,
-            accuracy=accuracy,
-            seeds=tuple(seeds),
-            flops=flops,
-            params=params,
-            cost_seconds=cost,
-            failures=failures,
-        )
-    except TableError as error:
-        raise TableError(f"{path}: {error}") from None
