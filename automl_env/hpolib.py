@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -145,7 +146,7 @@ def _parse(data: bytes, source: str) -> dict[str, FloatArray]:
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             planes = {name: arrays[name] for name in arrays.files}
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise TableError(f"{source} is not an HPOLib table (.npz): {error}") from None
     missing = sorted(set(DATASETS) - set(planes))
     if missing:
