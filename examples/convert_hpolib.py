@@ -46,8 +46,9 @@ def main() -> None:
     args = parser.parse_args()
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **{d: shuffle_bytes(a) for d, a in convert(args.source).items()})
-    args.target.write_bytes(buffer.getvalue())
-    print(f"wrote {args.target} ({len(buffer.getvalue()):,} bytes), sha256 {hashlib.sha256(buffer.getvalue()).hexdigest()}")
+    data = buffer.getvalue()
+    args.target.write_bytes(data)
+    print(f"wrote {args.target} ({len(data):,} bytes), sha256 {hashlib.sha256(data).hexdigest()}")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def test_every_value_matches_the_source(dataset: str) -> None:
 def test_the_score_is_in_0_1_monotone_and_its_constants_fit_the_table(dataset: str) -> None:
     mse, constants = read_mse()[dataset], DATASETS[dataset]
     score = constants.score(mse)
-    assert 0.0 <= score.min() and score.max() <= 1.0
+    assert score.min() >= 0.0 and score.max() <= 1.0
     order = np.argsort(mse.ravel())
     assert np.all(np.diff(score.ravel()[order]) <= 0), "higher MSE never scores higher"
     assert constants.mse_best <= mse.min() < constants.mse_best * 1.01  # the best run, rounded down
