@@ -91,8 +91,9 @@ def choice_tokens(row: Mapping[str, str]) -> list[int]:
     tokens = []
     for column, grid in _CHOICES:
         text = row[column]
-        values = [str(v) for v in grid] if isinstance(grid[0], str) else [float(v) for v in grid]  # type: ignore[arg-type]
-        value: str | float = text if isinstance(grid[0], str) else float(text)
+        # Text choices match as written; numbers as floats ("16" and "16.0", "0.0005" and "5e-4" alike).
+        values: list[object] = list(grid) if isinstance(grid[0], str) else [float(v) for v in grid]  # type: ignore[arg-type]
+        value: object = text if isinstance(grid[0], str) else float(text)
         if value not in values:
             raise TableError(f"{column}={text!r} is not on the benchmark's grid {list(grid)}")
         tokens.append(values.index(value))
