@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import automl_env
 from automl_env import Pipeline, get_task
@@ -64,6 +66,28 @@ def sample_rows() -> list[tuple[str, dict[str, str]]]:
         dataset, rest = line.split(",", 1)
         rows.append((dataset, dict(zip([*HEADER.split(","), *SEED_COLUMNS], rest.split(","), strict=True))))
     return rows
+
+
+@settings(max_examples=200, deadline=None)
+@given(tokens=st.tuples(*(st.integers(0, n - 1) for n in (6, 2, 3, 6, 2, 3, 6, 4, 2))))
+def test_tokens_and_the_tables_choices_map_one_to_one(tokens: tuple[int, ...]) -> None:
+    """A pipeline's decoded configs, written as a CSV row's 9 choices, read back as the same tokens and row."""
+    pipeline = TableBackend("hpolib-protein").pipeline_of(np.array(tokens))
+    layer1, layer2, training = pipeline["layer1"], pipeline["layer2"], pipeline["training"]
+    assert isinstance(layer1, FCLayer) and isinstance(layer2, FCLayer) and isinstance(training, FCTraining)
+    row = {
+        "n_units_1": str(layer1.units),
+        "activation_fn_1": layer1.activation,
+        "dropout_1": str(layer1.dropout),
+        "n_units_2": str(layer2.units),
+        "activation_fn_2": layer2.activation,
+        "dropout_2": str(layer2.dropout),
+        "init_lr": str(training.init_lr),
+        "batch_size": str(training.batch_size),
+        "lr_schedule": training.schedule,
+    }
+    assert choice_tokens(row) == list(tokens)
+    assert row_codes(np.array([tokens]))[0] == row_codes(task_tokens(get_task("hpolib-protein"), [pipeline]))[0]
 
 
 def test_the_shipped_file_is_the_checksummed_one() -> None:
