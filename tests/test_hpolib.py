@@ -186,6 +186,18 @@ def test_runs_mean_serves_the_noise_free_value() -> None:
     np.testing.assert_allclose([r.metrics["mse"] for r in results], mse.mean(axis=1), rtol=1e-12)
 
 
+@pytest.mark.parametrize("task", list(TASKS.values()))
+def test_every_token_position_changes_the_recorded_results(task: str) -> None:
+    """The table-level inert-token check (the training-level one, tests/test_inert_tokens.py, needs a network)."""
+    backend = TableBackend(task)
+    tokens = np.random.default_rng(0).integers(0, backend.table.nvec, size=(50, 9))
+    base = backend.noise_free(tokens)
+    for position, n in enumerate(backend.table.nvec):
+        changed = tokens.copy()
+        changed[:, position] = (changed[:, position] + 1) % n
+        assert np.any(backend.noise_free(changed) != base), f"{task}: token {position} changes nothing"
+
+
 def test_bad_configs_name_the_field() -> None:
     with pytest.raises(ConfigValueError, match="units"):
         FCLayer(100, "relu", 0.0)

@@ -128,7 +128,9 @@ class TableBackend:
     @property
     def noisy(self) -> bool:
         """Whether one pipeline's reward varies with the evaluation seed (several recorded runs, ``runs="one"``)."""
-        return self.runs == "one" and any(len(g.seeds) > 1 for (_, split), g in self.table.groups.items())
+        return self.runs == "one" and any(
+            len(g.seeds) > 1 for (_, s), g in self.table.groups.items() if s == "validation"
+        )
 
     def noise_free(self, tokens: IntArray, *, fidelity: Fidelity | None = None) -> FloatArray:
         """Seed-mean validation accuracy of each row of an (n, T) token matrix: the noise-free value for regret."""
@@ -204,11 +206,13 @@ class TableBackend:
         return Pipeline.of(configs)
 
     def describe(self) -> dict[str, Any]:
-        """The table's source, its groups (fidelity, split, rows, seeds, completeness) and the surrogate's fit."""
+        """The table's source, ``runs`` (unless "one"), its groups (fidelity, split, rows, seeds, completeness) and the
+        surrogate's fit."""
         return {
             "backend": self.name,
             "task": self.task.name,
             "source": self.table.source,
+            **({"runs": self.runs} if self.runs != "one" else {}),  # the default is left out: older run configs match
             "space_size": self.table.space_size,
             "groups": [
                 {
