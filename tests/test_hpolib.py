@@ -72,7 +72,9 @@ def sample_rows() -> list[tuple[str, dict[str, str]]]:
 @given(tokens=st.tuples(*(st.integers(0, n - 1) for n in (6, 2, 3, 6, 2, 3, 6, 4, 2))))
 def test_tokens_and_the_tables_choices_map_one_to_one(tokens: tuple[int, ...]) -> None:
     """A pipeline's decoded configs, written as a CSV row's 9 choices, read back as the same tokens and row."""
-    pipeline = TableBackend("hpolib-protein").pipeline_of(np.array(tokens))
+    task = get_task("hpolib-protein")
+    parts = dict(zip(task.modules, np.split(np.array(tokens), 3), strict=True))
+    pipeline = Pipeline.of({name: space.decode(parts[name]) for name, space in task.modules.items()})
     layer1, layer2, training = pipeline["layer1"], pipeline["layer2"], pipeline["training"]
     assert isinstance(layer1, FCLayer) and isinstance(layer2, FCLayer) and isinstance(training, FCTraining)
     row = {
@@ -87,7 +89,7 @@ def test_tokens_and_the_tables_choices_map_one_to_one(tokens: tuple[int, ...]) -
         "lr_schedule": training.schedule,
     }
     assert choice_tokens(row) == list(tokens)
-    assert row_codes(np.array([tokens]))[0] == row_codes(task_tokens(get_task("hpolib-protein"), [pipeline]))[0]
+    assert row_codes(np.array([tokens]))[0] == row_codes(task_tokens(task, [pipeline]))[0]
 
 
 def test_the_shipped_file_is_the_checksummed_one() -> None:
