@@ -4,7 +4,8 @@
 
 For each seed: one search (batches of 24) with ``run_search``'s default incumbent step (top 5, 3 re-evaluations
 each); prints in how many seeds the incumbent's noise-free value (the backend's ``noise_free_accuracy``) is
-higher, lower or the same as that of the best observed pipeline, and the mean difference.
+higher, lower or the same as that of the best observed pipeline (with a two-sided sign test over the seeds where
+they differ), and the mean difference with a 95% bootstrap interval over seeds (scipy.stats).
 """
 
 from __future__ import annotations
@@ -40,11 +41,17 @@ def main() -> None:
         value = env.backend.noise_free_accuracy  # type: ignore[attr-defined]
         observed = value([Pipeline.from_json(result.best_info["pipeline"])])[0]
         gains.append(value([Pipeline.from_json(result.incumbent["pipeline"])])[0] - observed)
+    from scipy import stats
+
     g = np.array(gains)
+    better, worse = int((g > 0).sum()), int((g < 0).sum())
+    sign_p = stats.binomtest(better, better + worse).pvalue if better + worse else 1.0
+    low, high = stats.bootstrap((g,), np.mean, confidence_level=0.95, random_state=0).confidence_interval
     print(
         f"{args.task}, {args.algorithm}, {24 * args.batches} evaluations, seeds 0-{args.seeds - 1}: incumbent better "
-        f"in {int((g > 0).sum())}, worse in {int((g < 0).sum())}, same in {int((g == 0).sum())}; mean noise-free "
-        f"gain {g.mean():.4f} (score); {time.perf_counter() - started:.0f} s"
+        f"in {better}, worse in {worse}, same in {len(g) - better - worse} (sign test p = {sign_p:.3f}); mean "
+        f"noise-free gain {g.mean():.4f} (score; 95% bootstrap interval {low:.4f} to {high:.4f}); "
+        f"{time.perf_counter() - started:.0f} s"
     )
 
 
