@@ -66,7 +66,8 @@ class BatchResults:
                 params=float(self.params[i]),
                 cost_seconds=float(self.cost_seconds[i]),
             )
-        metrics = {key: float(values[i]) for key, values in self.metrics.items()}
+        # NaN marks a metric this row does not have (a table column of a pipeline the table does not hold).
+        metrics = {key: float(values[i]) for key, values in self.metrics.items() if not np.isnan(values[i])}
         return EvalResult(
             accuracy=float(self.accuracy[i]),
             flops=float(self.flops[i]),

@@ -26,7 +26,8 @@ given, else the task's default config), ``action_mode``, ``objective``, ``fideli
 Infos: numbers only by default (``infos="numeric"``: reward, accuracy, flops, params, cost_seconds,
 ``status_code`` 1 ok / 0 failed / -1 pending, masked_remaps), so TorchRL's and BenchMARL's wrappers,
 which make a tensor of every info value, take the env as it is. ``infos="full"`` adds the strings a
-search records (status, reason, backend, pipeline JSON, digest); in either mode ``last_info`` is the
+search records (status, reason, backend, pipeline JSON, digest) and the backend's recorded ``metrics`` (a dict,
+e.g. HPOLib's raw ``mse``); in either mode ``last_info`` is the
 full info of the last evaluation (``Pipeline.from_json(env.last_info["pipeline"])``).
 
 Token mode: all agents act at every step so the agent set stays fixed (BenchMARL and Tianshou

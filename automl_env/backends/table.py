@@ -10,14 +10,18 @@ surrogate when there is one (``metrics["recorded"] == 0``; FLOPs and parameters 
 says so, and in a complete table it cannot happen (a ValueError). A pipeline whose recorded runs
 all failed fails again with the recorded reason.
 
-Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed; a
-table with per-seed runs answers a recorded seed with its own run and any other seed with run
-``seed % k`` of the pipeline's k runs, so an env with any evaluation seed can use it.
+Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed. A table
+with per-seed runs is noisy (``noisy``): an EvalStore export answers a recorded seed with its own run,
+and any other seed (every seed, for a benchmark's anonymous repeats such as HPOLib) with one of the
+pipeline's runs drawn from (pipeline, seed) (``Records.runs_at``), so an env with any evaluation seed
+can use it. ``runs="mean"`` serves the mean over a pipeline's runs instead (noise-free);
+``noise_free``/``noise_free_accuracy`` read those means whatever ``runs`` is, for regret and reports.
+Recorded metrics (HPOLib's ``mse``) go into ``EvalResult.metrics`` from the same run (or averaged).
 
 Splits: ``evaluate`` only ever returns validation accuracy, the reward of a search. Test accuracy
 (final training) is read with ``retrain``, as the training backend's ``retrain`` trains and tests.
 
-``optimum()`` is the exact best validation accuracy where the table is complete, else None.
+``optimum()`` is the exact best (seed-mean) validation accuracy where the table is complete, else None.
 ``describe()`` reports the table's groups, completeness and the surrogate's held-out fit.
 """
 
@@ -29,7 +33,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -103,10 +107,15 @@ class TableBackend:
         surrogate_train_fraction: float = 0.8,
         surrogate_seed: int = 0,
         context: str | None = None,
+        runs: Literal["one", "mean"] = "one",
     ) -> None:
         """``surrogate`` (``table_surrogate.SURROGATES``) is fitted on ``surrogate_train_fraction`` of each
         validation group's rows and scored on the rest; None serves recorded pipelines only. ``context`` picks the
-        rows of one store context from an export that holds several (``read_store_export``)."""
+        rows of one store context from an export that holds several (``read_store_export``). ``runs``: "one"
+        recorded run per evaluation (real seed noise where there are several), or their "mean"."""
+        if runs not in ("one", "mean"):
+            raise ValueError(f"runs must be 'one' (a recorded run per evaluation) or 'mean' (their mean), got {runs!r}")
+        self.runs = runs
         self.task = get_task(task)
         self.table = load_table(self.task, table, context=context)
         self.surrogates: dict[str, tuple[Surrogate, SurrogateFit]] = {}
@@ -124,6 +133,28 @@ class TableBackend:
         partial = [k for (k, s) in self.table.groups if s == "validation" and not self.complete(Fidelity.from_key(k))]
         if partial and surrogate is None:
             log.warning("%s is partial and has no surrogate: unrecorded pipelines will fail", self.table.source)
+
+    @property
+    def noisy(self) -> bool:
+        """Whether one pipeline's reward varies with the evaluation seed (several recorded runs, ``runs="one"``)."""
+        return self.runs == "one" and any(
+            len(g.seeds) > 1 for (_, s), g in self.table.groups.items() if s == "validation"
+        )
+
+    def noise_free(self, tokens: IntArray, *, fidelity: Fidelity | None = None) -> FloatArray:
+        """Seed-mean validation accuracy of each row of an (n, T) token matrix: the noise-free value for regret."""
+        records = self.table.records(fidelity or self.task.search_fidelity, "validation")
+        tokens = np.asarray(tokens, dtype=np.int64)
+        rows = self.table.lookup(records.fidelity, "validation", tokens)
+        values = np.full(rows.shape[0], np.nan)
+        values[rows >= 0] = records.mean_accuracy()[rows[rows >= 0]]
+        if not (rows >= 0).all():
+            values[rows < 0] = self._predict(records, tokens[rows < 0])
+        return values
+
+    def noise_free_accuracy(self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None) -> FloatArray:
+        """``noise_free`` of pipelines (NaN where a pipeline has no successful recorded run)."""
+        return self.noise_free(task_tokens(self.task, list(pipelines)), fidelity=fidelity)
 
     def complete(self, fidelity: Fidelity | None = None, split: Split = "validation") -> bool:
         return self.table.complete(fidelity or self.task.search_fidelity, split)
@@ -154,6 +185,8 @@ class TableBackend:
         records = self.table.records(fidelity or self.task.search_fidelity, "validation")
         tokens = np.asarray(tokens, dtype=np.int64)
         rows = self.table.lookup(records.fidelity, "validation", tokens)
+        if self.runs == "mean":
+            return self.noise_free(tokens, fidelity=records.fidelity)
         accuracy = np.full(rows.shape[0], np.nan)
         found = rows >= 0
         accuracy[found] = records.accuracy_at(rows[found], seed)
@@ -191,11 +224,13 @@ class TableBackend:
         return Pipeline.of(configs)
 
     def describe(self) -> dict[str, Any]:
-        """The table's source, its groups (fidelity, split, rows, seeds, completeness) and the surrogate's fit."""
+        """The table's source, ``runs`` (unless "one"), its groups (fidelity, split, rows, seeds, completeness) and the
+        surrogate's fit."""
         return {
             "backend": self.name,
             "task": self.task.name,
             "source": self.table.source,
+            **({"runs": self.runs} if self.runs != "one" else {}),  # the default is left out: older run configs match
             "space_size": self.table.space_size,
             "groups": [
                 {
@@ -225,7 +260,9 @@ class TableBackend:
         rows = self.table.lookup(records.fidelity, records.split, tokens)
         found = rows >= 0
         accuracy = np.full(rows.shape[0], np.nan)
-        accuracy[found] = records.accuracy_at(rows[found], seed)
+        mean = self.runs == "mean"
+        accuracy[found] = records.mean_accuracy()[rows[found]] if mean else records.accuracy_at(rows[found], seed)
+        recorded = records.mean_metrics(rows[found]) if mean else records.metrics_at(rows[found], seed)
         recorded_cost = np.full(rows.shape[0], np.nan)
         recorded_cost[found] = records.cost_at(rows[found], seed)
         predictable = records.fidelity.key in self.surrogates and records.split == "validation"
@@ -245,8 +282,11 @@ class TableBackend:
             )
         failed = list(failures)
         accuracy[failed], cost[failed] = 0.0, 0.0  # as EvalResult.failed makes them
-        recorded = found.astype(np.float64)
-        return BatchResults(self.name, accuracy, flops, params, cost, failures, {"recorded": recorded})
+        metrics = {"recorded": found.astype(np.float64)}
+        for name, values in recorded.items():  # the table's own columns (HPOLib: the run's MSE), NaN where unrecorded
+            metrics[name] = np.full(rows.shape[0], np.nan)
+            metrics[name][found] = values
+        return BatchResults(self.name, accuracy, flops, params, cost, failures, metrics)
 
     def _costs(
         self, records: Records, rows: IntArray, pipeline: Callable[[int], Pipeline]
