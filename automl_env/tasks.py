@@ -151,7 +151,7 @@ register_task(
 # NAS-Bench-201 cell, whose 6 edges x 5 operations make a natural single-path supernet. Sized for a shared
 # 2-core CPU: one cell per stage at 4 channels, 2,400 training images (docs/peers.md).
 FASHION_NB201_SEARCH = Fidelity(epochs=1, train_subset=2400, cells=1, channels=4, batch_size=32, warmup_epochs=0)
-FASHION_NB201_FINAL = Fidelity(epochs=2, train_subset=12000, cells=1, channels=8, batch_size=64, warmup_epochs=0)
+FASHION_NB201_FINAL = Fidelity(epochs=1, train_subset=12000, cells=1, channels=8, batch_size=64, warmup_epochs=0)
 register_task(
     TaskSpec(
         name="fashion-mnist-nb201",

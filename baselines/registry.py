@@ -113,6 +113,11 @@ BASELINES: dict[str, BaselineSpec] = {
     ),
 }
 
+ONE_SHOT: dict[str, str] = {"dha": "baselines.dha:run_dha"}
+"""Searches that train their own network instead of proposing pipelines (entry points, imported on use): a
+command runs one as ``run(task, seed=, config=, out_dir=)``, which writes ``result.json`` into the run folder
+with the returned model's test accuracy (``baselines.dha``)."""
+
 SEARCHES: tuple[str, ...] = tuple(dict.fromkeys([*ALGORITHMS, *BASELINES]))
 """Every name ``make_search`` accepts."""
 

@@ -76,6 +76,17 @@ class WeightSharingBackend:
     def optimum(self) -> None:
         return None
 
+    def describe(self) -> dict[str, Any]:
+        """What the rewards depend on besides the pipelines and the order of the calls (run folders record it)."""
+        return {
+            "seed": self.seed,
+            "val_batch_size": self.val_batch_size,
+            "train_policy": self.train_policy,
+            "op_warmup_steps": self.op_warmup_steps,
+            "schedule_steps": self.schedule_steps,
+            "data": self.data_config.result_settings(),
+        }
+
     # -- state --------------------------------------------------------------------------------------------
 
     def _built(self) -> dict[str, Any]:

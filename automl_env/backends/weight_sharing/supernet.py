@@ -28,7 +28,10 @@ class SuperCell(nn.Module):
             nn.ModuleDict({op: OPS[op](channels) for op in OPERATIONS if op != "none"}) for _ in EDGES
         )
 
-    def forward(self, x: torch.Tensor, ops: tuple[str, ...] | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, ops: tuple[str, ...] | None, scales: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``scales`` (6,): a multiplier per edge on the chosen operation's output (DHA's Eq. 7 weights)."""
         nodes = [x]
         for node in range(1, NODES + 1):
             total = torch.zeros_like(x)
@@ -39,7 +42,8 @@ class SuperCell(nn.Module):
                 if ops is None:  # uniform average over the 5 operations; 'none' contributes 0
                     total = total + sum(m(nodes[j]) for m in candidates.values()) / len(OPERATIONS)
                 elif ops[e] != "none":
-                    total = total + candidates[ops[e]](nodes[j])
+                    out = candidates[ops[e]](nodes[j])
+                    total = total + (out if scales is None else scales[e] * out)
             nodes.append(total)
         return nodes[-1]
 
@@ -67,8 +71,10 @@ class NB201Supernet(nn.Module):
                 module.track_running_stats = False
                 module.running_mean = module.running_var = module.num_batches_tracked = None
 
-    def forward(self, x: torch.Tensor, ops: tuple[str, ...] | None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, ops: tuple[str, ...] | None, scales: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:
-            x = layer(x, ops) if isinstance(layer, SuperCell) else layer(x)
+            x = layer(x, ops, scales) if isinstance(layer, SuperCell) else layer(x)
         return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.head(x), 1), 1))
