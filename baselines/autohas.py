@@ -134,9 +134,7 @@ class AutoHAS(TokenSearch[AutoHASConfig]):
     def derive_pipeline(self, task: TaskSpec) -> Pipeline:
         """The answer of AutoHAS's Eqs. 4-5 for ``task`` (module docstring)."""
         probabilities = self.probabilities()
-        return Pipeline.of(
-            {name: derive_module(space, probabilities[name]) for name, space in task.modules.items()}
-        )
+        return Pipeline.of({name: derive_module(space, probabilities[name]) for name, space in task.modules.items()})
 
 
 def derive_module(space: Any, probabilities: list[list[float]]) -> Any:
@@ -153,7 +151,7 @@ def derive_module(space: Any, probabilities: list[list[float]]) -> Any:
     if isinstance(space, AugmentSpace):
         for i, name in enumerate(space.position_names):
             if name.endswith((".probability", ".magnitude")):
-                tokens[i] = int(round(float(np.dot(probabilities[i], np.arange(len(probabilities[i]))))))
+                tokens[i] = round(float(np.dot(probabilities[i], np.arange(len(probabilities[i])))))
     return space.decode(tokens)
 
 

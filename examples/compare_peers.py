@@ -94,7 +94,10 @@ def run(method: str, seed: int, out_root: Path, args: argparse.Namespace) -> dic
 
         config = DHAConfig(steps=args.dha_steps, resolve_every=max(1, args.dha_steps // 10))
         dha = run_dha(TASK, seed=seed, config=config, out_dir=out, download=False)
-        summary = {"test_accuracy": dha.test_accuracy, "answer": f"cell {dha.cell} lr={dha.lr:.3g} wd={dha.weight_decay:.3g}"}
+        summary = {
+            "test_accuracy": dha.test_accuracy,
+            "answer": f"cell {dha.cell} lr={dha.lr:.3g} wd={dha.weight_decay:.3g}",
+        }
         summary |= {"search_cpu_s": time.process_time() - start_cpu, "retrain_cpu_s": 0.0, "steps": args.dha_steps}
     else:
         from automl_env.backends.training import TrainingBackend
@@ -125,7 +128,10 @@ def table(out_root: Path) -> str:
         evals = str(runs[0].get("evaluations", runs[0].get("steps", "")))
         cpu = statistics.mean(r["search_cpu_s"] for r in runs)
         retrain = statistics.mean(r["retrain_cpu_s"] for r in runs)
-        rows.append(f"| {method} | {len(runs)} | {evals} | {cpu:.0f} | {retrain:.0f} | {statistics.mean(acc):.2f} ± {half:.2f} |")
+        rows.append(
+            f"| {method} | {len(runs)} | {evals} | {cpu:.0f} | {retrain:.0f} "
+            f"| {statistics.mean(acc):.2f} ± {half:.2f} |"
+        )
     return "\n".join(rows)
 
 

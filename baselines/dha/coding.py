@@ -54,11 +54,10 @@ class ArchitectureCode:
 
     def __init__(self, generator: torch.Generator) -> None:
         self.a = [torch.rand(CODE_SIZE, node * len(OPERATIONS), generator=generator) for node in range(1, NODES + 1)]
-        self.b = [
-            torch.nn.Parameter(1e-3 * torch.randn(CODE_SIZE, generator=generator)) for _ in range(1, NODES + 1)
-        ]
+        self.b = [torch.nn.Parameter(1e-3 * torch.randn(CODE_SIZE, generator=generator)) for _ in range(1, NODES + 1)]
         self.alpha = [torch.zeros(a.shape[1]) for a in self.a]
         self.frozen = [False] * NODES
+        self.solved = [False] * NODES  # a node is compared with its previous solution only after a first one
         self.frozen_weights: list[torch.Tensor | None] = [None] * NODES
 
     def recover(self, *, tolerance: float = 1e-3) -> list[float]:
@@ -71,8 +70,9 @@ class ArchitectureCode:
             alpha = ista(self.a[k], self.b[k].detach())
             moves.append(float(torch.linalg.vector_norm(alpha - self.alpha[k])))
             self.alpha[k] = alpha
-            if moves[-1] <= tolerance:
+            if self.solved[k] and moves[-1] <= tolerance:
                 self.freeze(k)
+            self.solved[k] = True
         return moves
 
     def freeze(self, k: int) -> None:

@@ -10,10 +10,11 @@ per-image training loss with its gradient stopped:
 
     L_DA = -(1/n) sum_k P[c_k] sg(l_k),     dL_DA/dtau_j = -(1/n) sum_k l_k P[c_k] (1[j = c_k] - P_j)
 
-so a pair whose images lose more than average becomes more likely: adversarial augmentation without a
-controller. No fixed policy is extracted: the evolving P is the schedule. Ours (DHA gives none): T = 1;
-M = 1 (the whole range of each operation, as our AutoAugment augmenter maps level 9 to it); tau is
-trained by SGD with momentum 0.9 at ``lr`` scaled by K^2 (P ~ 1/K^2 makes the raw gradient vanish,
+so every drawn pair gains probability in proportion to its images' loss (P-weighted) and the others lose
+it: harder pairs grow faster, adversarial augmentation without a controller. No fixed policy is
+extracted: the evolving P is the schedule. Ours (DHA gives none): T = 1; M = 1 (the whole range of
+each operation, as our AutoAugment augmenter maps level 9 to it); tau is trained by SGD with momentum
+0.9 at ``lr`` scaled by K^2 (P ~ 1/K^2 makes the raw gradient vanish,
 PEERS.md DHA gap 2); the entropy of P is logged.
 """
 

@@ -15,9 +15,10 @@ claim. Its test accuracy is measured with batch statistics in BatchNorm (the sup
 statistics, PEERS.md G4).
 
 Settings the paper does not give, ours: batch 64; b's Adam(3e-4, betas (0.5, 0.999), wd 1e-3) and the
-gradient clip 5 from the ISTA-NAS code; tau's rate 0.002 (times K^2 = 196; 0.05 collapsed P onto one pair within 60 steps, see policy.py); eta starts at the
-task's default (lr 0.08, wd 4e-4), bounded by its HPO grid ([0.02, 0.16], [1e-4, 8e-4]) with log-rate 0.01;
-no size cap (every NB201 cell fits). Not done: DHA's auxiliary head and drop path (absent from the NB201
+gradient clip 5 from the ISTA-NAS code; tau's rate 0.002 (times K^2 = 196; 0.05 collapsed P onto one
+pair within 60 steps, see policy.py); eta starts at the task's default (lr 0.08, wd 4e-4), bounded by its
+HPO grid ([0.02, 0.16], [1e-4, 8e-4]), with log-rate 0.01; no size cap (every NB201 cell fits). Not
+done: DHA's auxiliary head and drop path (absent from the NB201
 network). DiffAutoML (the earlier version) differs: a DSNAS single-path ShuffleNet space with a sampled
 one-hot Z instead of ISTA, eta on a held-out validation split, weight decay only, order tau -> alpha ->
 theta -> eta; this implements DHA.
@@ -77,7 +78,7 @@ def run_dha(
     task: TaskSpec | str,
     *,
     seed: int,
-    config: DHAConfig = DHAConfig(),  # noqa: B008 (frozen)
+    config: DHAConfig = DHAConfig(),
     data_root: str | Path | None = None,
     out_dir: str | Path | None = None,
     download: bool = True,
@@ -87,7 +88,9 @@ def run_dha(
     if not isinstance(task.architecture(task.default_pipeline()), NB201Cell):
         raise ValueError(f"DHA here searches a NAS-Bench-201 cell; task {task.name!r} has another architecture")
     device = torch.device("cpu")
-    data = load_device_data(task.dataset, DataConfig(root=data_root, download=download), device)
+    data = load_device_data(
+        task.dataset, DataConfig(root=Path(data_root) if data_root is not None else None, download=download), device
+    )
     shape = task.final_fidelity
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
@@ -135,7 +138,16 @@ def run_dha(
 class _Loop:
     """The state one DHA step updates (module docstring)."""
 
-    def __init__(self, model: Any, code: ArchitectureCode, tau: Any, view: InputView, augmenter: Any, config: DHAConfig, generator: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        model: Any,
+        code: ArchitectureCode,
+        tau: Any,
+        view: InputView,
+        augmenter: Any,
+        config: DHAConfig,
+        generator: Any,
+    ) -> None:
         self.model, self.code, self.tau, self.view, self.augmenter = model, code, tau, view, augmenter
         self.config, self.generator = config, generator
         self.tau_opt = torch.optim.SGD([tau], lr=config.tau_lr * K * K, momentum=0.9)
@@ -176,8 +188,8 @@ class _Loop:
         moved = [p for p in params if p.grad is not None]
         out = self.model(self.view.eval(clean_images), ops, self.code.edge_scales().detach())
         clean = torch.nn.functional.cross_entropy(out, clean_labels)
-        new_grads = torch.autograd.grad(clean, moved, allow_unused=True)
-        new_grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(new_grads, moved, strict=True)]
+        found = torch.autograd.grad(clean, moved, allow_unused=True)
+        new_grads = [g if g is not None else torch.zeros_like(p) for g, p in zip(found, moved, strict=True)]
         d_lr, d_wd = hypergradient(new_grads, taken, lr=lr)
         self.lr.step(d_lr)
         self.wd.step(d_wd)

@@ -161,7 +161,9 @@ class WeightSharingBackend:
         """The temporary-step reward averaged over ``val_batches`` draws, with no shared training (rescoring)."""
         with self._threads():
             scores = [self._temporary(pipeline, self.task.search_fidelity) for _ in range(val_batches)]
-        return TemporaryScore(*(float(np.mean([getattr(s, f) for s in scores])) for f in TemporaryScore.__annotations__))
+        return TemporaryScore(
+            *(float(np.mean([getattr(s, f) for s in scores])) for f in TemporaryScore.__annotations__)
+        )
 
     def _evaluate_one(self, pipeline: Pipeline, fidelity: Fidelity) -> EvalResult:
         start = time.perf_counter()
@@ -213,7 +215,9 @@ class WeightSharingBackend:
         state, data = self._built(), self.data
         ops, hparams, view = self._parts(pipeline)
         train = self._train_batch(view, fidelity)
-        index = torch.randint(0, len(data.val), (min(self.val_batch_size, len(data.val)),), generator=state["generator"])
+        index = torch.randint(
+            0, len(data.val), (min(self.val_batch_size, len(data.val)),), generator=state["generator"]
+        )
         val = (view.eval(data.val.images[index]), data.val.labels[index])
         return temporary_score(
             state["model"], state["optimizer"], ops=ops, train=train, val=val,

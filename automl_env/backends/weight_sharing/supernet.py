@@ -10,6 +10,8 @@ and averages them, 'none' counted as a zero output (TuNAS's op warm-up, which Au
 
 from __future__ import annotations
 
+from typing import Any
+
 from automl_env.backends.training.deps import torch
 from automl_env.backends.training.nb201 import OPS, ResidualReduction
 from automl_env.cost import NB201_STAGES
@@ -28,9 +30,7 @@ class SuperCell(nn.Module):
             nn.ModuleDict({op: OPS[op](channels) for op in OPERATIONS if op != "none"}) for _ in EDGES
         )
 
-    def forward(
-        self, x: torch.Tensor, ops: tuple[str, ...] | None, scales: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ops: tuple[str, ...] | None, scales: torch.Tensor | None = None) -> torch.Tensor:
         """``scales`` (6,): a multiplier per edge on the chosen operation's output (DHA's Eq. 7 weights)."""
         nodes = [x]
         for node in range(1, NODES + 1):
@@ -38,7 +38,7 @@ class SuperCell(nn.Module):
             for e, (k, j) in enumerate(EDGES):
                 if k != node:
                     continue
-                candidates = self.edges[e]
+                candidates: Any = self.edges[e]  # a ModuleDict of the edge's operations
                 if ops is None:  # uniform average over the 5 operations; 'none' contributes 0
                     total = total + sum(m(nodes[j]) for m in candidates.values()) / len(OPERATIONS)
                 elif ops[e] != "none":
@@ -71,9 +71,7 @@ class NB201Supernet(nn.Module):
                 module.track_running_stats = False
                 module.running_mean = module.running_var = module.num_batches_tracked = None
 
-    def forward(
-        self, x: torch.Tensor, ops: tuple[str, ...] | None, scales: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ops: tuple[str, ...] | None, scales: torch.Tensor | None = None) -> torch.Tensor:
         x = self.stem(x)
         for layer in self.layers:
             x = layer(x, ops, scales) if isinstance(layer, SuperCell) else layer(x)
