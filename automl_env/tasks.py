@@ -150,6 +150,23 @@ register_task(
         "fashion-mnist", num_classes=10, image_size=28, in_channels=1, search_fidelity=FASHION_MNIST_SEARCH, version=1
     )
 )
+# One-shot search (AutoHAS, DHA, the weight-sharing backend) needs a supernet: the NAS module is the
+# NAS-Bench-201 cell, whose 6 edges x 5 operations make a natural single-path supernet. Sized for a shared
+# 2-core CPU: one cell per stage at 4 channels, 2,400 training images (docs/peers.md).
+FASHION_NB201_SEARCH = Fidelity(epochs=1, train_subset=2400, cells=1, channels=4, batch_size=32, warmup_epochs=0)
+FASHION_NB201_FINAL = Fidelity(epochs=1, train_subset=12000, cells=1, channels=8, batch_size=64, warmup_epochs=0)
+register_task(
+    TaskSpec(
+        name="fashion-mnist-nb201",
+        dataset="fashion-mnist",
+        num_classes=10,
+        image_size=28,
+        in_channels=1,
+        modules={"aug": AugmentSpace(num_sub_policies=5), "nas": NB201CellSpace(), "hpo": AveragedSGDSpace(steps=10)},
+        search_fidelity=FASHION_NB201_SEARCH,
+        final_fidelity=FASHION_NB201_FINAL,
+    )
+)
 register_task(
     TaskSpec(
         name="imagenet200",

@@ -19,6 +19,7 @@ BACKENDS: dict[str, str] = {
     "synthetic-rugged": "automl_env.backends.synthetic_rugged:RuggedSyntheticBackend",
     "table": "automl_env.backends.table:TableBackend",
     "train": "automl_env.backends.training:TrainingBackend",
+    "weight-sharing": "automl_env.backends.weight_sharing:WeightSharingBackend",
 }
 
 
