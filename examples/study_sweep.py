@@ -126,30 +126,37 @@ def bootstrap_interval(values: Sequence[float], statistic: Callable[..., Any] = 
 
 
 def summarise(traces: Sequence[dict[str, Any]], budgets: Sequence[int]) -> list[str]:
-    """One line per (task, algorithm, budget): best, evaluations to random's expected best, diagnostics."""
+    """Per (task, algorithm): evaluations to reach random's expected best-of-max(budgets) and the table's best
+    (median over seeds, 95% interval; a run that never does counts as twice its length), then one line per
+    budget: the noise-free best, duplicates, the critic's next-batch rho (last 4 batches) and H/Hmax per agent."""
     lines = []
     for task in dict.fromkeys(t["task"] for t in traces):
-        targets = random_targets(task, [*budgets]) if task.startswith("nb201") or "hpolib" in task else None
+        targets = random_targets(task, [*budgets, 10**9])  # 10**9 draws: the table's best, to float precision
         lines.append(f"{task}: random's exact expected best {dict(zip(budgets, targets or [], strict=False))}")
         for name in dict.fromkeys(t["algorithm"] for t in traces if t["task"] == task):
             runs = [t for t in traces if t["task"] == task and t["algorithm"] == name]
-            lines.append(f"  {name} ({len(runs)} seeds)")
-            for budget in budgets:
-                lines.append("    " + _budget_line(runs, budget, None if targets is None else targets[-1]))
+            header = f"  {name} ({len(runs)} seeds)"
+            if targets is not None:
+                header += "".join(f" | evals to {target:.4f}: {_reach(runs, target)}" for target in targets[-2:])
+            lines.append(header)
+            lines += ["    " + _budget_line(runs, budget) for budget in budgets]
     return lines
 
 
-def _budget_line(runs: Sequence[dict[str, Any]], budget: int, target: float | None) -> str:
+def _reach(runs: Sequence[dict[str, Any]], target: float) -> str:
     from ma2ml_agents.diagnostics import evaluations_to_reach
 
+    reach = [evaluations_to_reach(r["curve"], target - 1e-9) for r in runs]
+    finite = [v if math.isfinite(v) else 2.0 * len(r["curve"]) for v, r in zip(reach, runs, strict=True)]
+    low, high = bootstrap_interval(finite, np.median)
+    never = sum(not math.isfinite(v) for v in reach)
+    return f"median {np.median(finite):.0f} [{low:.0f}, {high:.0f}]" + (f" ({never} never)" if never else "")
+
+
+def _budget_line(runs: Sequence[dict[str, Any]], budget: int) -> str:
     best = [r["curve"][min(budget, len(r["curve"])) - 1] for r in runs]
     low, high = bootstrap_interval(best)
     line = f"@{budget:5d}: best {np.mean(best):.4f} [{low:.4f}, {high:.4f}]"
-    if target is not None:
-        reach = [evaluations_to_reach(r["curve"], target) for r in runs]
-        finite = [v if math.isfinite(v) else 2.0 * len(runs[0]["curve"]) for v in reach]  # never: counted as 2N
-        low, high = bootstrap_interval(finite, np.median)
-        line += f" | evals to {target:.4f}: median {np.median(finite):.0f} [{low:.0f}, {high:.0f}]"
     batches = budget // runs[0]["batch_size"]
     dup = np.mean([sum(r["duplicates"][:batches]) / budget for r in runs])
     line += f" | dup {dup:.3f}"
