@@ -74,6 +74,7 @@ def pending_info(mode: InfoMode = "full") -> dict[str, Any]:
         "pipeline": "",
         "digest": "",
         "masked_remaps": 0,
+        "metrics": {},
     }
     return shown_info(full, mode)
 
@@ -91,6 +92,7 @@ def result_info(result: EvalResult, pipeline: Pipeline, reward: float) -> dict[s
         "pipeline": pipeline.to_json(),
         "digest": pipeline.digest,
         "masked_remaps": 0,
+        "metrics": dict(result.metrics),
     }
 
 

@@ -48,6 +48,7 @@ import torch
 
 from ma2ml_agents.base import SearchAlgorithm, derived_seed
 from ma2ml_agents.evaluator import BatchEvaluator
+from ma2ml_agents.incumbent import INCUMBENT_FILE, Incumbent, choose_incumbent, env_is_noisy
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, RunFolderError, check_same_run, lock_folder
 from ma2ml_agents.topk import TopK, entry_key, plain
 
@@ -68,6 +69,8 @@ class SearchResult:
     """Evaluations whose status was "failed" (every one of them: the search found nothing)."""
     failure_reasons: dict[str, int] = field(default_factory=dict)
     """How many evaluations failed for each reason (the first ``MAX_REASONS`` distinct ones)."""
+    incumbent: dict[str, Any] | None = None
+    """On a noisy backend, the incumbent step's choice (incumbent.json, ``ma2ml_agents.incumbent``); else None."""
 
 
 class EvaluationsFailedError(RuntimeError):
@@ -91,6 +94,7 @@ class LoopState:
     failure_reasons: dict[str, int] = field(default_factory=dict)
 
 
+DEFAULT_INCUMBENT = Incumbent()
 MAX_REASONS = 20
 """Distinct failure reasons counted one by one; the others count under ``OTHER_REASONS``."""
 OTHER_REASONS = "(other reasons)"
@@ -108,8 +112,13 @@ def run_search(
     resume: bool = False,
     progress: bool = True,
     checkpoint_every: int = 1,
+    incumbent: Incumbent | None = DEFAULT_INCUMBENT,
 ) -> SearchResult:
     """Run ``batches`` batches of ``batch_size`` evaluations and write the run folder ``out_dir``.
+
+    On a noisy backend the search ends with the incumbent step (``incumbent``'s settings; None skips it): its
+    top-k re-evaluated under other seeds, beside the budget, and the best mean written to incumbent.json
+    (``ma2ml_agents.incumbent``).
 
     ``resume=True`` continues the run in ``out_dir`` (from its checkpoint; from batch 0 when it stopped before
     its first one; a new run in an empty folder), refusing other settings (``ResumeMismatchError``) or an
@@ -124,9 +133,14 @@ def run_search(
         folder = RunFolder(out_dir)
         run = run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
         state = start_run(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every)
-        return _search(
+        result = _search(
             evaluator, algorithm, folder, state, run, batches=batches, progress=progress, every=checkpoint_every
         )
+        if incumbent is not None and env_is_noisy(env):
+            result.incumbent = choose_incumbent(evaluator, result.topk, settings=incumbent, seed=seed)
+            if result.incumbent is not None:
+                folder.write_json(INCUMBENT_FILE, result.incumbent)
+        return result
 
 
 def _search(

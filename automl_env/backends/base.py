@@ -190,3 +190,9 @@ class Evaluator(Protocol):
     def optimum(self) -> Optimum | None:
         """Best reachable validation accuracy where the backend knows it (surrogates), else None."""
         ...
+
+
+def is_noisy(backend: object) -> bool:
+    """Whether a backend's result for one pipeline varies with the evaluation seed: an optional ``noisy`` attribute
+    (True for the table backend serving per-seed runs and the synthetic backends with noise > 0), else False."""
+    return bool(getattr(backend, "noisy", False))

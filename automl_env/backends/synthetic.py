@@ -194,6 +194,11 @@ class SyntheticBackend:
         self._cost_tables: dict[tuple[int, int], NASNetCostTable | MobileNetCostTable] = {}
         self._optima: dict[frozenset[str], Optimum] = {}
 
+    @property
+    def noisy(self) -> bool:
+        """Whether one pipeline's accuracy varies with the evaluation seed (``noise`` > 0)."""
+        return self.noise > 0.0
+
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the constructor's arguments (kilobytes, not ~90 MB of tables); rebuilt bit for bit on load."""
         return (_rebuild, (type(self), self.task, self._options()))

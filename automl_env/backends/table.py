@@ -10,14 +10,18 @@ surrogate when there is one (``metrics["recorded"] == 0``; FLOPs and parameters 
 says so, and in a complete table it cannot happen (a ValueError). A pipeline whose recorded runs
 all failed fails again with the recorded reason.
 
-Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed; a
-table with per-seed runs answers a recorded seed with its own run and any other seed with run
-``seed % k`` of the pipeline's k runs, so an env with any evaluation seed can use it.
+Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed. A table
+with per-seed runs is noisy (``noisy``): an EvalStore export answers a recorded seed with its own run,
+and any other seed (every seed, for a benchmark's anonymous repeats such as HPOLib) with one of the
+pipeline's runs drawn from (pipeline, seed) (``Records.runs_at``), so an env with any evaluation seed
+can use it. ``runs="mean"`` serves the mean over a pipeline's runs instead (noise-free);
+``noise_free``/``noise_free_accuracy`` read those means whatever ``runs`` is, for regret and reports.
+Recorded metrics (HPOLib's ``mse``) go into ``EvalResult.metrics`` from the same run (or averaged).
 
 Splits: ``evaluate`` only ever returns validation accuracy, the reward of a search. Test accuracy
 (final training) is read with ``retrain``, as the training backend's ``retrain`` trains and tests.
 
-``optimum()`` is the exact best validation accuracy where the table is complete, else None.
+``optimum()`` is the exact best (seed-mean) validation accuracy where the table is complete, else None.
 ``describe()`` reports the table's groups, completeness and the surrogate's held-out fit.
 """
 
@@ -28,7 +32,7 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -94,10 +98,15 @@ class TableBackend:
         surrogate_train_fraction: float = 0.8,
         surrogate_seed: int = 0,
         context: str | None = None,
+        runs: Literal["one", "mean"] = "one",
     ) -> None:
         """``surrogate`` (``table_surrogate.SURROGATES``) is fitted on ``surrogate_train_fraction`` of each
         validation group's rows and scored on the rest; None serves recorded pipelines only. ``context`` picks the
-        rows of one store context from an export that holds several (``read_store_export``)."""
+        rows of one store context from an export that holds several (``read_store_export``). ``runs``: "one"
+        recorded run per evaluation (real seed noise where there are several), or their "mean"."""
+        if runs not in ("one", "mean"):
+            raise ValueError(f"runs must be 'one' (a recorded run per evaluation) or 'mean' (their mean), got {runs!r}")
+        self.runs = runs
         self.task = get_task(task)
         self.table = load_table(self.task, table, context=context)
         self.surrogates: dict[str, tuple[Surrogate, SurrogateFit]] = {}
@@ -115,6 +124,26 @@ class TableBackend:
         partial = [k for (k, s) in self.table.groups if s == "validation" and not self.complete(Fidelity.from_key(k))]
         if partial and surrogate is None:
             log.warning("%s is partial and has no surrogate: unrecorded pipelines will fail", self.table.source)
+
+    @property
+    def noisy(self) -> bool:
+        """Whether one pipeline's reward varies with the evaluation seed (several recorded runs, ``runs="one"``)."""
+        return self.runs == "one" and any(len(g.seeds) > 1 for (_, split), g in self.table.groups.items())
+
+    def noise_free(self, tokens: IntArray, *, fidelity: Fidelity | None = None) -> FloatArray:
+        """Seed-mean validation accuracy of each row of an (n, T) token matrix: the noise-free value for regret."""
+        records = self.table.records(fidelity or self.task.search_fidelity, "validation")
+        tokens = np.asarray(tokens, dtype=np.int64)
+        rows = self.table.lookup(records.fidelity, "validation", tokens)
+        values = np.full(rows.shape[0], np.nan)
+        values[rows >= 0] = records.mean_accuracy()[rows[rows >= 0]]
+        if not (rows >= 0).all():
+            values[rows < 0] = self._predict(records, tokens[rows < 0])
+        return values
+
+    def noise_free_accuracy(self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None) -> FloatArray:
+        """``noise_free`` of pipelines (NaN where a pipeline has no successful recorded run)."""
+        return self.noise_free(task_tokens(self.task, list(pipelines)), fidelity=fidelity)
 
     def complete(self, fidelity: Fidelity | None = None, split: Split = "validation") -> bool:
         return self.table.complete(fidelity or self.task.search_fidelity, split)
@@ -136,6 +165,8 @@ class TableBackend:
         records = self.table.records(fidelity or self.task.search_fidelity, "validation")
         tokens = np.asarray(tokens, dtype=np.int64)
         rows = self.table.lookup(records.fidelity, "validation", tokens)
+        if self.runs == "mean":
+            return self.noise_free(tokens, fidelity=records.fidelity)
         accuracy = np.full(rows.shape[0], np.nan)
         found = rows >= 0
         accuracy[found] = records.accuracy_at(rows[found], seed)
@@ -204,13 +235,16 @@ class TableBackend:
         rows = self.table.lookup(records.fidelity, records.split, tokens)
         found = rows >= 0
         accuracy = np.full(rows.shape[0], np.nan)
-        accuracy[found] = records.accuracy_at(rows[found], seed)
+        mean = self.runs == "mean"
+        accuracy[found] = records.mean_accuracy()[rows[found]] if mean else records.accuracy_at(rows[found], seed)
+        recorded = records.mean_metrics(rows[found]) if mean else records.metrics_at(rows[found], seed)
         recorded_cost = np.full(rows.shape[0], np.nan)
         recorded_cost[found] = records.cost_at(rows[found], seed)
         predictable = records.fidelity.key in self.surrogates and records.split == "validation"
         if not found.all() and (predictable or self.table.complete(records.fidelity, records.split)):
             accuracy[~found] = self._predict(records, tokens[~found])
         mean_cost = _finite_mean(records.cost_seconds)
+        at = np.cumsum(found) - 1  # position of each found pipeline in ``recorded``
         results = []
         for i, pipeline in enumerate(pipelines):
             row = int(rows[i])
@@ -227,6 +261,8 @@ class TableBackend:
                 results.append(EvalResult.failed(reason=reason, backend=self.name, flops=flops, params=params))
             else:
                 metrics = {"recorded": 1.0 if row >= 0 else 0.0}
+                if row >= 0:
+                    metrics.update({name: float(values[at[i]]) for name, values in recorded.items()})
                 results.append(EvalResult(float(accuracy[i]), flops, params, cost, self.name, metrics=metrics))
         return results
 

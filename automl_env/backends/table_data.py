@@ -83,12 +83,7 @@ class TableIndex:
         if self.exact:
             weights = np.cumprod(np.concatenate([[1], self.nvec[:0:-1]]))[::-1].astype(np.int64)
             return (tokens @ weights).astype(np.uint64)
-        from automl_env.backends.synthetic import splitmix64
-
-        h = np.zeros(tokens.shape[0], dtype=np.uint64)
-        for column in range(tokens.shape[1]):
-            h = splitmix64(h ^ (tokens[:, column].astype(np.uint64) + np.uint64(column << 40)))
-        return h
+        return token_hash(tokens)
 
     def rows(self, tokens: IntArray) -> IntArray:
         """Row of each token vector, -1 where the table does not hold it."""
@@ -118,6 +113,11 @@ class Records:
     """Training seconds: (rows,) shared by every seed, or the shape of ``accuracy``, one per run; NaN where unknown."""
     failures: Mapping[int, str] = field(default_factory=dict)
     """Row -> reason, for pipelines whose recorded evaluations all failed (they would fail again)."""
+    seed_keyed: bool = True
+    """Whether ``seeds`` are the evaluation seeds that produced the runs (an EvalStore export: evaluating with a
+    recorded seed replays its run); False for a benchmark's anonymous repeats (HPOLib), which every seed draws from."""
+    metrics: Mapping[str, FloatArray] = field(default_factory=dict)
+    """Further recorded figures of each run (e.g. HPOLib's raw ``mse``), the shape of ``accuracy``."""
 
     def __post_init__(self) -> None:
         rows = self.tokens.shape[0]
@@ -130,6 +130,9 @@ class Records:
             column = getattr(self, name)
             if column is not None and column.shape != (rows,):
                 raise TableError(f"{name} has shape {column.shape}, expected ({rows},)")
+        for name, values in self.metrics.items():
+            if values.shape != self.accuracy.shape:
+                raise TableError(f"metric {name!r} has shape {values.shape}, expected {self.accuracy.shape}")
         if self.cost_seconds is not None and self.cost_seconds.shape not in ((rows,), self.accuracy.shape):
             raise TableError(
                 f"cost_seconds has shape {self.cost_seconds.shape}, expected ({rows},) or {self.accuracy.shape}"
@@ -147,10 +150,19 @@ class Records:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def accuracy_at(self, rows: IntArray, seed: int) -> FloatArray:
-        """Accuracy of ``rows`` for an evaluation seed: a recorded seed reads its own run; any other seed reads
-        run ``seed % k`` of the row's k recorded runs (in seed order), as NAS-Bench-201's API picks a trial."""
+        """Accuracy of ``rows`` for an evaluation seed: the run ``runs_at`` draws (NaN for rows without one)."""
+        return self._at(self.accuracy, rows, self.runs_at(rows, seed))
+
+    def metrics_at(self, rows: IntArray, seed: int) -> dict[str, FloatArray]:
+        """Each recorded metric of the run ``accuracy_at`` reads."""
         runs = self.runs_at(rows, seed)
-        return np.where(runs >= 0, self.accuracy[rows, np.maximum(runs, 0)], np.nan)
+        return {name: self._at(values, rows, runs) for name, values in self.metrics.items()}
+
+    def mean_metrics(self, rows: IntArray) -> dict[str, FloatArray]:
+        """Each recorded metric averaged over the runs ``mean_accuracy`` averages."""
+        ok = np.isfinite(self.accuracy[rows])
+        count = np.maximum(ok.sum(axis=1), 1)
+        return {name: np.where(ok, v[rows], 0.0).sum(axis=1) / count for name, v in self.metrics.items()}
 
     def cost_at(self, rows: IntArray, seed: int) -> FloatArray:
         """Training seconds of the run ``accuracy_at`` reads (NaN where unknown)."""
@@ -158,21 +170,46 @@ class Records:
             return np.full(rows.shape[0], np.nan)
         if self.cost_seconds.ndim == 1:
             return self.cost_seconds[rows]
-        runs = self.runs_at(rows, seed)
-        return np.where(runs >= 0, self.cost_seconds[rows, np.maximum(runs, 0)], np.nan)
+        return self._at(self.cost_seconds, rows, self.runs_at(rows, seed))
+
+    @staticmethod
+    def _at(values: FloatArray, rows: IntArray, runs: IntArray) -> FloatArray:
+        return np.where(runs >= 0, values[rows, np.maximum(runs, 0)], np.nan)
 
     def runs_at(self, rows: IntArray, seed: int) -> IntArray:
-        """Column of ``accuracy`` that ``accuracy_at`` reads for each row (-1 for a row without a successful run)."""
+        """Column of ``accuracy`` read for each row under an evaluation seed (-1 for a row without a successful run).
+
+        A seed-keyed table answers a recorded seed with its own run. Otherwise a row with k successful runs reads
+        its ``(h + seed) mod k``-th one (in column order), where h is a hash of the row's tokens: each pipeline's
+        run is a pure function of (pipeline, seed), the pipelines evaluated under one seed read independent,
+        uniformly drawn runs (not all the same column), and seeds s, s + 1, ..., s + k - 1 read all k runs of a
+        pipeline once each. Seed-averaged tables (no ``seeds``) read their one column.
+        """
         if not self.seeds:
             return np.zeros(rows.shape[0], dtype=np.int64)
         recorded = np.isfinite(self.accuracy[rows])
-        out = np.full(rows.shape[0], -1, dtype=np.int64)
-        column = self.seeds.index(seed) if seed in self.seeds else None
-        for i in range(rows.shape[0]):
-            runs = np.flatnonzero(recorded[i])
-            if runs.size:
-                out[i] = column if column is not None and recorded[i, column] else int(runs[seed % runs.size])
+        count = recorded.sum(axis=1)
+        k = np.maximum(count, 1).astype(np.uint64)
+        # seed mod lcm(1..columns) keeps ``seed mod k`` exact for every k without overflowing int64.
+        cycle = math.lcm(*range(1, recorded.shape[1] + 1))
+        draw = ((token_hash(self.tokens[rows]) % k) + np.uint64(seed % cycle)) % k
+        rank = np.cumsum(recorded, axis=1) - 1
+        out = np.argmax(recorded & (rank == draw.astype(np.int64)[:, None]), axis=1).astype(np.int64)
+        out[count == 0] = -1
+        if self.seed_keyed and seed in self.seeds:
+            column = self.seeds.index(seed)
+            out = np.where(recorded[:, column], column, out)
         return out
+
+
+def token_hash(tokens: IntArray) -> npt.NDArray[np.uint64]:
+    """A 64-bit splitmix64 hash of each token row (a pure function of the row, not of where it is stored)."""
+    from automl_env.backends.synthetic import splitmix64
+
+    h = np.zeros(tokens.shape[0], dtype=np.uint64)
+    for column in range(tokens.shape[1]):
+        h = splitmix64(h ^ (tokens[:, column].astype(np.uint64) + np.uint64(column << 40)))
+    return h
 
 
 class RecordedTable:
