@@ -5,12 +5,14 @@
     python examples/study_ma2ml.py summary runs/study/nb201.jsonl --budgets 96 312 1008
 
 ``sweep`` runs each (algorithm, seed) as ``run_search`` does (batch b under env seed derived_seed(seed, b))
-without writing a run folder, and appends one JSON line per run: the noise-free best-so-far after every
-evaluation (the table's mean accuracy of the pipelines evaluated, or the synthetic backend's expected
-accuracy), duplicates per batch, and for the controller searches each policy's entropy fraction and, with a
-critic, Spearman's rho between Q and the rewards of the next batch before the critic learns from it
-(``ma2ml_agents.diagnostics``). ``summary`` prints, per budget, means with 95% bootstrap intervals over seeds,
-and the median evaluations to reach random search's exact expected best-of-N (complete tables only).
+without writing a run folder, and appends one JSON line per run: after every evaluation, the best noise-free
+reward among the pipelines evaluated ("best": the table's mean over recorded runs, or the synthetic backend's
+expected accuracy) and the noise-free reward of the pipeline with the best observed reward ("deployed", what a
+user would keep; equal to "best" on noise-free tables such as NAS-Bench-201's); duplicates per batch; for the
+controller searches each policy's entropy fraction and, with a critic, Spearman's rho between Q and the rewards
+of the next batch before the critic learns from it (``ma2ml_agents.diagnostics``). ``summary`` prints, per
+budget, means with 95% bootstrap intervals over seeds, and the median evaluations to reach random search's exact
+expected best-of-max(budgets) and the table's best ("best" curve; complete tables only).
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ def run_one(
     label = algorithm_name + "".join(f" {key}={value}" for key, value in applied)
     trace: dict[str, Any] = {"task": task, "algorithm": label, "seed": seed, "batch_size": batch_size}
     best, curve, repeats, spearman, entropies = -math.inf, [], [], [], []
+    best_observed, deployed_value, deployed = -math.inf, math.nan, []
     started = time.perf_counter()
     for batch in range(batches):
         if policies and batch % every == 0:
@@ -105,23 +108,29 @@ def run_one(
             spearman.append(rank_correlation(q, rewards))
         tokens = np.concatenate([np.asarray(actions[a]).reshape(batch_size, -1) for a in sorted(actions)], axis=1)
         repeats.append(duplicates.add(tokens))
-        for value in score(actions):
+        for value, reward in zip(score(actions), rewards, strict=True):
             best = max(best, float(value))
             curve.append(best)
+            if reward > best_observed:  # the pipeline a user would deploy: the best observed reward's
+                best_observed, deployed_value = float(reward), float(value)
+            deployed.append(deployed_value)
         search.update(actions, rewards)
-    trace.update(curve=curve, duplicates=repeats, spearman=spearman, entropy=entropies)
+    trace.update(curve=curve, deployed=deployed, duplicates=repeats, spearman=spearman, entropy=entropies)
     trace["seconds"] = time.perf_counter() - started
     return trace
 
 
 def bootstrap_interval(values: Sequence[float], statistic: Callable[..., Any] = np.mean) -> tuple[float, float]:
-    """95% BCa bootstrap interval of ``statistic`` over seeds (scipy.stats.bootstrap, fixed seed)."""
+    """95% percentile bootstrap interval of ``statistic`` over seeds (scipy.stats.bootstrap, fixed seed).
+
+    Percentile rather than BCa: BCa is undefined for a median over tied values (evaluation counts often tie).
+    """
     from scipy.stats import bootstrap
 
     data = np.asarray(values, dtype=np.float64)
     if data.size < 2 or np.ptp(data) == 0:
         return float(statistic(data)), float(statistic(data))
-    result = bootstrap((data,), statistic, confidence_level=0.95, n_resamples=2000, random_state=0, method="bca")
+    result = bootstrap((data,), statistic, confidence_level=0.95, n_resamples=4000, random_state=0, method="percentile")
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
@@ -157,6 +166,10 @@ def _budget_line(runs: Sequence[dict[str, Any]], budget: int) -> str:
     best = [r["curve"][min(budget, len(r["curve"])) - 1] for r in runs]
     low, high = bootstrap_interval(best)
     line = f"@{budget:5d}: best {np.mean(best):.4f} [{low:.4f}, {high:.4f}]"
+    if all("deployed" in r for r in runs):
+        deployed = [r["deployed"][min(budget, len(r["deployed"])) - 1] for r in runs]
+        low, high = bootstrap_interval(deployed)
+        line += f" | deployed {np.mean(deployed):.4f} [{low:.4f}, {high:.4f}]"
     batches = budget // runs[0]["batch_size"]
     dup = np.mean([sum(r["duplicates"][:batches]) / budget for r in runs])
     line += f" | dup {dup:.3f}"
