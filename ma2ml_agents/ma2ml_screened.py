@@ -34,8 +34,8 @@ measuring, and not tuned on these tables (a value tuned on one table would not b
 the screen's cost (a critic forward per draw) below the critic's own regression steps; 5 members is the usual
 size of a deep ensemble (Lakshminarayanan et al. 2017); beta = 1 weighs one standard deviation of the members'
 disagreement like one standard deviation of the rewards. What the ensemble and bonus add over a single critic
-ranking by its mean is in docs/ma2ml_study.md where it was measured, and stated there as not measured otherwise. Uniform draws join only when the policies' draws run out of
-new pipelines, so the policies, and with them the counterfactual credit, decide where the search looks.
+ranking by its mean: docs/ma2ml_study.md. Uniform draws join only when the policies' draws run out of new
+pipelines, so the policies, and with them the counterfactual credit, decide where the search looks.
 """
 
 from __future__ import annotations
