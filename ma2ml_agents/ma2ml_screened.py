@@ -5,8 +5,9 @@ paper only uses it to shape a policy gradient. Screened MA2ML also uses it as mo
 use their model, to decide which pipelines are worth an evaluation:
 
 1. proposals: draw m = ``proposal_pool`` x max(n, ``minibatch_size``) joint actions A^1..A^m ~ prod_i pi_i
-   (an asynchronous search asks for one or a few pipelines at a time, and a screen of 16 draws would hardly
-   screen), drop those already evaluated and repeats, and evaluate the n with the largest
+   (an asynchronous search asks for one pipeline per free worker: its asks between two updates take the next
+   best rows of one screen, as one batch would), drop those already evaluated and repeats, and evaluate the n
+   with the largest
        u(A) = mean_e Q_e(S, A) + beta * std_e Q_e(S, A)
    over an ensemble of E critics (``critic_ensemble``, beta = ``exploration_bonus``, in standardised reward
    units); the first batch, before any fit, is the first n distinct draws; when the policies have committed so
@@ -95,9 +96,26 @@ class ScreenedMA2ML(MA2ML):
             self.critic.to(self.device)
             self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.known: set[tuple[int, ...]] = set()
+        self.ranked: torch.Tensor | None = None
+        """The last screen's candidates not yet proposed, best first; None once an update has changed the critic."""
+        self.ranked_new = 0
 
     def act(self, n: int) -> dict[str, np.ndarray]:
-        """n joint actions screened by the critic from the policies' draws (module docstring)."""
+        """n joint actions screened by the critic from the policies' draws (module docstring).
+
+        The screen's ranking is kept until the next update: asks in between (an asynchronous search asks for one
+        pipeline per free worker) take the next best new rows of it, as one batch of their total size would.
+        """
+        if self.ranked is None or self.ranked_new < n:
+            self.ranked, self.ranked_new = self._screen_pool(n)
+        chosen, self.ranked = self.ranked[:n], self.ranked[n:]
+        self.ranked_new = max(0, self.ranked_new - n)
+        # Proposed counts as known at once: asynchronous searches ask again while these are still in flight.
+        self.known.update(row_keys(chosen))
+        return self.space.to_env(chosen)
+
+    def _screen_pool(self, n: int) -> tuple[torch.Tensor, int]:
+        """Every candidate of a fresh pool, new distinct rows first by the screen's score, and how many are new."""
         m = self.config.proposal_pool * max(n, self.config.minibatch_size)
         candidates = self.sample_tokens(m)
         if len(set(row_keys(candidates)) - self.known) < n:
@@ -106,10 +124,8 @@ class ScreenedMA2ML(MA2ML):
             scores = torch.zeros(candidates.shape[0], device=candidates.device)
         else:
             scores = self.screen_scores(candidates)
-        chosen = screen(candidates, n, scores=scores, known=self.known)
-        # Proposed counts as known at once: asynchronous searches ask again while these are still in flight.
-        self.known.update(row_keys(chosen))
-        return self.space.to_env(chosen)
+        ranked = screen(candidates, candidates.shape[0], scores=scores, known=self.known)
+        return ranked, len(set(row_keys(candidates)) - self.known)
 
     @torch.no_grad()
     def uniform_tokens(self, n: int) -> torch.Tensor:
@@ -134,6 +150,7 @@ class ScreenedMA2ML(MA2ML):
         self, tokens: torch.Tensor, rewards: torch.Tensor, *, drawn_by_current_policies: bool = False
     ) -> dict[str, float]:
         self.known.update(row_keys(tokens))
+        self.ranked = None
         return super().update_tokens(tokens, rewards, drawn_by_current_policies=False)
 
     def _minibatch(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,3 +167,4 @@ class ScreenedMA2ML(MA2ML):
     def load_extra_state(self, state: dict[str, Any]) -> None:
         super().load_extra_state(state)
         self.known = set(row_keys(state["known"]))
+        self.ranked = None

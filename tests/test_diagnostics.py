@@ -132,3 +132,14 @@ def test_screened_config_refuses_bad_values(field: str, value: float) -> None:
 
     with pytest.raises(ValueError, match=field):
         ScreenedConfig(**{field: value})
+
+
+def test_screened_asks_between_updates_share_one_screen() -> None:
+    space = _tiny_space()
+    batch, single = (make_algorithm("ma2ml_screened", space, seed=2, critic_hidden_size=8) for _ in range(2))
+    for algorithm in (batch, single):
+        actions = algorithm.act(4)
+        algorithm.update(actions, space.to_tensor(actions).sum(dim=1).numpy().astype(np.float32))
+    at_once = space.to_tensor(batch.act(5))
+    one_by_one = torch.cat([space.to_tensor(single.act(1)) for _ in range(5)])
+    assert torch.equal(at_once, one_by_one)  # an asynchronous search's asks = one batch of their total size
