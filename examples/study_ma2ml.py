@@ -1,4 +1,7 @@
-"""Diagnostics of the MA2ML family on the synthetic cifar100 benchmark (docs/ma2ml_study.md).
+"""Diagnostics of the MA2ML family (docs/ma2ml_study.md).
+
+Over many seeds and any task, with intervals (issue 19): ``study_ma2ml.py sweep ...`` and ``study_ma2ml.py
+summary ...`` (``study_sweep.py``). One run traced in detail on the synthetic cifar100 benchmark:
 
     python examples/study_ma2ml.py --algorithm ma2ml --seed 0 --batches 167 --every 20 [--set policy_lr=4e-3]
 
@@ -67,6 +70,11 @@ class OracleQ(torch.nn.Module):
 
 
 def main() -> None:
+    if sys.argv[1:2] in (["sweep"], ["summary"]):
+        from study_sweep import cli
+
+        cli(sys.argv[1:])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--algorithm", default="ma2ml")
     parser.add_argument("--seed", type=int, default=0)

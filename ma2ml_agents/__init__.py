@@ -7,7 +7,9 @@
 
 Works on any PettingZoo ParallelEnv whose agents have Discrete or MultiDiscrete action spaces and whose
 episodes are one step, and on vector envs that step N such episodes at once. Knows nothing about AutoML.
-Algorithms (``ALGORITHMS``): MA2ML, MA2ML on-policy, MA2ML-Lite and single-agent REINFORCE.
+Algorithms (``ALGORITHMS``): MA2ML (the paper's Algorithm 1; ``MA2MLConfig.paper()`` its settings), screened
+MA2ML (ours: its critic ensemble also picks which of the policies' draws are evaluated), MA2ML on-policy,
+MA2ML-Lite and single-agent REINFORCE.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ma2ml_agents.evaluator import BatchEvaluator
 from ma2ml_agents.lite import LiteConfig, MA2MLLite
 from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig
 from ma2ml_agents.ma2ml_onpolicy import MA2MLOnPolicy, MA2MLOnPolicyConfig
+from ma2ml_agents.ma2ml_screened import ScreenedConfig, ScreenedMA2ML
 from ma2ml_agents.registry import ALGORITHMS, AlgorithmSpec, make_algorithm
 from ma2ml_agents.reinforce import SingleAgentReinforce
 from ma2ml_agents.replay import ReplayBuffer
@@ -42,6 +45,8 @@ __all__ = [
     "MA2MLOnPolicy",
     "MA2MLOnPolicyConfig",
     "ReplayBuffer",
+    "ScreenedConfig",
+    "ScreenedMA2ML",
     "SearchAlgorithm",
     "SearchResult",
     "SingleAgentReinforce",

@@ -10,6 +10,7 @@ from ma2ml_agents.base import ControllerAlgorithm
 from ma2ml_agents.lite import LiteConfig, MA2MLLite
 from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig
 from ma2ml_agents.ma2ml_onpolicy import MA2MLOnPolicy, MA2MLOnPolicyConfig
+from ma2ml_agents.ma2ml_screened import ScreenedConfig, ScreenedMA2ML
 from ma2ml_agents.reinforce import SingleAgentReinforce
 from ma2ml_agents.spaces import JointActionSpace
 
@@ -30,6 +31,7 @@ class AlgorithmSpec:
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {
     "ma2ml": AlgorithmSpec(MA2ML, MA2MLConfig, uses_critic=True, off_policy=True, multi_agent=True),
+    "ma2ml_screened": AlgorithmSpec(ScreenedMA2ML, ScreenedConfig, uses_critic=True, off_policy=True, multi_agent=True),
     "ma2ml_onpolicy": AlgorithmSpec(
         MA2MLOnPolicy, MA2MLOnPolicyConfig, uses_critic=True, off_policy=False, multi_agent=True
     ),

@@ -1,0 +1,145 @@
+"""The budget diagnostics (ma2ml_agents.diagnostics), the screen (ma2ml_agents.screening) and screened MA2ML."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ma2ml_agents import JointActionSpace, TokenController, make_algorithm
+from ma2ml_agents.diagnostics import DuplicateCounter, entropy_fraction, evaluations_to_reach, rank_correlation
+from ma2ml_agents.screening import CriticEnsemble, row_keys, screen
+
+
+def test_entropy_fraction_is_one_at_uniform_and_falls_as_a_policy_commits() -> None:
+    policy = TokenController([4, 1, 3], hidden_size=8)
+    with torch.no_grad():
+        for parameter in policy.parameters():
+            parameter.zero_()
+    assert entropy_fraction(policy) == pytest.approx(1.0, abs=1e-6)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=0.3)
+    target = torch.tensor([[2, 0, 1]])
+    for _ in range(30):  # maximise the likelihood of one row: the policy becomes nearly deterministic
+        optimizer.zero_grad()
+        (-policy.log_prob(target).sum()).backward()
+        optimizer.step()
+    assert entropy_fraction(policy) < 0.1
+    assert math.isnan(entropy_fraction(TokenController([1, 1])))
+
+
+def test_rank_correlation_is_spearman_and_nan_when_undefined() -> None:
+    assert rank_correlation([1, 2, 3, 4], [10, 20, 30, 400]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
+    with pytest.raises(ValueError, match="1-d arrays of one length"):
+        rank_correlation([1, 2], [1, 2, 3])
+
+
+def test_duplicates_count_repeats_within_and_across_batches() -> None:
+    counter = DuplicateCounter()
+    assert counter.add([[0, 1], [0, 1], [1, 1]]) == 1
+    assert counter.add([[1, 1], [2, 2]]) == 1
+    assert (counter.evaluations, counter.duplicates, counter.fraction) == (5, 2, 0.4)
+
+
+def test_evaluations_to_reach_is_one_based_and_inf_when_never() -> None:
+    assert evaluations_to_reach([0.1, 0.5, 0.7], 0.5) == 2
+    assert evaluations_to_reach([0.1, 0.5], 0.9) == math.inf
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_screen_prefers_new_rows_by_score_then_known(data: st.DataObject) -> None:
+    m = data.draw(st.integers(1, 12))
+    row = st.lists(st.integers(0, 2), min_size=2, max_size=2)
+    rows = torch.tensor(data.draw(st.lists(row, min_size=m, max_size=m)))
+    scores = torch.tensor(data.draw(st.lists(st.floats(-5, 5), min_size=m, max_size=m)))
+    known = set(data.draw(st.lists(st.sampled_from(row_keys(rows)), max_size=m)))
+    n = data.draw(st.integers(1, m))
+    chosen = row_keys(screen(rows, n, scores=scores, known=known))
+    fresh = {key for key in row_keys(rows) if key not in known}
+    assert len(chosen) == n
+    new = chosen[: min(n, len(fresh))]  # as many distinct new rows as were drawn come first
+    assert len(set(new)) == len(new) and not set(new) & known
+    best = {key: max(float(s) for k, s in zip(row_keys(rows), scores, strict=True) if k == key) for key in fresh}
+    left_out = fresh - set(new)
+    if new and left_out:  # the new rows taken score at least as well as any new row left out
+        assert min(best[k] for k in new) >= max(best[k] for k in left_out)
+
+
+def test_screen_needs_enough_candidates() -> None:
+    with pytest.raises(ValueError, match="draw more"):
+        screen(torch.zeros(2, 3, dtype=torch.long), 3, scores=torch.zeros(2))
+
+
+def test_ensemble_members_fit_their_own_rows() -> None:
+    ensemble = CriticEnsemble([3, 3], size=2, hidden_size=8)
+    ensemble.reset_parameters(torch.Generator().manual_seed(0))
+    rows = torch.tensor([[0, 1], [2, 2], [0, 1], [2, 2]])
+    targets = torch.tensor([1.0, -1.0, 5.0, 5.0])  # member 0 gets the first two, member 1 the last two
+    optimizer = torch.optim.Adam(ensemble.parameters(), lr=0.05)
+    for _ in range(300):
+        optimizer.zero_grad()
+        ensemble.loss(rows, targets).backward()
+        optimizer.step()
+    values = ensemble.members(rows[:2]).detach()
+    assert torch.allclose(values, torch.tensor([[1.0, -1.0], [5.0, 5.0]]), atol=0.1)
+    assert torch.allclose(ensemble(rows[:2]).detach(), torch.tensor([3.0, 2.0]), atol=0.1)
+    with pytest.raises(ValueError, match="split evenly"):
+        ensemble.loss(rows[:3], targets[:3])
+
+
+def _tiny_space() -> JointActionSpace:
+    from gymnasium import spaces
+
+    return JointActionSpace.from_spaces({"a": spaces.MultiDiscrete([3, 2]), "b": spaces.Discrete(4)})
+
+
+def test_screened_ma2ml_evaluates_every_pipeline_once_before_any_twice() -> None:
+    # 24 joint actions; 128 policy draws (plus 128 uniform ones once the policies repeat) hold the last 8 new ones
+    space = _tiny_space()
+    algorithm = make_algorithm("ma2ml_screened", space, seed=3, critic_hidden_size=8, proposal_pool=16)
+    seen: list[tuple[int, ...]] = []
+    for _ in range(3):
+        actions = algorithm.act(8)
+        tokens = space.to_tensor(actions)
+        seen += row_keys(tokens)
+        algorithm.update(actions, tokens.sum(dim=1).numpy().astype(np.float32))
+    assert len(set(seen)) == len(seen) == 24
+
+
+def test_screened_ma2ml_state_round_trip_keeps_what_it_has_evaluated() -> None:
+    space = _tiny_space()
+    algorithm = make_algorithm("ma2ml_screened", space, seed=1, critic_hidden_size=8)
+    actions = algorithm.act(6)
+    algorithm.update(actions, np.arange(6, dtype=np.float32))
+    copy = make_algorithm("ma2ml_screened", space, seed=1, critic_hidden_size=8)
+    copy.load_state_dict(algorithm.state_dict())
+    assert copy.known == algorithm.known and len(copy.known) == 6
+    assert all(np.array_equal(a, b) for a, b in zip(copy.act(5).values(), algorithm.act(5).values(), strict=True))
+
+
+BAD_SCREENS = [("proposal_pool", 0), ("critic_ensemble", 0), ("exploration_bonus", -1.0)]
+
+
+@pytest.mark.parametrize(("field", "value"), BAD_SCREENS)
+def test_screened_config_refuses_bad_values(field: str, value: float) -> None:
+    from ma2ml_agents.ma2ml_screened import ScreenedConfig
+
+    with pytest.raises(ValueError, match=field):
+        ScreenedConfig(**{field: value})
+
+
+def test_screened_asks_between_updates_share_one_screen() -> None:
+    space = _tiny_space()
+    batch, single = (make_algorithm("ma2ml_screened", space, seed=2, critic_hidden_size=8) for _ in range(2))
+    for algorithm in (batch, single):
+        actions = algorithm.act(4)
+        algorithm.update(actions, space.to_tensor(actions).sum(dim=1).numpy().astype(np.float32))
+    at_once = space.to_tensor(batch.act(5))
+    one_by_one = torch.cat([space.to_tensor(single.act(1)) for _ in range(5)])
+    assert torch.equal(at_once, one_by_one)  # an asynchronous search's asks = one batch of their total size

@@ -1,0 +1,57 @@
+"""examples/study_sweep.py (``study_ma2ml.py sweep`` / ``summary``) on a tiny budget."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sweep() -> ModuleType:
+    sys.path.insert(0, str(REPO / "examples"))  # study_sweep imports benchmark.py's algorithm_config
+    spec = importlib.util.spec_from_file_location("study_sweep_example", REPO / "examples" / "study_sweep.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow  # about 10 s: three NB201 searches with their diagnostics
+def test_trace_and_summary_on_nas_bench_201(sweep: ModuleType) -> None:
+    traces = [
+        sweep.run_one("nb201-cifar100-nodes", name, 0, batches=3, batch_size=8, overrides=[("critic_steps", "2")])
+        for name in ("ma2ml", "rea")
+    ]
+    ma2ml, rea = traces
+    assert ma2ml["algorithm"] == "ma2ml critic_steps=2" and rea["algorithm"] == "rea"  # rea has no such field
+    assert len(ma2ml["curve"]) == 24 and np.all(np.diff(ma2ml["curve"]) >= 0)
+    assert ma2ml["deployed"] == ma2ml["curve"]  # NB201 at 12 epochs holds one run per cell: no noise
+    assert len(ma2ml["spearman"]) == 2 and not rea["spearman"]  # from the second batch on, critics only
+    assert [row[0] for row in ma2ml["entropy"]] == [0, 8, 16] and len(ma2ml["entropy"][0]) == 4  # 3 agents
+    assert ma2ml["entropy"][0][1] == pytest.approx(1.0, abs=0.05)  # the policies start near uniform
+    lines = sweep.summarise(traces, [8, 24])
+    assert lines[0].startswith("nb201-cifar100-nodes: random's exact expected best")
+    assert lines[1].count("evals to") == 2 and "H/Hmax" in lines[2] and "rho(next batch)" in lines[2]
+
+
+def test_noise_free_scores_are_the_tables_means(sweep: ModuleType) -> None:
+    score = sweep.noise_free_scorer("nb201-cifar100", None)
+    values = score({"nas": np.array([[0, 0, 0, 0, 0, 0], [4, 4, 4, 4, 4, 4]])})
+    assert values.shape == (2,) and np.all((values > 0) & (values < 1))
+    assert sweep.random_targets("nb201-cifar100", [1, 10**6])[1] == pytest.approx(0.6132, abs=1e-4)
+
+
+def test_bootstrap_interval_brackets_the_mean_and_seeds_parse(sweep: ModuleType) -> None:
+    low, high = sweep.bootstrap_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert low < 3.0 < high
+    assert sweep.bootstrap_interval([2.0, 2.0]) == (2.0, 2.0)
+    assert sweep.seeds_of("3-5") == [3, 4, 5] and sweep.seeds_of("1,7") == [1, 7]
+    assert not math.isnan(low)
