@@ -187,7 +187,7 @@ def test_every_search_runs_asynchronously_or_is_refused_saying_why(name: str, tm
     else:
         algorithm = make_search(name, env, seed=0, batches=3)
     executor = SimulatedExecutor(env.backend, workers=2)
-    if name in ("ma2ml_onpolicy", "ma2ml_lite", "reinforce") or name.startswith("sequential"):
+    if not getattr(algorithm, "asynchronous", False):  # on-policy searches (MA2ML-Lite, AutoHAS, ...)
         with pytest.raises(SynchronousOnlyError, match="synchronous=True"):
             run_async_search(env, algorithm, executor=executor, evaluations=4, out_dir=tmp_path)
         assert not (tmp_path / "evaluations.csv").exists()  # refused before evaluating anything
@@ -195,6 +195,15 @@ def test_every_search_runs_asynchronously_or_is_refused_saying_why(name: str, tm
     else:
         result = run_async_search(env, algorithm, executor=executor, evaluations=6, out_dir=tmp_path)
     assert result.evaluations == 6
+
+
+def test_the_searches_that_learn_on_policy_say_so() -> None:
+    env = env_of()
+    on_policy = {"ma2ml_onpolicy", "ma2ml_lite", "reinforce", "autohas"}
+    for name in SEARCHES:
+        algorithm = make_search(name, env, seed=0, batches=3)
+        if name in on_policy or name.startswith("sequential"):
+            assert not getattr(algorithm, "asynchronous", False), name
 
 
 def test_ma2ml_without_replay_is_refused(tmp_path: Path) -> None:
