@@ -1,4 +1,4 @@
-"""One search on one task, into a run folder: ``automl-env train``, ``python examples/train_ma2ml.py``, ``./run.sh train``.
+"""One search on one task, into a run folder: ``automl-env train``, ``examples/train_ma2ml.py``, ``./run.sh train``.
 
 With no arguments: a short MA2ML search on the embedded synthetic cifar100 benchmark, which needs
 no data and finishes in about a minute on a 2-core CPU. The NAS-Bench-201 tasks search the recorded
@@ -74,15 +74,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--backend",
         default=None,
         choices=sorted(BACKENDS),
-        help="how pipelines are evaluated (default: the task's fast backend: table for NAS-Bench-201, else synthetic-rugged)",
+        help="how pipelines are evaluated (default: the task's fast backend: table for NAS-Bench-201, "
+        "else synthetic-rugged)",
     )
     parser.add_argument("--algorithm", default="ma2ml", choices=sorted(ALGORITHMS), help="search algorithm")
     parser.add_argument("--batches", type=integer(minimum=1), default=60, help="number of batches (updates)")
     parser.add_argument("--batch-size", type=integer(minimum=1), default=24, help="pipelines per batch (paper: 24)")
-    parser.add_argument("--top-k", type=integer(minimum=1), default=30, help="size of the tracked top-k (paper: 30 on CIFAR)")
+    parser.add_argument(
+        "--top-k", type=integer(minimum=1), default=30, help="size of the tracked top-k (paper: 30 on CIFAR)"
+    )
     parser.add_argument("--seed", type=integer(minimum=0), default=0, help="seed of the agents and the run")
     parser.add_argument(
-        "--out", type=output_folder, default=None, help="run folder (default: runs/<task>-<backend>-<algorithm>-s<seed>)"
+        "--out",
+        type=output_folder,
+        default=None,
+        help="run folder (default: runs/<task>-<backend>-<algorithm>-s<seed>)",
     )
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     parser.add_argument("--device", default="cpu", help="torch device of the agents and the training backend")
@@ -115,10 +121,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "seed-to-seed level of real training)",
     )
     parser.add_argument(
-        "--retrain-top", type=integer(minimum=0), default=0, help="after the search, retrain the k best with the real backend"
+        "--retrain-top",
+        type=integer(minimum=0),
+        default=0,
+        help="after the search, retrain the k best with the real backend",
     )
     parser.add_argument(
-        "--retrain-lr-scale", type=real(positive=True), default=4.0, help="learning-rate multiplier of the retraining (paper: 4)"
+        "--retrain-lr-scale",
+        type=real(positive=True),
+        default=4.0,
+        help="learning-rate multiplier of the retraining (paper: 4)",
     )
     parser.add_argument(
         "--retrain-fidelity",
@@ -135,10 +147,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "default: pool for real training on several GPUs, else serial",
     )
     parser.add_argument(
-        "--workers", type=integer(minimum=1), default=None, help="pool or Ray workers (default: one per GPU slot, else per core)"
+        "--workers",
+        type=integer(minimum=1),
+        default=None,
+        help="pool or Ray workers (default: one per GPU slot, else per core)",
     )
-    parser.add_argument("--per-device", type=integer(minimum=1), default=1, help="pool or Ray: pipelines packed per GPU")
-    parser.add_argument("--timeout", type=real(positive=True), default=None, help="pool or Ray: seconds one evaluation may take")
+    parser.add_argument(
+        "--per-device", type=integer(minimum=1), default=1, help="pool or Ray: pipelines packed per GPU"
+    )
+    parser.add_argument(
+        "--timeout", type=real(positive=True), default=None, help="pool or Ray: seconds one evaluation may take"
+    )
     parser.add_argument(
         "--retries", type=integer(minimum=0), default=1, help="pool or Ray: retries of an evaluation whose worker died"
     )
@@ -227,7 +246,7 @@ def retrain_top(args: argparse.Namespace, result: SearchResult, backend: Any) ->
     rows: list[dict[str, Any]] = []
     for rank, entry in enumerate(result.topk[: args.retrain_top]):
         pipeline = Pipeline.from_json(entry["info"]["pipeline"])
-        final = trainer.retrain(pipeline, seed=args.seed, **options)  # type: ignore[attr-defined]
+        final = trainer.retrain(pipeline, seed=args.seed, **options)  # type: ignore[union-attr]
         rows.append(
             {"rank": rank, "search_reward": entry["reward"], "pipeline": pipeline.to_dict(), "result": final.to_dict()}
         )
@@ -262,7 +281,8 @@ def interrupted_message(args: argparse.Namespace, argv: Sequence[str], *, progra
     lost = "the evaluations in flight" if trains else f"batch {batches}, which a resumed run evaluates again"
     has_out = any(arg == "--out" or arg.startswith("--out=") for arg in argv)
     resume = [*argv, *([] if has_out else ["--out", str(args.out)]), *([] if args.resume else ["--resume"])]
-    return f"\ninterrupted: kept {' and '.join(kept)}; lost only {lost}.\nresume with:\n  {command_line(resume, program=program, fallback='automl-env train')}"
+    command = command_line(resume, program=program, fallback="automl-env train")
+    return f"\ninterrupted: kept {' and '.join(kept)}; lost only {lost}.\nresume with:\n  {command}"
 
 
 def search(args: argparse.Namespace) -> SearchResult:
@@ -289,7 +309,7 @@ def search(args: argparse.Namespace) -> SearchResult:
     try:
         result = run_search(
             env,
-            algorithm,
+            algorithm,  # type: ignore[arg-type]  # a ControllerAlgorithm is a SearchAlgorithm (name: ClassVar)
             batches=args.batches,
             batch_size=args.batch_size,
             top_k=args.top_k,
@@ -329,4 +349,3 @@ def all_failed_message(result: SearchResult) -> str:
         f"every one of the {result.evaluations} evaluations failed, so the search found nothing: {listed}{more} "
         f"(column reason of {result.out_dir / 'evaluations.csv'})"
     )
-

@@ -11,7 +11,6 @@ import csv
 import dataclasses
 import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any

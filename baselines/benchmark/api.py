@@ -155,7 +155,9 @@ def _run_locked(config: BenchmarkConfig) -> BenchmarkResult:
     text = _header(config, backend) + "".join(tables) + (f"\nCommand: `{config.command}`\n" if config.command else "")
     (config.out / "results.md").write_text(text)
     synthetic = "; synthetic benchmark, not a real dataset's accuracy" if backend.startswith("synthetic") else ""
-    title = f"{config.task} ({backend}{synthetic})\nseeds {list(config.seeds)}, {config.evaluations} evaluations per run"
+    title = (
+        f"{config.task} ({backend}{synthetic})\nseeds {list(config.seeds)}, {config.evaluations} evaluations per run"
+    )
     curves = {a: [rows_of[a, s] for s in config.seeds] for a in config.algorithms}
     plot_anytime(curves, config.out, optimum=optimum, title=title)
     return BenchmarkResult(config.out, text, done, rows_of, time.perf_counter() - started)

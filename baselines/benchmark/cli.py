@@ -37,22 +37,96 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
-    add("--task", default="cifar100", choices=automl_env.list_tasks(), metavar="TASK", help="task to search, one of: %(choices)s (default: %(default)s)")  # fmt: skip
-    add("--backend", default=None, choices=sorted(BACKENDS), help="how pipelines are evaluated (default: the task's fast backend: table for NAS-Bench-201, else synthetic-rugged)")  # fmt: skip
-    add("--backend-option", action="append", default=[], type=numeric_option, metavar="KEY=VALUE", help="a numeric backend option, repeatable, e.g. noise=0.005 (default: none)")  # fmt: skip
+    add(
+        "--task",
+        default="cifar100",
+        choices=automl_env.list_tasks(),
+        metavar="TASK",
+        help="task to search, one of: %(choices)s (default: %(default)s)",
+    )
+    add(
+        "--backend",
+        default=None,
+        choices=sorted(BACKENDS),
+        help="how pipelines are evaluated (default: the task's fast backend: table for NAS-Bench-201, "
+        "else synthetic-rugged)",
+    )
+    add(
+        "--backend-option",
+        action="append",
+        default=[],
+        type=numeric_option,
+        metavar="KEY=VALUE",
+        help="a numeric backend option, repeatable, e.g. noise=0.005 (default: none)",
+    )
     names = list(dict.fromkeys([*SEARCHES, *MARL_ALGORITHMS]))
-    add("--algorithms", nargs="+", default=list(DEFAULT_ALGORITHMS), choices=names, metavar="NAME", help=f"searches to run, any of: %(choices)s (default: {' '.join(DEFAULT_ALGORITHMS)})")  # fmt: skip
-    add("--seeds", nargs="+", type=integer(minimum=0), default=[0, 1, 2, 3, 4], metavar="SEED", help="one run per algorithm and seed (default: 0 1 2 3 4)")  # fmt: skip
+    add(
+        "--algorithms",
+        nargs="+",
+        default=list(DEFAULT_ALGORITHMS),
+        choices=names,
+        metavar="NAME",
+        help=f"searches to run, any of: %(choices)s (default: {' '.join(DEFAULT_ALGORITHMS)})",
+    )
+    add(
+        "--seeds",
+        nargs="+",
+        type=integer(minimum=0),
+        default=[0, 1, 2, 3, 4],
+        metavar="SEED",
+        help="one run per algorithm and seed (default: 0 1 2 3 4)",
+    )
     add("--batches", type=integer(minimum=1), default=40, help="batches per run, the budget (default: %(default)s)")
-    add("--batch-size", type=integer(minimum=1), default=24, help="pipelines evaluated together per batch (default: %(default)s)")  # fmt: skip
-    add("--top-k", type=integer(minimum=1), default=30, help="k of the top-k mean reward (default: %(default)s, the paper's)")  # fmt: skip
-    add("--budgets", nargs="+", type=integer(minimum=1), default=None, metavar="EVALUATIONS", help="report at these evaluation counts (default: the end of the run)")  # fmt: skip
-    add("--workers", type=integer(minimum=1), default=os.cpu_count() or 1, help="parallel processes (default: %(default)s, the number of CPUs)")  # fmt: skip
-    add("--executor", default="serial", choices=["serial", "pool", "ray"], help="where each run's evaluations run: in the run's process, on worker processes, on Ray actors (default: %(default)s; with pool or ray, --workers 1 runs the searches one at a time)")  # fmt: skip
-    add("--eval-workers", type=integer(minimum=1), default=None, help="pool or Ray workers per run (default: one per GPU or core)")  # fmt: skip
+    add(
+        "--batch-size",
+        type=integer(minimum=1),
+        default=24,
+        help="pipelines evaluated together per batch (default: %(default)s)",
+    )
+    add(
+        "--top-k",
+        type=integer(minimum=1),
+        default=30,
+        help="k of the top-k mean reward (default: %(default)s, the paper's)",
+    )
+    add(
+        "--budgets",
+        nargs="+",
+        type=integer(minimum=1),
+        default=None,
+        metavar="EVALUATIONS",
+        help="report at these evaluation counts (default: the end of the run)",
+    )
+    add(
+        "--workers",
+        type=integer(minimum=1),
+        default=os.cpu_count() or 1,
+        help="parallel processes (default: %(default)s, the number of CPUs)",
+    )
+    add(
+        "--executor",
+        default="serial",
+        choices=["serial", "pool", "ray"],
+        help="where each run's evaluations run: in the run's process, on worker processes, on Ray actors "
+        "(default: %(default)s; with pool or ray, --workers 1 runs the searches one at a time)",
+    )
+    add(
+        "--eval-workers",
+        type=integer(minimum=1),
+        default=None,
+        help="pool or Ray workers per run (default: one per GPU or core)",
+    )
     add("--ray-address", default=None, help="Ray cluster for --executor ray (default: local)")
     add("--out", type=output_folder, default=Path("runs/benchmark"), help="output folder (default: %(default)s)")
-    add("--set", action="append", default=[], type=key_value, metavar="FIELD=VALUE", help="override a config field of every algorithm whose config has it, repeatable, e.g. policy_lr=4e-3; a field no chosen algorithm has is refused")  # fmt: skip
+    add(
+        "--set",
+        action="append",
+        default=[],
+        type=key_value,
+        metavar="FIELD=VALUE",
+        help="override a config field of every algorithm whose config has it, repeatable, e.g. policy_lr=4e-3; "
+        "a field no chosen algorithm has is refused",
+    )
     return parser
 
 
