@@ -63,6 +63,9 @@ class LeaderboardResult:
     scorers: dict[str, TaskScorer] = field(repr=False)
     aggregates: list[Aggregate]
     missing: list[str]
+    """Tasks of the suite that this install does not register."""
+    skipped: dict[str, dict[str, str]]
+    """Task -> algorithm -> why it cannot run on that task."""
     wall_seconds: float
 
 
@@ -79,30 +82,39 @@ def run_leaderboard(config: LeaderboardConfig) -> LeaderboardResult:
         missing = [e.task for e in config.suite.tasks if e.task not in known]
         scores: list[RunScore] = []
         scorers: dict[str, TaskScorer] = {}
+        skipped: dict[str, dict[str, str]] = {}
         for entry in entries:
             print(f"leaderboard: {entry.task}", flush=True)
-            result, backend = benchmark_task(config.suite, entry, out=config.out, workers=config.workers)
-            scorers[entry.task], task_scores = score_task(entry, result, backend)
+            result, backend, skipped[entry.task] = benchmark_task(
+                config.suite, entry, out=config.out, workers=config.workers
+            )
+            scorers[entry.task], task_scores = score_task(config.suite, entry, result, backend)
             scores += task_scores
         aggregates = aggregate(scores, config.suite, config=config, tasks=[e.task for e in entries])
         wall = time.perf_counter() - started
-        report = write_report(config, scores, scorers, aggregates, missing=missing, wall_seconds=wall)
-    return LeaderboardResult(config.out, report, scores, scorers, aggregates, missing, wall)
+        report = write_report(config, scores, scorers, aggregates, missing=missing, skipped=skipped, wall_seconds=wall)
+    return LeaderboardResult(config.out, report, scores, scorers, aggregates, missing, skipped, wall)
 
 
 def aggregate(scores: list[RunScore], suite: Suite, *, config: LeaderboardConfig, tasks: list[str]) -> list[Aggregate]:
-    """At every budget all tasks share: IQM per algorithm, and P(improvement) over random and the best baseline."""
+    """At every budget all tasks share: IQM per algorithm, and P(improvement) over random and the best baseline.
+
+    Only the algorithms that ran on every task are aggregated: an IQM over other tasks would not compare.
+    """
     if not tasks:
         return []
+    everywhere = [
+        a for a in suite.algorithms if all(any(s.algorithm == a and s.task == t for s in scores) for t in tasks)
+    ]
     shared = sorted(set.intersection(*({s.budget for s in scores if s.task == t} for t in tasks)))
     out = []
     for budget in shared:
-        matrices = {a: _matrix(scores, a, tasks, budget) for a in suite.algorithms}
+        matrices = {a: _matrix(scores, a, tasks, budget) for a in everywhere}
         iqm = iqm_intervals(matrices, reps=config.reps)
         baselines = [a for a in BASELINE_SEARCHES if a in iqm]
         best = max(baselines, key=lambda a: iqm[a][0]) if baselines else None
         pairs = {}
-        for algorithm in suite.algorithms:
+        for algorithm in everywhere:
             for other in ("random", best):
                 if other is not None and other != algorithm and other in matrices:
                     pairs[f"{algorithm} over {other}"] = (matrices[algorithm], matrices[other])

@@ -42,6 +42,7 @@ def write_report(
     aggregates: list[Aggregate],
     *,
     missing: list[str],
+    skipped: dict[str, dict[str, str]],
     wall_seconds: float,
 ) -> str:
     """Write every file of the report into ``config.out``; returns the markdown."""
@@ -56,6 +57,9 @@ def write_report(
         lines.append(f"Note: {suite.note}\n")
     if missing:
         lines.append(f"Not run: {', '.join(missing)} (not registered in this install).\n")
+    for task, reasons in skipped.items():
+        for algorithm, reason in reasons.items():
+            lines.append(f"Not applicable: {algorithm} on {task} ({reason}); left out of the aggregate.\n")
     lines.append(METRICS)
     for task, scorer in scorers.items():
         lines += _task_section(task, scorer, [s for s in scores if s.task == task], suite.algorithms)
@@ -123,7 +127,7 @@ def _aggregate_section(aggregates: list[Aggregate], algorithms: Sequence[str]) -
             "| algorithm | IQM of normalised score | P(better than random) | P(better than best baseline) |",
             "|---|---|---|---|",
         ]
-        for algorithm in algorithms:
+        for algorithm in (name for name in algorithms if name in a.iqm):
             over = [a.improvement.get(f"{algorithm} over {other}") for other in ("random", a.best_baseline)]
             cells = [_interval(v) if v is not None else "-" for v in over]
             lines.append(f"| {algorithm} | {_interval(a.iqm[algorithm])} | {cells[0]} | {cells[1]} |")
@@ -153,10 +157,11 @@ def _plot_iqm(aggregates: list[Aggregate], algorithms: Sequence[str], config: Le
 
     figure, axes = plt.subplots(1, len(aggregates), figsize=(4 * len(aggregates), 0.4 * len(algorithms) + 1.5))
     for axis, a in zip(np.atleast_1d(axes), aggregates, strict=True):
-        points = np.asarray([a.iqm[name] for name in algorithms])
-        y = np.arange(len(algorithms))
+        names = [name for name in algorithms if name in a.iqm]
+        points = np.asarray([a.iqm[name] for name in names])
+        y = np.arange(len(names))
         axis.errorbar(points[:, 0], y, xerr=[points[:, 0] - points[:, 1], points[:, 2] - points[:, 0]], fmt="o")
-        axis.set_yticks(y, list(algorithms), fontsize=8)
+        axis.set_yticks(y, names, fontsize=8)
         axis.set_title(f"{a.budget} evaluations", fontsize=9)
         axis.set_xlabel("IQM of normalised score")
     figure.suptitle(f"suite {config.suite.name}: 95% stratified bootstrap intervals", fontsize=9)

@@ -43,28 +43,52 @@ class RunScore:
     wall_seconds: float
 
 
-def benchmark_task(suite: Suite, entry: SuiteTask, *, out: Path, workers: int) -> Any:
-    """Run (or reuse) every algorithm and seed of ``suite`` on one task; the ``BenchmarkResult``."""
+def not_applicable(algorithm: str, task: str, backend: str, *, batches: int) -> str | None:
+    """Why search ``algorithm`` cannot run on ``task`` (e.g. a sequential search on a one-module task), else None."""
+    import automl_env
+    from baselines.marl import MARL_ALGORITHMS
+    from baselines.registry import make_search
+
+    if algorithm in MARL_ALGORITHMS:
+        return None  # they run on any task's token mode
+    env = automl_env.vector_env(task, num_envs=1, backend=backend)
+    try:
+        make_search(algorithm, env, seed=0, batches=batches)
+    except ValueError as error:
+        return str(error)
+    finally:
+        env.close()
+    return None
+
+
+def benchmark_task(suite: Suite, entry: SuiteTask, *, out: Path, workers: int) -> tuple[Any, str, dict[str, str]]:
+    """Run (or reuse) every applicable algorithm and seed of ``suite`` on one task: the ``BenchmarkResult``, the
+    backend, and why each algorithm left out cannot run there."""
+    import automl_env
     from baselines.benchmark import BenchmarkConfig, run_benchmark
 
+    backend = entry.backend or automl_env.get_task(entry.task).fast_backend
+    batches = max(entry.budgets) // suite.batch_size
+    reasons = {a: not_applicable(a, entry.task, backend, batches=batches) for a in suite.algorithms}
+    skipped = {a: reason for a, reason in reasons.items() if reason is not None}
     config = BenchmarkConfig(
         task=entry.task,
-        backend=entry.backend,
-        algorithms=suite.algorithms,
+        backend=backend,
+        algorithms=tuple(a for a in suite.algorithms if a not in skipped),
         seeds=suite.seeds,
-        batches=max(entry.budgets) // suite.batch_size,
+        batches=batches,
         batch_size=suite.batch_size,
         top_k=suite.top_k,
         budgets=entry.budgets,
         workers=workers,
         out=out / entry.task,
     )
-    return run_benchmark(config), config.resolved_backend
+    return run_benchmark(config), backend, skipped
 
 
-def score_task(entry: SuiteTask, result: Any, backend: str) -> tuple[TaskScorer, list[RunScore]]:
+def score_task(suite: Suite, entry: SuiteTask, result: Any, backend: str) -> tuple[TaskScorer, list[RunScore]]:
     """Every run of one task's benchmark scored at each budget of ``entry``."""
-    scorer = task_scorer(entry.task, backend, {})
+    scorer = task_scorer(entry.task, backend, {}, sample=suite.random_sample)
     scores = []
     for (algorithm, seed), rows in result.evaluations.items():
         folder = Path(result.done[algorithm, seed]["spec"]["out_dir"])

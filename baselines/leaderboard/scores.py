@@ -4,7 +4,7 @@ distribution, and the normalised score that puts every task on one scale.
 Normalised score ``s(v) = (v - mu) / (v* - mu)``: 0 is the mean of one uniformly random pipeline (``mu``,
 random search's expected best of 1), 1 the optimum ``v*``; normalised regret is ``1 - s``. On a recorded
 table the values are the recorded seed means over the whole space (every token vector, as random search
-draws them) and ``v*`` is the exact best; on a synthetic backend they come from ``RANDOM_SAMPLE`` uniform
+draws them) and ``v*`` is the exact best; on a synthetic backend they come from ``sample`` uniform
 token vectors scored without noise (an estimate, seeded) and ``v*`` is the backend's optimum.
 """
 
@@ -18,8 +18,11 @@ import numpy.typing as npt
 
 from automl_env.order_statistics import expected_best_of_random
 
-RANDOM_SAMPLE = 10_000
-"""Uniform pipelines that stand for a space too large to enumerate (synthetic backends)."""
+RANDOM_SAMPLE = 200_000
+"""Uniform pipelines that stand for a space too large to enumerate (synthetic backends). Measured on
+synthetic-rugged cifar100 (3 samples of 200,000, about 3 s each): random search's expected best varies between
+samples by a std of 0.0005 at 96 evaluations, 0.0019 at 1,008 and 0.0022 at 4,008 (with 10,000: 0.0017, 0.0031,
+0.0046), so the target is an estimate there, and the report says so."""
 ENUMERATE_LIMIT = 1_000_000
 """Largest space enumerated token vector by token vector."""
 
@@ -54,7 +57,9 @@ class TaskScorer:
         return _noise_free(self.task, self.backend, dict(self.options), pipelines)
 
 
-def task_scorer(task: str, backend: str, options: dict[str, float], *, seed: int = 0) -> TaskScorer:
+def task_scorer(
+    task: str, backend: str, options: dict[str, float], *, seed: int = 0, sample: int = RANDOM_SAMPLE
+) -> TaskScorer:
     """The scorer of ``task`` on ``backend``: enumerates a table's space, samples a synthetic one."""
     import automl_env
 
@@ -65,12 +70,26 @@ def task_scorer(task: str, backend: str, options: dict[str, float], *, seed: int
         tokens = np.stack(np.unravel_index(np.arange(int(space)), tuple(nvec)), axis=1)
         values, exact = _table_values(task, options, tokens), True
     else:
-        tokens = np.random.default_rng(seed).integers(0, nvec, size=(RANDOM_SAMPLE, nvec.size))
-        values, exact = _noise_free(task, backend, options, [_pipeline(spec, row) for row in tokens]), False
+        tokens = np.random.default_rng(seed).integers(0, nvec, size=(sample, nvec.size))
+        values, exact = _sampled_values(task, backend, options, tokens), False
     env = automl_env.parallel_env(task, backend=backend, backend_options=options)
     found = env.backend.optimum()
     optimum = float(found.accuracy) if found is not None else float(np.nanmax(values))
     return TaskScorer(task, backend, tuple(sorted(options.items())), values, optimum, exact)
+
+
+def _sampled_values(
+    task: str, backend: str, options: dict[str, float], tokens: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Noise-free values of token rows: the backend's vectorised path where the reward is its accuracy."""
+    import automl_env
+    from automl_env.backends.registry import make_backend
+
+    spec = automl_env.get_task(task)
+    evaluator: Any = make_backend(backend, spec, **{**options, "noise": 0.0})
+    if spec.objective == "accuracy" and hasattr(evaluator, "evaluate_tokens"):
+        return np.asarray(evaluator.evaluate_tokens(tokens), dtype=np.float64)
+    return _noise_free(task, backend, options, [_pipeline(spec, row) for row in tokens])
 
 
 def _pipeline(spec: Any, tokens: npt.NDArray[np.int64]) -> Any:

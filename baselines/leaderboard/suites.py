@@ -11,31 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from baselines.marl import MARL_ALGORITHMS
+from baselines.registry import SEARCHES
+
 BATCH_SIZE = 24
 """Pipelines per batch, the paper's: 96, 312, 1,008 and 4,008 evaluations are 4, 13, 42 and 167 batches."""
 
 NB201_TASKS = tuple(f"nb201-{d}{v}" for d in ("cifar10", "cifar100", "imagenet16") for v in ("", "-nodes"))
 HPOLIB_TASKS = ("hpolib-naval", "hpolib-parkinsons", "hpolib-protein", "hpolib-slice")
-FAST_SEARCHES = (
-    "ma2ml",
-    "ma2ml_onpolicy",
-    "ma2ml_lite",
-    "reinforce",
-    "random",
-    "rea",
-    "tpe",
-    "sequential_rea",
-    "sequential_tpe",
-)
-MARL_SEARCHES = (
-    "random",
-    "benchmarl_mappo",
-    "benchmarl_ippo",
-    "benchmarl_iql",
-    "benchmarl_qmix",
-    "tianshou_dqn",
-    "tianshou_ppo",
-)
+FAST_SEARCHES: tuple[str, ...] = SEARCHES
+"""Every search of the registry (``baselines.SEARCHES``: the MA2ML variants and the baselines)."""
+MARL_SEARCHES: tuple[str, ...] = ("random", *MARL_ALGORITHMS)
+"""The MARL library runners (``baselines.marl.MARL_ALGORITHMS``), with random search as the common reference."""
 
 SOURCES = {
     "nb201": "NAS-Bench-201: X. Dong and Y. Yang, NAS-Bench-201: Extending the Scope of Reproducible Neural "
@@ -70,6 +57,8 @@ class Suite:
     seeds: tuple[int, ...]
     batch_size: int = BATCH_SIZE
     top_k: int = 30
+    random_sample: int = 200_000
+    """Uniform pipelines that estimate random search's distribution where the space is too large to enumerate."""
     note: str = ""
 
     def __post_init__(self) -> None:
@@ -104,9 +93,10 @@ SUITES: dict[str, Suite] = {
             SuiteTask(task="cifar100", budgets=(8, 16), backend="synthetic-rugged"),
         ),
         algorithms=("random", "rea", "ma2ml_lite"),
-        seeds=(0, 1, 2),
+        seeds=(0, 1),
         batch_size=4,
         top_k=3,
-        note="A tiny suite for the test suite: budgets of 8 and 16 evaluations, 3 seeds; ranks nothing.",
+        random_sample=2000,
+        note="A tiny suite for the test suite: budgets of 8 and 16 evaluations, 2 seeds; ranks nothing.",
     ),
 }
