@@ -197,9 +197,10 @@ TINY: dict[str, list[str]] = {
     "surrogate_fit.py": ["--tasks", "nb201-cifar100", "--kinds", "hist_gb", "--fractions", "0.1"],
     "landscape.py": ["--tasks", "nb201-cifar100", "--samples", "40", "--restarts", "1"],
     "bench_async.py": ["--seeds", "0", "--workers", "1", "2", "--evaluations", "6", "--processes", "1"],
+    "leaderboard.py": ["--suite", "tiny", "--workers", "1", "--reps", "50", "--improvement-reps", "20"],
 }
 """Arguments appended to a script's README command: a tiny budget (the output folder is added apart)."""
-WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py", "bench_async.py")
+WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py", "bench_async.py", "leaderboard.py")
 
 
 def _tiny(script: str, args: list[str], out: Path) -> list[str]:

@@ -23,6 +23,7 @@ TINY = {
         *("--algorithms", "random", "ma2ml_lite", "--seeds", "0", "--batches", "2", "--batch-size", "4"),
         *("--top-k", "2", "--workers", "2", "--out", "benchmark"),
     ],
+    "leaderboard": ["--suite", "tiny", "--workers", "1", "--reps", "20", "--improvement-reps", "10", "--out", "board"],
 }
 
 
@@ -54,7 +55,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python.parent
 
 
-@pytest.mark.slow  # builds and installs a wheel, then runs each command: about 60 s
+@pytest.mark.slow  # builds and installs a wheel, then runs each command: about 2 minutes
 @pytest.mark.parametrize("command", list(TINY))
 def test_each_command_runs_from_the_installed_wheel(installed: Path, command: str, tmp_path: Path) -> None:
     where = _run(
@@ -71,5 +72,9 @@ def test_each_command_runs_from_the_installed_wheel(installed: Path, command: st
     assert Path(where.stdout.strip()).is_relative_to(installed.parent), f"imported from {where.stdout}"
     run = _run([str(installed / "automl-env"), command, *TINY[command]], tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    written = {"train": "train/evaluations.csv", "benchmark": "benchmark/results.md"}[command]
-    assert (tmp_path / written).is_file()
+    written = {
+        "train": "train/evaluations.csv",
+        "benchmark": "benchmark/results.md",
+        "leaderboard": "board/leaderboard.md",
+    }
+    assert (tmp_path / written[command]).is_file()

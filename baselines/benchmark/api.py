@@ -60,6 +60,7 @@ class BenchmarkConfig:
     """The command line recorded in results.md (empty: none recorded)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))  # a str is welcome too
         for name in ("batches", "batch_size", "top_k", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BenchmarkConfig.{name} must be at least 1, got {getattr(self, name)}")
