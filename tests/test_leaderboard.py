@@ -97,7 +97,8 @@ def test_intervals_count_runs_that_never_reach_the_target() -> None:
 
     reached = np.arange(1.0, 21.0)
     median, low, high = median_interval(reached, budget=96)
-    assert median == 10.5 and low <= 10.5 <= high
+    assert median == 10 and low <= 10 <= high  # half the runs had reached it at the 10th
+    assert median_interval([1.0, np.inf], budget=8)[0] == 1  # half reached it at 1: not an average with "> 8"
     censored = np.concatenate([reached[:8], np.full(12, np.inf)])  # most runs never reach it: the median is "> budget"
     assert math.isinf(median_interval(censored, budget=96)[0])
     mean, low, high = mean_interval([0.1, 0.2, 0.3, 0.4])

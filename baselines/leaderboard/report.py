@@ -28,7 +28,8 @@ returns: its incumbent (incumbent.json: its top-k re-evaluated, chosen by the me
 it wrote one, else the pipeline with its best observed reward. "Best evaluated" is the best noise-free pipeline it
 evaluated. Mean over seeds with a 95% BCa bootstrap interval (scipy.stats.bootstrap). "Evals to random's best":
 the evaluations until the best noise-free value so far reaches random search's exact expected best of N
-(automl_env.order_statistics, N = the budget); median over seeds with a 95% distribution-free interval
+(automl_env.order_statistics, N = the budget); median over seeds (the count by which half the runs reached it)
+with a 95% distribution-free interval
 (scipy.stats.quantile_test); a run that does not reach it within N counts as "> N" (censored, never dropped),
 and "n/a" is an interval too few seeds can give. Across tasks: IQM of the returned pipelines' normalised scores
 and the probability of improvement, 95% stratified bootstrap intervals (rliable, Agarwal et al., NeurIPS 2021).

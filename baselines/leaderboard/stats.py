@@ -46,7 +46,9 @@ def median_interval(values: npt.ArrayLike, *, budget: int) -> tuple[float, float
 
     x = np.asarray(values, dtype=np.float64)
     censored = np.where(np.isfinite(x), x, budget + 1.0)  # any count above the budget ranks the same
-    median = float(np.median(censored))
+    # The smallest count by which half the runs reached it (the Kaplan-Meier median: censoring is only at the
+    # budget), never an average of a count and a censored one.
+    median = float(np.quantile(censored, 0.5, method="inverted_cdf"))
     low = high = median
     if x.size >= 2:
         interval = stats.quantile_test(censored, q=median, p=0.5).confidence_interval(confidence_level=CONFIDENCE)
