@@ -9,12 +9,14 @@
 | ``scores``   | noise-free values, random search's distribution, the normalised score            |
 | ``runs``     | one benchmark per task (runs reused), every run scored at every budget           |
 | ``stats``    | SciPy and rliable intervals: mean, censored median, IQM, P(improvement)          |
-| ``api``      | ``LeaderboardConfig``, ``run_leaderboard``, the aggregates across tasks          |
+| ``aggregate``| across tasks: IQM and probability of improvement per search                      |
+| ``api``      | ``LeaderboardConfig``, ``LeaderboardResult``, ``run_leaderboard``                |
 | ``report``   | leaderboard.md, runs.csv, aggregate.csv, iqm.png                                 |
 | ``cli``      | ``automl-env leaderboard``                                                       |
 """
 
-from baselines.leaderboard.api import Aggregate, LeaderboardConfig, LeaderboardResult, run_leaderboard
+from baselines.leaderboard.aggregate import Aggregate
+from baselines.leaderboard.api import LeaderboardConfig, LeaderboardResult, run_leaderboard
 from baselines.leaderboard.cli import main
 from baselines.leaderboard.runs import RunScore
 from baselines.leaderboard.scores import TaskScorer, task_scorer

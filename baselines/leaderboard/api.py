@@ -15,15 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
+from baselines.leaderboard.aggregate import Aggregate, aggregate
 from baselines.leaderboard.runs import RunScore, benchmark_task, score_task
 from baselines.leaderboard.scores import TaskScorer
-from baselines.leaderboard.stats import improvement_intervals, iqm_intervals
 from baselines.leaderboard.suites import Suite
-
-BASELINE_SEARCHES = ("rea", "tpe", "reinforce", "sequential_rea", "sequential_tpe")
-"""The baselines that "the best baseline" is chosen from (random search is compared with on its own)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,16 +39,6 @@ class LeaderboardConfig:
         for name in ("workers", "reps", "improvement_reps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"LeaderboardConfig.{name} must be at least 1, got {getattr(self, name)}")
-
-
-@dataclass(frozen=True)
-class Aggregate:
-    """Across tasks at one budget: IQM of normalised score and probabilities of improvement, with intervals."""
-
-    budget: int
-    iqm: dict[str, tuple[float, float, float]]
-    improvement: dict[str, tuple[float, float, float]]
-    best_baseline: str | None
 
 
 @dataclass(frozen=True)
@@ -91,45 +76,15 @@ def run_leaderboard(config: LeaderboardConfig) -> LeaderboardResult:
             )
             scorers[entry.task], task_scores = score_task(config.suite, entry, result, backend)
             scores += task_scores
-        aggregates = aggregate(scores, config.suite, config=config, tasks=[e.task for e in entries])
-        wall = time.perf_counter() - started
-        report = write_report(config, scores, scorers, aggregates, missing=missing, skipped=skipped, wall_seconds=wall)
-    return LeaderboardResult(config.out, report, scores, scorers, aggregates, missing, skipped, wall)
-
-
-def aggregate(scores: list[RunScore], suite: Suite, *, config: LeaderboardConfig, tasks: list[str]) -> list[Aggregate]:
-    """At every budget all tasks share: IQM per algorithm, and P(improvement) over random and the best baseline.
-
-    Only the algorithms that ran on every task are aggregated: an IQM over other tasks would not compare.
-    """
-    if not tasks:
-        return []
-    everywhere = [
-        a for a in suite.algorithms if all(any(s.algorithm == a and s.task == t for s in scores) for t in tasks)
-    ]
-    shared = sorted(set.intersection(*({s.budget for s in scores if s.task == t} for t in tasks)))
-    out = []
-    for budget in shared:
-        matrices = {a: _matrix(scores, a, tasks, budget) for a in everywhere}
-        iqm = iqm_intervals(matrices, reps=config.reps)
-        baselines = [a for a in BASELINE_SEARCHES if a in iqm]
-        best = max(baselines, key=lambda a: iqm[a][0]) if baselines else None
-        pairs = {}
-        for algorithm in everywhere:
-            for other in ("random", best):
-                if other is not None and other != algorithm and other in matrices:
-                    pairs[f"{algorithm} over {other}"] = (matrices[algorithm], matrices[other])
-        out.append(Aggregate(budget, iqm, improvement_intervals(pairs, reps=config.improvement_reps), best))
-    return out
-
-
-def _matrix(scores: list[RunScore], algorithm: str, tasks: list[str], budget: int) -> np.ndarray:
-    """(seeds x tasks) normalised scores of the returned pipelines, seeds in order."""
-    columns = []
-    for task in tasks:
-        runs = sorted(
-            (s for s in scores if s.algorithm == algorithm and s.task == task and s.budget == budget),
-            key=lambda s: s.seed,
+        aggregates = aggregate(
+            scores,
+            config.suite,
+            tasks=[e.task for e in entries],
+            reps=config.reps,
+            improvement_reps=config.improvement_reps,
         )
-        columns.append([s.returned_score for s in runs])
-    return np.asarray(columns, dtype=np.float64).T
+        wall = time.perf_counter() - started
+        report = write_report(
+            config.out, config.suite, scores, scorers, aggregates, missing=missing, skipped=skipped, wall_seconds=wall
+        )
+    return LeaderboardResult(config.out, report, scores, scorers, aggregates, missing, skipped, wall)

@@ -8,18 +8,16 @@ import math
 import os
 import platform
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import numpy as np
 
 from baselines.benchmark.report import write_csv
+from baselines.leaderboard.aggregate import Aggregate
 from baselines.leaderboard.runs import RunScore
 from baselines.leaderboard.scores import TaskScorer
 from baselines.leaderboard.stats import mean_interval, median_interval
-from baselines.leaderboard.suites import SOURCES
-
-if TYPE_CHECKING:
-    from baselines.leaderboard.api import Aggregate, LeaderboardConfig
+from baselines.leaderboard.suites import SOURCES, Suite
 
 METRICS = """\
 Normalised score s = (v - mu) / (v* - mu) of a pipeline's noise-free value v: 0 is the mean of one uniformly
@@ -37,7 +35,8 @@ and the probability of improvement, 95% stratified bootstrap intervals (rliable,
 
 
 def write_report(
-    config: LeaderboardConfig,
+    out: Path,
+    suite: Suite,
     scores: list[RunScore],
     scorers: dict[str, TaskScorer],
     aggregates: list[Aggregate],
@@ -46,8 +45,7 @@ def write_report(
     skipped: dict[str, dict[str, str]],
     wall_seconds: float,
 ) -> str:
-    """Write every file of the report into ``config.out``; returns the markdown."""
-    suite = config.suite
+    """Write every file of the report into ``out``; returns the markdown."""
     lines = [f"# Leaderboard: suite `{suite.name}`\n"]
     lines.append(
         f"{len(suite.algorithms)} searches x {len(scorers)} tasks x {len(suite.seeds)} seeds, {suite.batch_size} "
@@ -69,10 +67,10 @@ def write_report(
     lines.append("## Sources\n")
     lines += [f"- {SOURCES[key]}" for key in used]
     text = "\n".join(lines) + "\n"
-    config.out.mkdir(parents=True, exist_ok=True)
-    (config.out / "leaderboard.md").write_text(text)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "leaderboard.md").write_text(text)
     if scores:
-        write_csv(config.out / "runs.csv", [dataclasses.asdict(s) for s in scores])
+        write_csv(out / "runs.csv", [dataclasses.asdict(s) for s in scores])
     rows = [
         {"budget": a.budget, "statistic": kind, "name": name, "value": v[0], "low": v[1], "high": v[2]}
         for a in aggregates
@@ -80,8 +78,8 @@ def write_report(
         for name, v in values.items()
     ]
     if rows:
-        write_csv(config.out / "aggregate.csv", rows)
-        _plot_iqm(aggregates, suite.algorithms, config)
+        write_csv(out / "aggregate.csv", rows)
+        _plot_iqm(aggregates, suite, out)
     return text
 
 
@@ -149,23 +147,23 @@ def _count(value: tuple[float, float, float], budget: int) -> str:
     return f"{one(median)} [{one(low)}, {one(high)}]"
 
 
-def _plot_iqm(aggregates: list[Aggregate], algorithms: Sequence[str], config: LeaderboardConfig) -> None:
+def _plot_iqm(aggregates: list[Aggregate], suite: Suite, out: Path) -> None:
     """IQM of normalised score with its interval, one panel per budget."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(1, len(aggregates), figsize=(4 * len(aggregates), 0.4 * len(algorithms) + 1.5))
+    figure, axes = plt.subplots(1, len(aggregates), figsize=(4 * len(aggregates), 0.4 * len(suite.algorithms) + 1.5))
     for axis, a in zip(np.atleast_1d(axes), aggregates, strict=True):
-        names = [name for name in algorithms if name in a.iqm]
+        names = [name for name in suite.algorithms if name in a.iqm]
         points = np.asarray([a.iqm[name] for name in names])
         y = np.arange(len(names))
         axis.errorbar(points[:, 0], y, xerr=[points[:, 0] - points[:, 1], points[:, 2] - points[:, 0]], fmt="o")
         axis.set_yticks(y, names, fontsize=8)
         axis.set_title(f"{a.budget} evaluations", fontsize=9)
         axis.set_xlabel("IQM of normalised score")
-    figure.suptitle(f"suite {config.suite.name}: 95% stratified bootstrap intervals", fontsize=9)
+    figure.suptitle(f"suite {suite.name}: 95% stratified bootstrap intervals", fontsize=9)
     figure.tight_layout()
-    figure.savefig(config.out / "iqm.png", dpi=120)
+    figure.savefig(out / "iqm.png", dpi=120)
     plt.close(figure)
