@@ -69,15 +69,15 @@ def commands() -> list[str]:
     return list(dict.fromkeys(command for text in PAGES.values() for command in _page_commands(text)))
 
 
-def _page_commands(text: str) -> list[str]:
+def _page_commands(page: str) -> list[str]:
     """The shell commands of one page.
 
     "the same with `--task X`" after a block repeats the block's last command with those arguments.
     """
     found: list[str] = []
     position = 0
-    for m in [*FENCE.finditer(text), None]:
-        prose = text[position : m.start() if m else len(text)]
+    for m in [*FENCE.finditer(page), None]:
+        prose = page[position : m.start() if m else len(page)]
         for span in re.finditer(r"`([^`\n]+)`", prose):
             text = span.group(1).strip()
             if COMMAND_START.match(text):
