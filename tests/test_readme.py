@@ -197,6 +197,7 @@ TINY: dict[str, list[str]] = {
     "surrogate_fit.py": ["--tasks", "nb201-cifar100", "--kinds", "hist_gb", "--fractions", "0.1"],
     "landscape.py": ["--tasks", "nb201-cifar100", "--samples", "40", "--restarts", "1"],
     "bench_async.py": ["--seeds", "0", "--workers", "1", "2", "--evaluations", "6", "--processes", "1"],
+    "study_ma2ml.py": ["--batches", "2", "--batch-size", "4", "--every", "1"],
     "leaderboard.py": ["--suite", "tiny", "--workers", "1", "--reps", "50", "--improvement-reps", "20"],
 }
 """Arguments appended to a script's README command: a tiny budget (the output folder is added apart)."""
