@@ -54,6 +54,7 @@ class JointCodec:
         self._defaults = {
             name: fixed.get(name, space.default()) for name, space in task.modules.items() if name not in self.agents
         }
+        self._default_tokens = {name: task.modules[name].encode(config) for name, config in self._defaults.items()}
         self._scale = {a: np.maximum(np.asarray(s.nvec, dtype=np.float32) - 1, 1) for a, s in self.spaces.items()}
         self.state_size = sum(s.num_tokens for s in self.spaces.values())
 
@@ -73,6 +74,44 @@ class JointCodec:
         self.check_agents(actions)
         return {a: self.spaces[a].validate(actions[a], agent=a) for a in self.agents}
 
+    def validate_batch(self, actions: Mapping[str, Any], num_envs: int) -> dict[str, TokenArray]:
+        """Every agent's (num_envs, num_tokens) actions as int64 matrices, checked at once.
+
+        The error is the one ``validate`` raises on the first bad row (lowest env, then agent order), the agent
+        named ``"agent[env i]"``; shapes are checked first, agent by agent.
+        """
+        self.check_agents(actions)
+        batches = {}
+        for agent in self.agents:
+            batch = np.asarray(actions[agent])
+            width = self.spaces[agent].num_tokens
+            if batch.shape != (num_envs, width):
+                raise ValueError(f"agent {agent!r}: actions have shape {batch.shape}, expected ({num_envs}, {width})")
+            batches[agent] = batch
+        first_bad = {a: _first_bad_row(batch, self.spaces[a].nvec) for a, batch in batches.items()}
+        bad = [(row, i) for i, row in enumerate(first_bad.values()) if row is not None]
+        if bad:
+            row, i = min(bad)
+            agent = self.agents[i]
+            self.spaces[agent].validate(batches[agent][row], agent=f"{agent}[env {row}]")  # raises ValueError
+            raise AssertionError(f"row {row} of agent {agent!r} was found invalid but validates")
+        return {a: batch.astype(np.int64) for a, batch in batches.items()}
+
+    def task_tokens(self, batch: Mapping[str, TokenArray]) -> dict[str, TokenArray]:
+        """Canonical (N, num_tokens) tokens of every module of the task (``ModuleSpace.canonical``), the modules
+        that are not searched at their fixed or default config: what a backend encodes from ``pipeline``."""
+        n = len(next(iter(batch.values())))
+        return {
+            name: space.canonical(batch[name]) if name in batch else np.tile(self._default_tokens[name], (n, 1))
+            for name, space in self.task.modules.items()
+        }
+
+    def state_vectors(self, batch: Mapping[str, TokenArray]) -> np.ndarray:
+        """``state_vector`` of every row of the agents' (N, num_tokens) matrices, as one (N, state_size) matrix."""
+        return np.concatenate(
+            [batch[a].astype(np.float32) / self._scale[a] for a in self.agents], axis=1, dtype=np.float32
+        )
+
     def pipeline(self, tokens: Mapping[str, TokenArray]) -> Pipeline:
         configs = {a: self.spaces[a].decode(tokens[a]) for a in self.agents}
         return Pipeline.of({**self._defaults, **configs})
@@ -89,3 +128,15 @@ class JointCodec:
 
     def state_space(self) -> spaces.Box:
         return spaces.Box(0.0, 1.0, shape=(self.state_size,), dtype=np.float32)
+
+
+def _first_bad_row(batch: np.ndarray, nvec: tuple[int, ...]) -> int | None:
+    """The first row ``ModuleSpace.validate`` refuses (a float that is not an integer, a token out of range, a
+    dtype that is not numeric), or None."""
+    if batch.dtype.kind not in "iubf":
+        return 0 if len(batch) else None
+    bad = (batch < 0) | (batch >= np.asarray(nvec))
+    if batch.dtype.kind == "f":
+        bad |= ~np.isfinite(batch) | (batch != np.round(batch))
+    rows = np.flatnonzero(bad.any(axis=1))
+    return int(rows[0]) if rows.size else None

@@ -8,11 +8,13 @@ backend trains (or looks up, or simulates) it, and every agent receives the same
 | agents                | the task's modules, e.g. ``["aug", "nas", "hpo"]`` (any subset)          |
 | action (pipeline)     | ``MultiDiscrete(nvec)`` per agent: all its tokens in one step            |
 | action (token)        | ``Discrete(max choices)`` for every agent: one token per step            |
+| action (padded)       | one shared ``MultiDiscrete`` for every agent: pipeline mode, padded      |
 | observation (pipeline)| ``Box(0, 1, (num_agents,), float32)``: the agent's one-hot id            |
 | observation (token)   | ``Dict(observation=Box float32, action_mask=Box int8)``, same for all    |
+| observation (padded)  | ``Dict(observation=one-hot id, action_mask=Box int8 (W, C))``            |
 | state                 | the joint tokens chosen so far, each scaled to [0, 1]                    |
 | reward                | the objective of the evaluated pipeline (accuracy, or FLOPs-constrained) |
-| episode               | 1 step (pipeline mode); the longest module's token count (token mode)    |
+| episode               | 1 step (pipeline, padded); the longest module's token count (token mode) |
 
 Arguments (``parallel_env``): ``task``, ``backend`` (name or Evaluator; the task's default when
 None), ``backend_options``, ``modules`` (subset of agents; the others take ``fixed[module]`` when
@@ -24,7 +26,8 @@ given, else the task's default config), ``action_mode``, ``objective``, ``fideli
 Infos: numbers only by default (``infos="numeric"``: reward, accuracy, flops, params, cost_seconds,
 ``status_code`` 1 ok / 0 failed / -1 pending, masked_remaps), so TorchRL's and BenchMARL's wrappers,
 which make a tensor of every info value, take the env as it is. ``infos="full"`` adds the strings a
-search records (status, reason, backend, pipeline JSON, digest); in either mode ``last_info`` is the
+search records (status, reason, backend, pipeline JSON, digest) and the backend's recorded ``metrics`` (a dict,
+e.g. HPOLib's raw ``mse``); in either mode ``last_info`` is the
 full info of the last evaluation (``Pipeline.from_json(env.last_info["pipeline"])``).
 
 Token mode: all agents act at every step so the agent set stays fixed (BenchMARL and Tianshou
@@ -34,7 +37,19 @@ forbids is remapped to ``token % choices`` (0 for a complete agent) and counted 
 without masks. Anything else invalid raises ValueError naming the agent and the position; in
 both modes the actions must name exactly the agents, and a refused step changes nothing.
 
-Version history: v0: first release.
+Padded mode (``action_mode="padded"``, ``automl_env.padded``): pipeline mode in one space shared by every
+agent, for clients that stack or vectorise agents (TorchRL with one group, SuperSuit; not BenchMARL's
+stock models, which emit one logit vector per agent: use token mode there): each
+action is padded to the longest module's width W, every position offering the most choices C of any module;
+the mask holds each agent's own choices, padded positions are ignored, and a masked choice is remapped
+(``token % choices``) and counted in ``masked_remaps``, as in token mode. Shared spaces:
+
+| task                  | shared action                       | agents' own widths          |
+|-----------------------|-------------------------------------|-----------------------------|
+| cifar100 (all 3)      | ``MultiDiscrete([15] * 50)``        | aug 30, nas 50, hpo 20      |
+| nb201-*-nodes         | ``MultiDiscrete([5] * 3)``          | node1 1, node2 2, node3 3   |
+
+Version history: v0: first release; v0.1: ``action_mode="padded"`` (the other modes unchanged).
 """
 
 from __future__ import annotations
@@ -49,14 +64,15 @@ from automl_env.backends.base import Evaluator
 from automl_env.env_options import EnvOptions, resolve_env
 from automl_env.evaluation import InfoMode, check_info_mode, pending_info, shown_info
 from automl_env.modules.base import TokenArray
+from automl_env.padded import PaddedActions
 from automl_env.render import describe_episode
 from automl_env.tasks import TaskSpec
 
 if TYPE_CHECKING:
     from typing import Unpack
 
-ActionMode = Literal["pipeline", "token"]
-ACTION_MODES: tuple[str, ...] = ("pipeline", "token")
+ActionMode = Literal["pipeline", "token", "padded"]
+ACTION_MODES: tuple[str, ...] = ("pipeline", "token", "padded")
 
 
 class AutoMLEnv(ParallelEnv):
@@ -94,6 +110,8 @@ class AutoMLEnv(ParallelEnv):
             self._action_spaces: dict[str, spaces.Space] = dict(self.codec.action_spaces)
             box = spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32)
             self._observation_spaces: dict[str, spaces.Space] = {a: box for a in self.possible_agents}
+        elif action_mode == "padded":
+            self._setup_padded_mode()
         else:
             self._setup_token_mode()
         self._tokens: dict[str, list[int]] = {}
@@ -113,6 +131,18 @@ class AutoMLEnv(ParallelEnv):
             }
         )
         self._action_spaces = {a: action for a in self.possible_agents}
+        self._observation_spaces = {a: observation for a in self.possible_agents}
+
+    def _setup_padded_mode(self) -> None:
+        self._padded = PaddedActions(self.codec.spaces)
+        n = len(self.possible_agents)
+        observation = spaces.Dict(
+            {
+                "observation": spaces.Box(0.0, 1.0, shape=(n,), dtype=np.float32),
+                "action_mask": self._padded.mask_space(),
+            }
+        )
+        self._action_spaces = {a: self._padded.action_space for a in self.possible_agents}
         self._observation_spaces = {a: observation for a in self.possible_agents}
 
     def observation_space(self, agent: str) -> spaces.Space:
@@ -147,6 +177,11 @@ class AutoMLEnv(ParallelEnv):
             raise RuntimeError("step() called on a finished episode; call reset() first")
         if self.action_mode == "pipeline":
             self._joint = self.codec.validate(actions)
+        elif self.action_mode == "padded":
+            self.codec.check_agents(actions)
+            unpadded = {agent: self._padded.unpad(agent, actions[agent]) for agent in self.agents}
+            self._joint = {agent: tokens for agent, (tokens, _) in unpadded.items()}
+            self._remaps = {agent: remaps for agent, (_, remaps) in unpadded.items()}
         else:
             self._step_tokens(actions)
         if self._joint is None:
@@ -207,6 +242,11 @@ class AutoMLEnv(ParallelEnv):
     def _observations(self) -> dict[str, Any]:
         if self.action_mode == "pipeline":
             return {a: self._agent_ids[a].copy() for a in self.possible_agents}
+        if self.action_mode == "padded":
+            return {
+                a: {"observation": self._agent_ids[a].copy(), "action_mask": self._padded.masks[a].copy()}
+                for a in self.possible_agents
+            }
         return {a: self._token_observation(a) for a in self.possible_agents}
 
     def _token_observation(self, agent: str) -> dict[str, np.ndarray]:
@@ -226,7 +266,7 @@ class AutoMLEnv(ParallelEnv):
         return {"observation": obs, "action_mask": mask}
 
     def state(self) -> np.ndarray:
-        if self.action_mode == "pipeline" or self._joint is not None:
+        if self.action_mode != "token" or self._joint is not None:
             return self.codec.state_vector(self._joint)
         partial = {
             a: np.pad(
@@ -252,6 +292,7 @@ class AutoMLEnv(ParallelEnv):
             backend=self.backend.name,
             modules=modules,
             info=self._last_info,
+            measure=self.task.measure,
         )
         if self.render_mode == "human":
             print(text)

@@ -58,8 +58,10 @@ def resolve_env(
     executor: str | Executor | None = None,
     workers: int | None = None,
     executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
+    max_workers: int | None = None,
 ) -> tuple[TaskSpec, JointCodec, Evaluation]:
-    """The task, its joint-action codec and its evaluation, from an env's arguments."""
+    """The task, its joint-action codec and its evaluation, from an env's arguments; ``max_workers`` (a vector
+    env's batch) caps a default pool's workers."""
     spec = get_task(task)
     codec = JointCodec(spec, modules, fixed)
     evaluation = Evaluation(
@@ -72,5 +74,6 @@ def resolve_env(
         executor=executor,
         workers=workers,
         executor_options=executor_options,
+        max_workers=max_workers,
     )
     return spec, codec, evaluation

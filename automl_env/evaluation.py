@@ -27,9 +27,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
+import numpy as np
+import numpy.typing as npt
+
 from automl_env.backends.base import BackendSetupError, EvalResult, Evaluator, Fidelity
+from automl_env.batch import BatchResults, IntArray, same_owner
 from automl_env.executors import Executor, ExecutorBackend, ExecutorOptions, default_executor, make_executor
+from automl_env.executors.options import default_workers
+from automl_env.modules.fields import shown
 from automl_env.objectives import OBJECTIVES, Objective
+from automl_env.options import OptionTypeError, integer
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -74,6 +81,7 @@ def pending_info(mode: InfoMode = "full") -> dict[str, Any]:
         "pipeline": "",
         "digest": "",
         "masked_remaps": 0,
+        "metrics": {},
     }
     return shown_info(full, mode)
 
@@ -91,6 +99,7 @@ def result_info(result: EvalResult, pipeline: Pipeline, reward: float) -> dict[s
         "pipeline": pipeline.to_json(),
         "digest": pipeline.digest,
         "masked_remaps": 0,
+        "metrics": dict(result.metrics),
     }
 
 
@@ -163,12 +172,24 @@ class Evaluation:
         executor: str | Executor | None = None,
         workers: int | None = None,
         executor_options: ExecutorOptions | Mapping[str, Any] | None = None,
+        max_workers: int | None = None,
     ) -> None:
         self.task = task
+        seed = integer(seed, "seed", where="env", low=0, high=2**63)
+        if fidelity is not None and not isinstance(fidelity, Fidelity):
+            raise OptionTypeError(f"env: option 'fidelity' must be a Fidelity or None, got {shown(fidelity)}")
+        if backend_options is not None and not isinstance(backend_options, Mapping):
+            raise OptionTypeError(
+                f"env: option 'backend_options' must be a dict of the backend's options or None, got "
+                f"{shown(backend_options)}"
+            )
         self.backend = resolve_backend(task, backend, backend_options)
         self.objective = resolve_objective(task, objective)
         self.fidelity = fidelity or task.search_fidelity
         self.seed = seed
+        if workers is None and executor == "pool" and max_workers is not None:
+            # A default pool (one worker per core or GPU slot) never starts more workers than a batch keeps busy.
+            workers = min(default_workers(self.backend, ExecutorOptions.of(executor_options)), max_workers)
         self.executor = resolve_executor(self.backend, executor, workers, executor_options)
         self._owns_executor = executor is None or isinstance(executor, str)  # built here: closed here
         self._batched = ExecutorBackend(self.backend, self.executor) if self.executor is not None else None
@@ -205,6 +226,37 @@ class Evaluation:
                 f"backend {self.backend.name} returned {len(results)} results for {len(pipelines)} pipelines"
             )
         return [self.outcome(pipeline, result) for pipeline, result in zip(pipelines, results, strict=True)]
+
+    @property
+    def serves_batches(self) -> bool:
+        """Whether ``run_batch`` can serve this env: evaluations run in this process, on a backend whose
+        ``evaluate`` is built on ``evaluate_batch``, for an objective whose ``__call__`` has an ``of_batch``."""
+        return (
+            self._batched is None
+            and same_owner(self.backend, "evaluate", "evaluate_batch")
+            and same_owner(self.objective, "__call__", "of_batch")
+        )
+
+    def run_batch(self, tokens: Mapping[str, IntArray]) -> tuple[npt.NDArray[np.float64], BatchResults]:
+        """``run`` on canonical token matrices of every task module (``automl_env.batch``): the rewards and the
+        results as arrays, equal to what ``run`` gives for the pipelines the rows decode to."""
+        if not self.serves_batches:
+            raise RuntimeError(f"backend {self.backend.name} or this objective cannot evaluate token batches")
+        n = len(next(iter(tokens.values())))
+        try:
+            results: BatchResults = self.backend.evaluate_batch(  # type: ignore[attr-defined]
+                tokens, fidelity=self.fidelity, seed=self.seed
+            )
+        except (BackendSetupError, ImportError):
+            raise
+        except Exception as error:  # as in ``run``: a crashed backend must not end a search
+            log.exception("backend %s failed on a batch of %d pipelines", self.backend.name, n)
+            reason = f"backend raised {type(error).__name__}: {error}"
+            results = BatchResults.all_failed(n, reason=reason, backend=self.backend.name)
+        if len(results) != n:
+            raise RuntimeError(f"backend {self.backend.name} returned {len(results)} results for {n} pipelines")
+        rewards = self.objective.of_batch(results.accuracy, results.flops, results.ok)
+        return np.asarray(rewards, dtype=np.float64), results
 
     def outcome(self, pipeline: Pipeline, result: EvalResult) -> tuple[float, dict[str, Any]]:
         """The reward and full info of one result (what ``run`` gives per pipeline; an executor's results too)."""

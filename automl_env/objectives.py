@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from automl_env.backends.base import EvalResult
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,10 @@ class Accuracy:
 
     def of_accuracy(self, accuracy: float, flops: float) -> float:
         return accuracy
+
+    def of_batch(self, accuracy: FloatArray, flops: FloatArray, ok: BoolArray) -> FloatArray:
+        """``__call__`` of every row of a batch (``automl_env.batch``), elementwise in float64."""
+        return np.where(ok, accuracy, self.failed_reward)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,16 @@ class FlopsConstrained:
 
     def of_accuracy(self, accuracy: float, flops: float) -> float:
         return float(accuracy * (flops / self.target_flops) ** self.weight)
+
+    def of_batch(self, accuracy: FloatArray, flops: FloatArray, ok: BoolArray) -> FloatArray:
+        """``__call__`` of every row of a batch (``automl_env.batch``), elementwise in float64."""
+        scored = ok & (flops > 0)
+        rewards = np.full(accuracy.shape, self.failed_reward, dtype=np.float64)
+        # Python's float power, row by row: numpy's vectorised power differs from it in the last bit on some rows.
+        rewards[scored] = [
+            self.of_accuracy(a, f) for a, f in zip(accuracy[scored].tolist(), flops[scored].tolist(), strict=True)
+        ]
+        return rewards
 
 
 Objective = Accuracy | FlopsConstrained

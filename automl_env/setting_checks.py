@@ -21,6 +21,14 @@ class SettingTypeError(BackendSetupError, TypeError):
     """A setting of the wrong type (a float seed, a bool epoch count): no evaluation could use it."""
 
 
+class SettingValueError(BackendSetupError, ValueError):
+    """A setting outside its range (0 threads, an empty validation split): no evaluation could use it."""
+
+
+SETTING_ERRORS = (SettingValueError, SettingTypeError)
+"""The errors of a backend's options (``automl_env.options.option``'s ``errors``): setup errors, so a search stops."""
+
+
 def check_int(value: object, name: str, *, expected: str = "an int") -> int:
     """``value`` as a plain int; bools, floats and strings raise SettingTypeError naming ``name``.
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity
+from automl_env.fs_errors import folder_problem, os_reason
 from automl_env.pipeline import Pipeline
 
 if TYPE_CHECKING:
@@ -134,9 +135,11 @@ class EvalStore:
     def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
         self.timeout = timeout
-        self.read_only = self.path.exists() and not (
-            os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
-        )
+        try:
+            exists = self.path.exists()
+        except OSError as error:  # a name too long for the file system, say
+            raise StoreError(f"cannot open evaluation store {self.path}: {os_reason(error)}") from None
+        self.read_only = exists and not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
         self._uri: str | None = None
         if self.read_only:
             self._open_read_only()
@@ -144,7 +147,9 @@ class EvalStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
-            raise StoreError(f"cannot create the folder of evaluation store {self.path}: {error}") from None
+            raise StoreError(
+                f"cannot create the folder of evaluation store {self.path}: {os_reason(error)} ({error})"
+            ) from None
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("BEGIN IMMEDIATE")  # one process creates or migrates the file; the others find it done
@@ -226,6 +231,9 @@ class EvalStore:
                 f"evaluation store {self.path} is not an SQLite database or is corrupt ({text}); "
                 "move it aside (a new store starts empty) or restore a copy"
             )
+        if "unable to open" in text:
+            why = folder_problem(self.path) or "SQLite could not create or open the file there"
+            return f"cannot open evaluation store {self.path}: {why} (SQLite: {text}); pass a writable path"
         return f"evaluation store {self.path}: {text}"
 
     def _result(self, rowid: int, text: Any) -> EvalResult:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from automl_env.fidelity import Fidelity
 from automl_env.modules.augment import AugmentSpace
 from automl_env.modules.base import ModuleConfig, ModuleSpace
+from automl_env.modules.fcnet import FCLayerSpace, FCTrainingSpace
 from automl_env.modules.hparams import AveragedSGDSpace, HParams, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetSpace
 from automl_env.modules.nasnet import NASNetSpace
@@ -31,7 +32,8 @@ class TaskSpec:
     ``recipe`` is the training recipe of pipelines without an HPO module; ``table`` is where the
     ``table`` backend reads the task's recorded results by default (a CSV/JSON path, or a
     ``"module:function"`` entry point taking the task). ``version`` goes up whenever a change
-    alters results, as for Gymnasium environment ids.
+    alters results, as for Gymnasium environment ids. ``measure`` names what ``EvalResult.accuracy`` holds in
+    user-facing text ("score" for HPOLib, whose reward is a map of log MSE, not an accuracy).
     """
 
     name: str
@@ -52,6 +54,7 @@ class TaskSpec:
         default_factory=lambda: Fidelity(epochs=600, cells=17, channels=36, warmup_epochs=5)
     )
     version: int = 0
+    measure: str = "accuracy"
 
     def __post_init__(self) -> None:
         if not self.modules:
@@ -147,6 +150,23 @@ register_task(
         "fashion-mnist", num_classes=10, image_size=28, in_channels=1, search_fidelity=FASHION_MNIST_SEARCH, version=1
     )
 )
+# One-shot search (AutoHAS, DHA, the weight-sharing backend) needs a supernet: the NAS module is the
+# NAS-Bench-201 cell, whose 6 edges x 5 operations make a natural single-path supernet. Sized for a shared
+# 2-core CPU: one cell per stage at 4 channels, 2,400 training images (docs/peers.md).
+FASHION_NB201_SEARCH = Fidelity(epochs=1, train_subset=2400, cells=1, channels=4, batch_size=32, warmup_epochs=0)
+FASHION_NB201_FINAL = Fidelity(epochs=1, train_subset=12000, cells=1, channels=8, batch_size=64, warmup_epochs=0)
+register_task(
+    TaskSpec(
+        name="fashion-mnist-nb201",
+        dataset="fashion-mnist",
+        num_classes=10,
+        image_size=28,
+        in_channels=1,
+        modules={"aug": AugmentSpace(num_sub_policies=5), "nas": NB201CellSpace(), "hpo": AveragedSGDSpace(steps=10)},
+        search_fidelity=FASHION_NB201_SEARCH,
+        final_fidelity=FASHION_NB201_FINAL,
+    )
+)
 register_task(
     TaskSpec(
         name="imagenet200",
@@ -213,3 +233,30 @@ for _dataset, _short, _classes, _size, _target in (
                 per_node=_per_node,
             )
         )
+
+
+# HPOLib / FCNet (automl_env.hpolib): one agent per module of a 2-layer MLP, 100 epochs of Adam; the reward is a
+# score in [0, 1] (a map of log validation MSE), never an accuracy; one of 4 recorded training runs per evaluation.
+HPOLIB_FIDELITY = Fidelity(epochs=100, warmup_epochs=0)
+for _short, _dataset in (
+    ("naval", "naval_propulsion"),
+    ("parkinsons", "parkinsons_telemonitoring"),
+    ("protein", "protein_structure"),
+    ("slice", "slice_localization"),
+):
+    register_task(
+        TaskSpec(
+            name=f"hpolib-{_short}",
+            dataset=_dataset,
+            num_classes=1,  # regression; the image fields do not apply to these tables
+            image_size=1,
+            in_channels=1,
+            modules={"layer1": FCLayerSpace(), "layer2": FCLayerSpace(), "training": FCTrainingSpace()},
+            arch_module=None,
+            table="automl_env.hpolib:load_table",
+            default_backend="table",
+            search_fidelity=HPOLIB_FIDELITY,
+            final_fidelity=HPOLIB_FIDELITY,
+            measure="score",
+        )
+    )

@@ -20,6 +20,7 @@ from typing import Any
 
 from gymnasium import spaces
 
+from baselines.autohas import AutoHAS, AutoHASConfig
 from baselines.base import TokenSearch
 from baselines.evolution import EvolutionConfig, RegularizedEvolution
 from baselines.random_search import RandomSearch, RandomSearchConfig
@@ -59,6 +60,12 @@ def _reinforce(env: Any, *, seed: int, batches: int, config: Any = None) -> Sear
     return make_algorithm("reinforce", env, seed=seed, config=config)  # type: ignore[return-value]
 
 
+def _autohas(env: Any, *, seed: int, batches: int, config: AutoHASConfig | None = None) -> SearchAlgorithm:
+    # The controller's 30% warm-up is counted in the run's batches.
+    resolved = dataclasses.replace(config or AutoHASConfig(), batches=batches)
+    return AutoHAS.from_env(env, resolved, seed=seed)  # type: ignore[return-value]
+
+
 def _inner_factory(name: str) -> Callable[[Mapping[str, spaces.Space], int], SearchAlgorithm]:
     """Builds search ``name`` on a subset of the action spaces (one module), as a sequential phase needs."""
 
@@ -95,6 +102,9 @@ BASELINES: dict[str, BaselineSpec] = {
     "reinforce": BaselineSpec(
         _reinforce, ALGORITHMS["reinforce"].config_cls, "single-agent REINFORCE, one LSTM over all tokens"
     ),
+    "autohas": BaselineSpec(
+        _autohas, AutoHASConfig, "AutoHAS: REINFORCE over independent categoricals (for the weight-sharing backend)"
+    ),
     "sequential_rea": BaselineSpec(
         _sequential("rea"), SequentialConfig, "NAS, then AUG, then HPO, each by REA", joint=False
     ),
@@ -102,6 +112,11 @@ BASELINES: dict[str, BaselineSpec] = {
         _sequential("tpe"), SequentialConfig, "NAS, then AUG, then HPO, each by TPE", joint=False
     ),
 }
+
+ONE_SHOT: dict[str, str] = {"dha": "baselines.dha:run_dha"}
+"""Searches that train their own network instead of proposing pipelines (entry points, imported on use): a
+command runs one as ``run(task, seed=, config=, out_dir=)``, which writes ``result.json`` into the run folder
+with the returned model's test accuracy (``baselines.dha``)."""
 
 SEARCHES: tuple[str, ...] = tuple(dict.fromkeys([*ALGORITHMS, *BASELINES]))
 """Every name ``make_search`` accepts."""

@@ -85,12 +85,12 @@ class TPE(TokenSearch[TPEConfig]):
                 self._add_trial(row, float(reward))
             else:
                 self.study.tell(trial, float(reward))
-        return {"trials": float(len(self.study.trials))}
+        return {"trials": float(len(self._trials()))}
 
     def extra_state(self) -> dict[str, Any]:
         # Completed trials as token rows, and the sampler's generator (Optuna keeps it in ``_rng``).
         trials = [
-            ([int(t.params[k]) for k in self.names], float(t.value)) for t in self.study.trials if t.value is not None
+            ([int(t.params[k]) for k in self.names], float(t.value)) for t in self._trials() if t.value is not None
         ]
         rng = getattr(self.study.sampler, "_rng", None)
         if rng is None:
@@ -100,7 +100,7 @@ class TPE(TokenSearch[TPEConfig]):
         return {"trials": trials, "sampler_rng": generator}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        if self.study.trials:
+        if self._trials():
             raise RuntimeError("load the state into a freshly built TPE baseline")
         for row, value in state["trials"]:
             self._add_trial(row, value)
@@ -113,6 +113,10 @@ class TPE(TokenSearch[TPEConfig]):
                     "state": {**generator["state"], "key": np.asarray(generator["state"]["key"], dtype=np.uint32)},
                 }
             )
+
+    def _trials(self) -> list[Any]:
+        # Optuna's ``study.trials`` deep-copies every trial: at 1,000 trials that took half of a run's time.
+        return list(self.study.get_trials(deepcopy=False))
 
     def _pop_pending(self, row: np.ndarray) -> Any:
         for index, (trial, asked) in enumerate(self.pending):

@@ -47,7 +47,7 @@ import numpy as np
 
 from ma2ml_agents.base import ControllerAlgorithm, SearchAlgorithm
 from ma2ml_agents.evaluator import BatchEvaluator
-from ma2ml_agents.run_folder import RunFolder, lock_folder
+from ma2ml_agents.run_folder import RunExistsError, RunFolder, lock_folder
 from ma2ml_agents.search import (
     LoopState,
     SearchResult,
@@ -125,7 +125,14 @@ def run_async_search(
     }
     with lock_folder(out_dir):
         folder = RunFolder(out_dir)
-        state = start_run(folder, algorithm, run, resume=False, checkpoint_every=1)
+        try:
+            state = start_run(folder, algorithm, run, resume=False, checkpoint_every=1)
+        except RunExistsError:
+            raise RunExistsError(
+                f"{folder.path} already holds a run ({', '.join(folder.run_files())}). An asynchronous search is not "
+                "resumable (its results arrive in the order workers finish, which a rerun cannot repeat): to run "
+                "again, pass another out_dir, or move this folder away first"
+            ) from None
         loop = _Loop(env, algorithm, executor, learn, folder=folder, state=state, top_k=top_k)
         busy = loop.run(evaluations, synchronous=synchronous, update_every=every)
         result = finish_run(folder, state, loop.topk, algorithm, evaluator)

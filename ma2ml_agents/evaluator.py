@@ -130,11 +130,25 @@ def _automl_description(env: Any) -> dict[str, Any]:
 
 
 def backend_options(backend: Any) -> dict[str, Any]:
-    """What determines ``backend``'s results besides its name (``RESULT_ATTRIBUTES``), as plain types."""
+    """What determines ``backend``'s results besides its name (``RESULT_ATTRIBUTES``), as plain types; for real
+    training also ``data``: its store context (training code version, the dataset files' fingerprint, the split
+    settings), so a resume on other data is refused listing what differs, as for any other setting."""
     describe = getattr(backend, "describe", None)
     if callable(describe):
         return dict(plain(describe()))
-    return {name: _fields(getattr(backend, name)) for name in RESULT_ATTRIBUTES if hasattr(backend, name)}
+    options = {name: _fields(getattr(backend, name)) for name in RESULT_ATTRIBUTES if hasattr(backend, name)}
+    if isinstance(getattr(type(backend), "context", None), property):
+        options["data"] = context_fields(backend.context)  # reads (downloads, where allowed) and hashes the files
+    return options
+
+
+def context_fields(context: str) -> dict[str, str]:
+    """``"train-v1 data=3c0f split_seed=0 val_size=5000"`` as ``{"code": "train-v1", "data": "3c0f", ...}``: one
+    field per setting, so a difference names the setting."""
+    parts = context.split()
+    fields = {"code": parts[0]} if parts and "=" not in parts[0] else {}
+    fields.update(part.split("=", 1) for part in parts if "=" in part)  # type: ignore[misc]
+    return fields
 
 
 def _fields(value: Any) -> Any:

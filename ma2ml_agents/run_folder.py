@@ -9,17 +9,19 @@ start time, command): a second process is refused with that name. The lock is ad
 project's searches, not an editor or ``rm``) and as good as the file system's ``flock`` (Linux's NFS client
 emulates it with byte-range locks). Where the OS has no ``flock`` (Windows), folders are not locked: a warning.
 
-The CSV is append-only and the checkpoint records its length in bytes, its row count and its last batch. A
-resumed run first checks that the CSV still starts with exactly what the checkpoint recorded, then cuts off the
-rows of batches evaluated after the last checkpoint and appends exactly what an uninterrupted run would have
-written. A CSV that is shorter than the checkpoint says, or holds other rows, is refused and left as it is:
-nothing is ever padded or rewritten to make it fit.
+The CSV is append-only and the checkpoint records its length in bytes, its row count, its last batch and the
+SHA-256 of those bytes (kept up to date as rows are appended, so a checkpoint never re-reads the file). A resumed
+run first checks that the CSV still starts with exactly what the checkpoint recorded (content, not only length:
+values swapped between rows are refused), then cuts off the rows of batches evaluated after the last checkpoint
+and appends exactly what an uninterrupted run would have written. A CSV that is shorter than the checkpoint says,
+or holds other rows, is refused and left as it is: nothing is ever padded or rewritten to make it fit.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime
+import hashlib
 import io
 import json
 import math
@@ -37,6 +39,7 @@ from typing import Any
 
 import torch
 
+from automl_env.fs_errors import os_reason
 from ma2ml_agents.topk import plain
 
 if sys.platform != "win32":
@@ -139,7 +142,7 @@ def lock_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     this one) holds it.
     """
     folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folder(folder)
     key = (folder.resolve(), threading.get_ident())
     if key in _HELD:
         yield folder
@@ -151,9 +154,30 @@ def lock_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
         _release(_HELD.pop(key))
 
 
+def make_folder(folder: Path) -> None:
+    """Create ``folder`` (and its parents); ``RunFolderError`` naming it and why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise RunFolderError(
+            f"cannot use {folder} as a run folder: it (or a folder above it) is a file, not a folder; choose another "
+            "path"
+        ) from None
+    except OSError as error:
+        raise RunFolderError(
+            f"cannot create the run folder {folder}: {os_reason(error)} ({error.strerror}); choose another path"
+        ) from None
+
+
 def _acquire(folder: Path) -> int:
     """Open and lock the folder's lock file, then write this process into it; returns the open descriptor."""
-    descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # no O_TRUNC: it may name the holder
+    try:
+        descriptor = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)  # no O_TRUNC: it may name the holder
+    except OSError as error:
+        raise RunFolderError(
+            f"cannot write in the run folder {folder}: {os_reason(error)}; a run writes its results there, so "
+            "choose a writable folder"
+        ) from None
     if sys.platform == "win32":
         warnings.warn(f"{folder}: run folders are not locked on Windows (no flock)", stacklevel=4)
         return descriptor
@@ -200,9 +224,10 @@ class RunFolder:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        make_folder(self.path)
         self.csv_path = self.path / EVALUATIONS
         self.checkpoint_path = self.path / CHECKPOINT
+        self._csv_hash: Any = None  # hashlib's running SHA-256 of the CSV's bytes (None: not yet read)
 
     def lock(self) -> AbstractContextManager[Path]:
         """``lock_folder`` of this folder."""
@@ -249,9 +274,25 @@ class RunFolder:
         if not append:
             writer.writeheader()
         writer.writerows(rows)
-        with open(self.csv_path, "ab" if append else "wb") as handle:
-            handle.write(buffer.getvalue().encode())
+        data = buffer.getvalue().encode()
+        if not append:
+            self._csv_hash = hashlib.sha256()
+        elif self._csv_hash is None:  # appending to a file this object has not read: hash what is there first
+            self._csv_hash = hashlib.sha256(self.csv_path.read_bytes() if self.csv_path.is_file() else b"")
+        try:
+            with open(self.csv_path, "ab" if append else "wb") as handle:
+                handle.write(data)
+        except OSError as error:
+            raise RunFolderError(f"cannot write {self.csv_path}: {os_reason(error)}") from None
+        self._csv_hash.update(data)
         return self.csv_path.stat().st_size
+
+    def csv_digest(self) -> str:
+        """The SHA-256 (hex) of the CSV's bytes as this object wrote or checked them: what a checkpoint records."""
+        if self._csv_hash is None:
+            self._csv_hash = hashlib.sha256(self.csv_path.read_bytes() if self.csv_path.is_file() else b"")
+        digest: str = self._csv_hash.hexdigest()
+        return digest
 
     def last_csv_batch(self) -> int | None:
         """The highest batch number in the CSV (None without rows)."""
@@ -264,16 +305,23 @@ class RunFolder:
             raise RunFolderError(f"{self.csv_path} cannot be read as a run's evaluations ({error!r})") from None
         return max(batches, default=None)
 
-    def check_csv(self, *, columns: list[str], rows: int, last_batch: int, length: int) -> None:
+    def check_csv(self, *, columns: list[str], rows: int, last_batch: int, length: int, sha256: str = "") -> None:
         """``RunFolderError`` unless the CSV's first ``length`` bytes are the header ``columns`` and ``rows`` rows, the
-        last of batch ``last_batch``: what the checkpoint recorded. Rows after them (batches evaluated after the
-        checkpoint) are allowed; the resume cuts them off."""
+        last of batch ``last_batch``, with SHA-256 ``sha256``: what the checkpoint recorded (an empty ``sha256``, a
+        checkpoint written before digests were recorded, checks the rest). Rows after them (batches evaluated after
+        the checkpoint) are allowed; the resume cuts them off."""
         expected = f"the checkpoint recorded {rows} rows, the last of batch {last_batch}, in its first {length} bytes"
         if not self.csv_path.is_file():
             raise RunFolderError(f"cannot resume {self.path}: {EVALUATIONS} is missing, but {expected}")
         with open(self.csv_path, "rb") as handle:
             head = handle.read(length)
         problems = _csv_problems(head, columns=columns, rows=rows, last_batch=last_batch, length=length)
+        digest = hashlib.sha256(head)
+        if not problems and sha256 and digest.hexdigest() != sha256:
+            problems.append(
+                f"the SHA-256 of its first {length} bytes is {digest.hexdigest()[:12]}..., not the checkpoint's "
+                f"{sha256[:12]}...: rows were edited in place"
+            )
         if problems:
             raise RunFolderError(
                 f"cannot resume {self.path}: {EVALUATIONS} does not match the checkpoint ({'; '.join(problems)}; "
@@ -288,6 +336,7 @@ class RunFolder:
         if size > length:
             with open(self.csv_path, "r+b") as handle:
                 handle.truncate(length)
+            self._csv_hash = None  # hashed again from the file at the next append
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         """torch.save of tensors and plain types, written atomically."""
@@ -369,6 +418,9 @@ def _csv_problems(head: bytes, *, columns: list[str], rows: int, last_batch: int
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write then rename, so a killed run never leaves a half-written file."""
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except OSError as error:
+        raise RunFolderError(f"cannot write {path}: {os_reason(error)}") from None

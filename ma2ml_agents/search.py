@@ -46,8 +46,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from automl_env.options import integer
 from ma2ml_agents.base import SearchAlgorithm, derived_seed
+from ma2ml_agents.checkpoints import CheckpointSchedule
 from ma2ml_agents.evaluator import BatchEvaluator
+from ma2ml_agents.incumbent import INCUMBENT_FILE, Incumbent, choose_incumbent, env_is_noisy
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, RunFolderError, check_same_run, lock_folder
 from ma2ml_agents.topk import TopK, entry_key, plain
 
@@ -68,6 +71,8 @@ class SearchResult:
     """Evaluations whose status was "failed" (every one of them: the search found nothing)."""
     failure_reasons: dict[str, int] = field(default_factory=dict)
     """How many evaluations failed for each reason (the first ``MAX_REASONS`` distinct ones)."""
+    incumbent: dict[str, Any] | None = None
+    """On a noisy backend, the incumbent step's choice (incumbent.json, ``ma2ml_agents.incumbent``); else None."""
 
 
 class EvaluationsFailedError(RuntimeError):
@@ -87,10 +92,13 @@ class LoopState:
     update_stats: list[dict[str, float]] = field(default_factory=list)
     csv_columns: list[str] = field(default_factory=list)
     csv_bytes: int = 0
+    csv_sha256: str = ""
+    """SHA-256 (hex) of the CSV's first ``csv_bytes`` bytes: a resume refuses a CSV whose content differs."""
     failed: int = 0
     failure_reasons: dict[str, int] = field(default_factory=dict)
 
 
+DEFAULT_INCUMBENT = Incumbent()
 MAX_REASONS = 20
 """Distinct failure reasons counted one by one; the others count under ``OTHER_REASONS``."""
 OTHER_REASONS = "(other reasons)"
@@ -107,26 +115,57 @@ def run_search(
     seed: int,
     resume: bool = False,
     progress: bool = True,
-    checkpoint_every: int = 1,
+    checkpoint_every: int | None = None,
+    incumbent: Incumbent | None = DEFAULT_INCUMBENT,
 ) -> SearchResult:
     """Run ``batches`` batches of ``batch_size`` evaluations and write the run folder ``out_dir``.
+
+    On a noisy backend the search ends with the incumbent step (``incumbent``'s settings; None skips it): its
+    top-k re-evaluated under other seeds, beside the budget, and the best mean written to incumbent.json
+    (``ma2ml_agents.incumbent``).
 
     ``resume=True`` continues the run in ``out_dir`` (from its checkpoint; from batch 0 when it stopped before
     its first one; a new run in an empty folder), refusing other settings (``ResumeMismatchError``) or an
     evaluations.csv that does not match the checkpoint (``RunFolderError``). Without it a folder that holds a
     run is an error (``RunExistsError``), never overwritten. Another process using ``out_dir`` is an error too
     (``RunFolderInUseError``, naming it). ``EvaluationsFailedError``: see the module docstring.
+
+    ``checkpoint_every=None`` (the default) checkpoints after every batch unless that would take more than 5% of
+    the wall time (fast backends), and always after the first and the last batch; an int checkpoints exactly
+    every that many batches (``ma2ml_agents.checkpoints``). Resume is exact either way.
     """
+    check_sizes(batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
+    schedule = CheckpointSchedule(every=checkpoint_every, batches=batches)
     evaluator = BatchEvaluator(env)
     if evaluator.batch_size is not None and evaluator.batch_size != batch_size:
         raise ValueError(f"batch_size {batch_size} differs from the vector env's num_envs {evaluator.batch_size}")
     with lock_folder(out_dir):
         folder = RunFolder(out_dir)
         run = run_config(evaluator, algorithm, batches=batches, batch_size=batch_size, top_k=top_k, seed=seed)
-        state = start_run(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every)
-        return _search(
-            evaluator, algorithm, folder, state, run, batches=batches, progress=progress, every=checkpoint_every
+        state = start_run(folder, algorithm, run, resume=resume, checkpoint_every=checkpoint_every or 1)
+        result = _search(
+            evaluator, algorithm, folder, state, run, batches=batches, progress=progress, schedule=schedule
         )
+        if incumbent is not None and env_is_noisy(env):
+            result.incumbent = choose_incumbent(evaluator, result.topk, settings=incumbent, seed=seed)
+            if result.incumbent is not None:
+                folder.write_json(INCUMBENT_FILE, result.incumbent)
+        return result
+
+
+MAX_BATCHES = 10**7
+MAX_BATCH_SIZE = 1_000_000
+MAX_TOP_K = 100_000
+
+
+def check_sizes(*, batches: int, batch_size: int, top_k: int, seed: int) -> None:
+    """A ValueError or TypeError naming the size that is not a positive int within its bound, before a run folder
+    or a worker exists (the scripts' values arrive here too)."""
+    where = "run_search"
+    integer(batches, "batches", where=where, low=1, high=MAX_BATCHES + 1)
+    integer(batch_size, "batch_size", where=where, low=1, high=MAX_BATCH_SIZE + 1)
+    integer(top_k, "top_k", where=where, low=1, high=MAX_TOP_K + 1)
+    integer(seed, "seed", where=where, low=0, high=2**63)
 
 
 def _search(
@@ -138,7 +177,7 @@ def _search(
     *,
     batches: int,
     progress: bool,
-    every: int,
+    schedule: CheckpointSchedule,
 ) -> SearchResult:
     """The loop of ``run_search`` from ``state``, in a folder this process holds."""
     batch_size, seed = int(run["batch_size"]), int(run["seed"])
@@ -157,8 +196,8 @@ def _search(
             record_batch(folder, state, topk, batch, actions, rewards, infos)
             state.update_stats.append({k: float(v) for k, v in algorithm.update(actions, rewards).items()})
             state.next_batch = batch + 1
-            if state.next_batch % every == 0 or state.next_batch == batches:
-                _checkpoint(folder, algorithm, state, topk, run)
+            if schedule.due(state.next_batch):
+                schedule.write(lambda: _checkpoint(folder, algorithm, state, topk, run))
             if display is not None:
                 display.finish_batch(state, topk)
     return finish_run(folder, state, topk, algorithm, evaluator)
@@ -231,7 +270,11 @@ def start_run(
     state = LoopState(**checkpoint["search"])
     if state.evaluations:
         folder.check_csv(
-            columns=state.csv_columns, rows=state.evaluations, last_batch=state.next_batch - 1, length=state.csv_bytes
+            columns=state.csv_columns,
+            rows=state.evaluations,
+            last_batch=state.next_batch - 1,
+            length=state.csv_bytes,
+            sha256=state.csv_sha256,
         )
     algorithm.load_state_dict(checkpoint["algorithm"])
     if state.evaluations:
@@ -284,6 +327,7 @@ def record_batch(
         entry = {"key": key, "reward": reward, "batch": batch, "index": index, "actions": per_agent, "info": info}
         topk.add(entry)
     state.csv_bytes = folder.append_csv(state.csv_columns, rows)
+    state.csv_sha256 = folder.csv_digest()
     state.evaluations += len(rows)
     for info in infos:
         if info.get("status") == "failed":
@@ -306,7 +350,9 @@ def _checkpoint(
     folder: RunFolder, algorithm: SearchAlgorithm, state: LoopState, topk: TopK, run: dict[str, Any]
 ) -> None:
     state.topk = topk.entries
-    search = dataclasses.asdict(state)
+    # Shallow: torch.save copies the values into the file anyway (dataclasses.asdict deep-copied the growing top-k
+    # and curves first, a fifth of the checkpoint's cost).
+    search = {item.name: getattr(state, item.name) for item in dataclasses.fields(state)}
     folder.save_checkpoint({"run": plain(run), "search": search, "algorithm": algorithm.state_dict()})
 
 

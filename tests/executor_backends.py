@@ -106,3 +106,10 @@ class SleepBackend:
 
     def optimum(self) -> None:
         return None
+
+
+class QuickTimeoutBackend(SleepBackend):
+    """A SleepBackend whose evaluations are expected to take a second: the executors' default timeout is its own."""
+
+    def evaluation_timeout(self, fidelity: object) -> float:
+        return 1.0

@@ -18,6 +18,7 @@ import torch
 
 import automl_env
 from baselines import BASELINES, SEARCHES, SequentialConfig, TPEConfig, make_search
+from baselines.autohas import AutoHASConfig
 from ma2ml_agents import ALGORITHMS, LiteConfig, run_search
 
 # Settings that keep the default suite fast; ``slow`` runs the defaults on a longer budget.
@@ -28,6 +29,7 @@ FAST: dict[str, tuple[int, int, Any]] = {  # name -> (batches, batch size, confi
     "reinforce": (10, 24, LiteConfig(policy_lr=2e-2)),  # the paper's 4e-4 needs hundreds of batches
     "sequential_rea": (6, 24, None),
     "sequential_tpe": (6, 12, None),
+    "autohas": (10, 24, AutoHASConfig(meta_lr=0.1)),  # 3 warm-up batches, then 7 controller steps
 }
 SEEDS = (0, 1, 2)
 MARGIN = 0.01  # accuracy points the last batches must gain over the first (fractions of 1)

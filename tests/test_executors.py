@@ -161,13 +161,13 @@ def test_bad_executor_settings_say_what_to_pass(tmp_path: Path) -> None:
         make_executor("threads", backend)
     with pytest.raises(ValueError, match="takes no workers or options"):
         make_executor("serial", backend, workers=4)
-    with pytest.raises(ValueError, match=r"unknown executor option\(s\) \['timout'\]"):
+    with pytest.raises(ValueError, match=r"executor options: unknown option\(s\) \['timout'\]"):
         make_executor("pool", backend, options={"timout": 5})
-    with pytest.raises(ValueError, match="workers must be an int >= 1"):
+    with pytest.raises(ValueError, match="option 'workers' must be an integer in \\[1, "):
         make_executor("pool", backend, workers=0)
-    with pytest.raises(ValueError, match="retries must be an int >= 0"):
+    with pytest.raises(ValueError, match="option 'retries' must be an integer in \\[0, "):
         ExecutorOptions(retries=-1)
-    with pytest.raises(ValueError, match="timeout must be a positive number"):
+    with pytest.raises(ValueError, match="option 'timeout' must be a number in \\(0, "):
         ExecutorOptions(timeout=0)
     with pytest.raises(ValueError, match="per_device"):
         ExecutorOptions(per_device=0)

@@ -26,6 +26,7 @@ BACKEND_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     "synthetic-rugged": ("cifar10", {}),
     "table": ("nb201-cifar10", {}),
     "train": ("fashion-mnist", {"device": "cpu", "download": False, "val_size": 20, "num_threads": 1}),
+    "weight-sharing": ("fashion-mnist-nb201", {"download": False, "val_size": 20, "val_batch_size": 16}),
 }
 TINY = Fidelity(epochs=1, train_subset=32, cells=1, channels=2, batch_size=16, warmup_epochs=0)
 
@@ -39,11 +40,12 @@ def fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _options(backend: str, request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     task, options = BACKEND_CASES[backend]
-    if backend != "train":
+    if backend not in ("train", "weight-sharing"):
         return task, {"backend": backend}
-    pytest.importorskip("torch", reason='the training backend needs torch: pip install "automl-env[train]"')
+    pytest.importorskip("torch", reason='the training backends need torch: pip install "automl-env[train]"')
     root = request.getfixturevalue("fashion_root")
-    return task, {"backend": backend, "backend_options": {**options, "data_root": root}, "fidelity": TINY}
+    fidelity = {"fidelity": TINY} if backend == "train" else {}  # the supernet is built at the task's own
+    return task, {"backend": backend, "backend_options": {**options, "data_root": root}, **fidelity}
 
 
 def _round_trip(env: Any) -> Any:

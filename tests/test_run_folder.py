@@ -81,7 +81,15 @@ def _row_removed(data: bytes) -> bytes:
     return header + b"\n" + rest
 
 
+def _rows_swapped(data: bytes) -> bytes:
+    """The first two rows swapped: the same length, rows, header and last batch; only the content differs."""
+    header, first, second, rest = data.split(b"\n", 3)
+    assert first != second
+    return b"\n".join([header, second, first, rest])
+
+
 CORRUPTIONS: dict[str, Callable[[bytes], bytes | None]] = {
+    "rows swapped": _rows_swapped,
     "cut": _cut,  # today's code pads it with NUL bytes back to the checkpoint's length
     "row removed": _row_removed,
     "emptied": lambda data: b"",

@@ -50,6 +50,11 @@ PAPER_LOG10_SIZES = {
         f"nb201-{d}-nodes": {f"node{k}": k * math.log10(5) for k in (1, 2, 3)}
         for d in ("cifar10", "cifar100", "imagenet16")
     },
+    # HPOLib FCNet: 36 layers (6 units x 2 activations x 3 dropouts) twice, 48 training settings: 62,208 in all.
+    **{
+        f"hpolib-{d}": {"layer1": math.log10(36), "layer2": math.log10(36), "training": math.log10(48)}
+        for d in ("naval", "parkinsons", "protein", "slice")
+    },
 }
 
 

@@ -113,16 +113,28 @@ def test_recorded_evaluations_are_served_exactly(recorded: Recorded, suffix: str
         assert_served(backend.evaluate([recorded.sparse], seed=seed)[0], recorded.sparse_results[seed])
 
 
-def test_an_unrecorded_seed_reads_run_seed_mod_k(recorded: Recorded) -> None:
+def test_an_unrecorded_seed_draws_a_run_per_pipeline(recorded: Recorded) -> None:
     backend = TableBackend(TASK, table=recorded.export("csv"))
-    sparse, tokens = recorded.sparse_results, task_tokens(TASK, recorded.pipelines)
-    # seed -> (run of the pipelines recorded at seeds 0, 1, 2; run of the one recorded at seeds 0 and 2)
-    for seed, (run, sparse_run) in {7: (1, 2), 4: (1, 0), 9: (0, 2), 1: (1, 2)}.items():
-        results = backend.evaluate([*recorded.pipelines, recorded.sparse], seed=seed)
-        for served, stored in zip(results, [*recorded.results[run], sparse[sparse_run]], strict=True):
-            assert_served(served, stored)
-        expected = [r.accuracy for r in recorded.results[run]]
-        np.testing.assert_array_equal(backend.evaluate_tokens(tokens, seed=seed), expected)
+    assert backend.noisy
+    pipelines, tokens = [*recorded.pipelines, recorded.sparse], task_tokens(TASK, recorded.pipelines)
+    stored = [[recorded.results[s][i] for s in SEEDS] for i in range(len(recorded.pipelines))]
+    stored.append([recorded.sparse_results[s] for s in SPARSE_SEEDS])
+    runs_of = {seed: [] for seed in range(10, 16)}  # seeds 10..15: none recorded, 6 = lcm(3, 2) of them
+    for seed, runs in runs_of.items():
+        results = backend.evaluate(pipelines, seed=seed)
+        for served, own in zip(results, stored, strict=True):
+            matches = [k for k, r in enumerate(own) if r.accuracy == served.accuracy]
+            assert len(matches) == 1, "an unrecorded seed serves one of the pipeline's own runs"
+            assert_served(served, own[matches[0]])
+            runs.append(matches[0])
+        assert results == backend.evaluate(pipelines, seed=seed), "the same seed serves the same runs"
+        np.testing.assert_array_equal(backend.evaluate_tokens(tokens, seed=seed), [r.accuracy for r in results[:-1]])
+    # One seed: the pipelines read different runs (seed % k would read one column for all of them) ...
+    assert all(len(set(runs)) == len(SEEDS) for runs in runs_of.values())
+    # ... and consecutive seeds read each of a pipeline's k runs once: seeds 10..12 for 3 runs, 10..11 for 2.
+    for i in range(len(pipelines)):
+        k = len(stored[i])
+        assert sorted(runs_of[10 + j][i] for j in range(k)) == list(range(k))
 
 
 def test_a_recorded_failure_fails_again_with_its_reason(recorded: Recorded) -> None:

@@ -16,18 +16,27 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from automl_env.fidelity import Fidelity
 from automl_env.pipeline import Pipeline
-from automl_env.setting_checks import BackendSetupError, SettingTypeError, check_int, check_seed
+from automl_env.setting_checks import (
+    SETTING_ERRORS,
+    BackendSetupError,
+    SettingTypeError,
+    SettingValueError,
+    check_int,
+    check_seed,
+)
 
 if TYPE_CHECKING:
     from automl_env.tasks import TaskSpec
 
 __all__ = [  # Fidelity and the setting checks live below tasks and backends; every backend imports them from here
+    "SETTING_ERRORS",
     "BackendSetupError",
     "EvalResult",
     "Evaluator",
     "Fidelity",
     "Optimum",
     "SettingTypeError",
+    "SettingValueError",
     "Status",
     "check_int",
     "check_seed",
@@ -111,3 +120,9 @@ class Evaluator(Protocol):
     def optimum(self) -> Optimum | None:
         """Best reachable validation accuracy where the backend knows it (surrogates), else None."""
         ...
+
+
+def is_noisy(backend: object) -> bool:
+    """Whether a backend's result for one pipeline varies with the evaluation seed: an optional ``noisy`` attribute
+    (True for the table backend serving per-seed runs and the synthetic backends with noise > 0), else False."""
+    return bool(getattr(backend, "noisy", False))

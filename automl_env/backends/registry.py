@@ -7,9 +7,11 @@ when someone asks for it. Add a backend by adding an entry.
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from automl_env.backends.base import Evaluator
+from automl_env.options import known_options
 from automl_env.tasks import TaskSpec
 
 BACKENDS: dict[str, str] = {
@@ -17,6 +19,7 @@ BACKENDS: dict[str, str] = {
     "synthetic-rugged": "automl_env.backends.synthetic_rugged:RuggedSyntheticBackend",
     "table": "automl_env.backends.table:TableBackend",
     "train": "automl_env.backends.training:TrainingBackend",
+    "weight-sharing": "automl_env.backends.weight_sharing:WeightSharingBackend",
 }
 
 
@@ -25,5 +28,10 @@ def make_backend(name: str, task: TaskSpec, **options: Any) -> Evaluator:
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; known backends: {sorted(BACKENDS)}")
     module_path, _, class_name = BACKENDS[name].partition(":")
-    backend: Evaluator = getattr(importlib.import_module(module_path), class_name)(task, **options)
+    cls = getattr(importlib.import_module(module_path), class_name)
+    parameters = inspect.signature(cls).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        known = [n for n, p in parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        known_options(options, known, where=f"{name} backend")
+    backend: Evaluator = cls(task, **options)
     return backend

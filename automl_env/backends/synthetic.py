@@ -65,11 +65,13 @@ from automl_env.backends.synthetic_cost import FORWARD_BACKWARD, MobileNetCostTa
 from automl_env.backends.synthetic_hparams import HPOModel, IntArray, RecipeModel, SGDModel
 from automl_env.backends.synthetic_modules import STRENGTH_PER_OP, augment_model, mobilenet_model, nasnet_model
 from automl_env.backends.synthetic_tables import AdditiveModel, FloatArray, Frontier
+from automl_env.batch import BatchResults
 from automl_env.modules.augment import AugmentSpace
 from automl_env.modules.base import ModuleSpace, TokenArray
 from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetSpace
 from automl_env.modules.nasnet import NASNetSpace
+from automl_env.options import number
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -148,6 +150,11 @@ def standard_normal(canonical: Sequence[IntArray], seed: int) -> FloatArray:
     return np.round(z * 2.0**32) * 2.0**-32  # same bits even if SIMD and scalar log/cos differ by an ulp
 
 
+MAX_NOISE = 0.5
+"""The largest noise (a standard deviation of accuracy): beyond it every result is mostly noise, clipped to [chance,
+1]; real seed-to-seed deviations are below 0.02."""
+
+
 class SyntheticBackend:
     """Closed-form evaluator of a task's pipelines; see the module docstring (not real accuracies)."""
 
@@ -162,8 +169,7 @@ class SyntheticBackend:
         shape: Shape | None = None,
     ) -> None:
         """``calibration`` and ``shape`` override the task's fitted constants (calibration, experiments)."""
-        if not noise >= 0.0:
-            raise ValueError(f"noise is a standard deviation and must be >= 0, got {noise}")
+        noise = number(noise, "noise", where=f"{self.name} backend", low=0.0, high=MAX_NOISE)
         if calibration is None and task.name not in CALIBRATIONS:
             raise ValueError(
                 f"the synthetic backend has no calibration for task {task.name!r} (calibrated: "
@@ -193,6 +199,11 @@ class SyntheticBackend:
         self._default_gain = float(self._gain(self._defaults)[0])
         self._cost_tables: dict[tuple[int, int], NASNetCostTable | MobileNetCostTable] = {}
         self._optima: dict[frozenset[str], Optimum] = {}
+
+    @property
+    def noisy(self) -> bool:
+        """Whether one pipeline's accuracy varies with the evaluation seed (``noise`` > 0)."""
+        return self.noise > 0.0
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickle as the constructor's arguments (kilobytes, not ~90 MB of tables); rebuilt bit for bit on load."""
@@ -280,26 +291,29 @@ class SyntheticBackend:
         """
         if not pipelines:
             return []
-        fidelity = fidelity or self.task.search_fidelity
         tokens = {
             name: np.stack([space.encode(p[name]) for p in pipelines]) for name, space in self.task.modules.items()
         }
+        return self.evaluate_batch(tokens, fidelity=fidelity, seed=seed).results()
+
+    def evaluate_batch(
+        self, tokens: Mapping[str, IntArray], *, fidelity: Fidelity | None = None, seed: int = 0
+    ) -> BatchResults:
+        """``evaluate``'s results as arrays, from canonical (N, num_tokens) matrices (``automl_env.batch``)."""
+        fidelity = fidelity or self.task.search_fidelity
         raw = self._accuracy(self._gain(tokens))
         expected, accuracy = self._clip(raw), self._clip(self._with_noise(raw, tokens, seed))
         macs, params = self._cost_table(fidelity).macs_params(tokens[self._nas_name])
         images = fidelity.train_subset or self.calibration.train_images
         cost = FORWARD_BACKWARD * macs * float(fidelity.epochs * images) / self.calibration.macs_per_second
-        return [
-            EvalResult(
-                accuracy=float(a),
-                flops=float(m),
-                params=float(p),
-                cost_seconds=float(c),
-                backend=self.name,
-                metrics={"expected_accuracy": float(e)},
-            )
-            for a, e, m, p, c in zip(accuracy, expected, macs, params, cost, strict=True)
-        ]
+        return BatchResults(
+            self.name,
+            np.asarray(accuracy, dtype=np.float64),
+            np.asarray(macs, dtype=np.float64),
+            np.asarray(params, dtype=np.float64),
+            np.asarray(cost, dtype=np.float64),
+            metrics={"expected_accuracy": np.asarray(expected, dtype=np.float64)},
+        )
 
     def _cost_table(self, fidelity: Fidelity) -> NASNetCostTable | MobileNetCostTable:
         """The cached exact MACs/params table for this network size (MobileNet's size is searched)."""

@@ -76,13 +76,20 @@ class NASNetCostTable:
     def macs_params(self, tokens: TokenArray) -> tuple[IntArray, IntArray]:
         """(MACs, parameters) of each row of an (N, 50) NASNet token matrix."""
         t = tokens.reshape(-1, 2, NUM_BLOCKS, TOKENS_PER_BLOCK)
-        cell = np.arange(2)[None, :, None]
-        total = np.broadcast_to(self._base, (t.shape[0], 2)).copy()
-        for inp, op in ((0, 1), (2, 3)):
-            total += self._op[cell, (t[..., inp] >= 2).astype(np.int64), t[..., op]].sum(axis=(1, 2))
-        concat = (t[..., 4] == COMBINERS.index("concat"))[..., None] * self._concat[cell]
-        total += concat.sum(axis=(1, 2))
-        return total[:, 0], total[:, 1]
+        n_ops = self._op.shape[2]
+        # One flat index into _op per operand: (cell, reads a block output, op), so one gather and one sum.
+        cell = (np.arange(2) * 2 * n_ops)[None, :, None]
+        index = np.stack([cell + (t[..., inp] >= 2) * n_ops + t[..., op] for inp, op in ((0, 1), (2, 3))], axis=-1)
+        index = index.reshape(len(t), -1)
+        concats = (t[..., 4] == COMBINERS.index("concat")).sum(axis=2)  # (N, cell)
+        # MACs and parameters gathered and summed apart: a sum over the middle axis of (N, k, 2) is slow in numpy.
+        macs, params = (
+            self._base[j]
+            + np.ascontiguousarray(self._op[..., j]).ravel()[index].sum(axis=1)
+            + concats @ self._concat[:, j]
+            for j in (0, 1)
+        )
+        return macs, params
 
 
 def _pair(cost: ArchCost) -> tuple[int, int]:

@@ -81,6 +81,7 @@ import numpy.typing as npt
 from automl_env.backends.base import Optimum
 from automl_env.backends.synthetic import (
     CALIBRATIONS,
+    MAX_NOISE,
     MOBILENET_SHAPE,
     NASNET_SHAPE,
     Calibration,
@@ -97,6 +98,7 @@ from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetSpace
 from automl_env.modules.nasnet import NUM_BLOCKS, NASNetSpace
 from automl_env.modules.nasnet import OPERATIONS as NAS_OPS
+from automl_env.options import number
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -164,7 +166,9 @@ class RuggedSyntheticBackend(SyntheticBackend):
                 f"{sorted(RUGGED_CALIBRATIONS)}); pass calibration=Calibration(...)"
             )
         calibration = calibration or RUGGED_CALIBRATIONS[task.name]
-        if noise is None:
+        if noise is not None:
+            noise = number(noise, "noise", where=f"{self.name} backend", low=0.0, high=MAX_NOISE)
+        else:
             if task.name not in VALIDATION_IMAGES:
                 raise ValueError(f"no default noise for task {task.name!r}: pass noise=<std of accuracy>")
             noise = binomial_noise(calibration.default_accuracy, VALIDATION_IMAGES[task.name])

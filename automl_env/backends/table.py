@@ -10,14 +10,18 @@ surrogate when there is one (``metrics["recorded"] == 0``; FLOPs and parameters 
 says so, and in a complete table it cannot happen (a ValueError). A pipeline whose recorded runs
 all failed fails again with the recorded reason.
 
-Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed; a
-table with per-seed runs answers a recorded seed with its own run and any other seed with run
-``seed % k`` of the pipeline's k runs, so an env with any evaluation seed can use it.
+Seeds: a table of seed-averaged values (NAS-Bench-201) gives the same result for every seed. A table
+with per-seed runs is noisy (``noisy``): an EvalStore export answers a recorded seed with its own run,
+and any other seed (every seed, for a benchmark's anonymous repeats such as HPOLib) with one of the
+pipeline's runs drawn from (pipeline, seed) (``Records.runs_at``), so an env with any evaluation seed
+can use it. ``runs="mean"`` serves the mean over a pipeline's runs instead (noise-free);
+``noise_free``/``noise_free_accuracy`` read those means whatever ``runs`` is, for regret and reports.
+Recorded metrics (HPOLib's ``mse``) go into ``EvalResult.metrics`` from the same run (or averaged).
 
 Splits: ``evaluate`` only ever returns validation accuracy, the reward of a search. Test accuracy
 (final training) is read with ``retrain``, as the training backend's ``retrain`` trains and tests.
 
-``optimum()`` is the exact best validation accuracy where the table is complete, else None.
+``optimum()`` is the exact best (seed-mean) validation accuracy where the table is complete, else None.
 ``describe()`` reports the table's groups, completeness and the surrogate's held-out fit.
 """
 
@@ -25,10 +29,11 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -40,10 +45,11 @@ from automl_env.backends.table_data import (
     Records,
     Split,
     TableError,
-    read_store_export,
     task_tokens,
 )
+from automl_env.backends.table_export import read_store_export
 from automl_env.backends.table_surrogate import Surrogate, SurrogateFit, fit_held_out
+from automl_env.batch import BatchResults
 from automl_env.cost import arch_cost
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec, get_task
@@ -57,7 +63,14 @@ def load_table(
 ) -> RecordedTable:
     """The table to serve: given, read from an EvalStore export (of one ``context``: ``read_store_export``), or the
     task's own (``task.table``)."""
-    if context is not None and not isinstance(table, (str, Path)):
+    if table is not None and not isinstance(table, (str, os.PathLike, RecordedTable)):
+        raise TableError(
+            f"table={table!r} ({type(table).__name__}): pass the path of an EvalStore export (.csv or .json), a "
+            "RecordedTable, or None for the task's own table"
+        )
+    if context is not None and not isinstance(context, str):
+        raise TableError(f"context={context!r} ({type(context).__name__}) is not a string: pass a store context")
+    if context is not None and not isinstance(table, (str, os.PathLike)):
         raise TableError("context= selects rows of an EvalStore export: pass it with table= the export's path")
     if isinstance(table, RecordedTable):
         if table.task.name != task.name:
@@ -76,7 +89,7 @@ def load_table(
         return loaded
     path = Path(source).expanduser()
     if not path.is_file():
-        raise TableError(f"table file {path} does not exist")
+        raise TableError(f"table file {path} does not exist" if not path.exists() else f"table {path} is not a file")
     return read_store_export(task, path, context=context)
 
 
@@ -94,10 +107,15 @@ class TableBackend:
         surrogate_train_fraction: float = 0.8,
         surrogate_seed: int = 0,
         context: str | None = None,
+        runs: Literal["one", "mean"] = "one",
     ) -> None:
         """``surrogate`` (``table_surrogate.SURROGATES``) is fitted on ``surrogate_train_fraction`` of each
         validation group's rows and scored on the rest; None serves recorded pipelines only. ``context`` picks the
-        rows of one store context from an export that holds several (``read_store_export``)."""
+        rows of one store context from an export that holds several (``read_store_export``). ``runs``: "one"
+        recorded run per evaluation (real seed noise where there are several), or their "mean"."""
+        if runs not in ("one", "mean"):
+            raise ValueError(f"runs must be 'one' (a recorded run per evaluation) or 'mean' (their mean), got {runs!r}")
+        self.runs = runs
         self.task = get_task(task)
         self.table = load_table(self.task, table, context=context)
         self.surrogates: dict[str, tuple[Surrogate, SurrogateFit]] = {}
@@ -116,6 +134,28 @@ class TableBackend:
         if partial and surrogate is None:
             log.warning("%s is partial and has no surrogate: unrecorded pipelines will fail", self.table.source)
 
+    @property
+    def noisy(self) -> bool:
+        """Whether one pipeline's reward varies with the evaluation seed (several recorded runs, ``runs="one"``)."""
+        return self.runs == "one" and any(
+            len(g.seeds) > 1 for (_, s), g in self.table.groups.items() if s == "validation"
+        )
+
+    def noise_free(self, tokens: IntArray, *, fidelity: Fidelity | None = None) -> FloatArray:
+        """Seed-mean validation accuracy of each row of an (n, T) token matrix: the noise-free value for regret."""
+        records = self.table.records(fidelity or self.task.search_fidelity, "validation")
+        tokens = np.asarray(tokens, dtype=np.int64)
+        rows = self.table.lookup(records.fidelity, "validation", tokens)
+        values = np.full(rows.shape[0], np.nan)
+        values[rows >= 0] = records.mean_accuracy()[rows[rows >= 0]]
+        if not (rows >= 0).all():
+            values[rows < 0] = self._predict(records, tokens[rows < 0])
+        return values
+
+    def noise_free_accuracy(self, pipelines: Sequence[Pipeline], *, fidelity: Fidelity | None = None) -> FloatArray:
+        """``noise_free`` of pipelines (NaN where a pipeline has no successful recorded run)."""
+        return self.noise_free(task_tokens(self.task, list(pipelines)), fidelity=fidelity)
+
     def complete(self, fidelity: Fidelity | None = None, split: Split = "validation") -> bool:
         return self.table.complete(fidelity or self.task.search_fidelity, split)
 
@@ -126,7 +166,16 @@ class TableBackend:
         if not pipelines:
             return []
         records = self.table.records(fidelity or self.task.search_fidelity, "validation")
-        return self._results(records, task_tokens(self.task, pipelines), list(pipelines), seed)
+        return self._batch(records, task_tokens(self.task, pipelines), list(pipelines).__getitem__, seed).results()
+
+    def evaluate_batch(
+        self, tokens: Mapping[str, IntArray], *, fidelity: Fidelity | None = None, seed: int = 0
+    ) -> BatchResults:
+        """``evaluate``'s results as arrays, from canonical (N, num_tokens) matrices (``automl_env.batch``);
+        a row is decoded only where its FLOPs are not recorded and must be priced from its architecture."""
+        records = self.table.records(fidelity or self.task.search_fidelity, "validation")
+        joint = np.concatenate([np.asarray(tokens[name], dtype=np.int64) for name in self.task.modules], axis=1)
+        return self._batch(records, joint, lambda i: self.pipeline_of(joint[i]), seed)
 
     def evaluate_tokens(self, tokens: IntArray, *, fidelity: Fidelity | None = None, seed: int = 0) -> FloatArray:
         """Validation accuracy of each row of an (n, T) matrix of the task's tokens (all modules, task order).
@@ -136,6 +185,8 @@ class TableBackend:
         records = self.table.records(fidelity or self.task.search_fidelity, "validation")
         tokens = np.asarray(tokens, dtype=np.int64)
         rows = self.table.lookup(records.fidelity, "validation", tokens)
+        if self.runs == "mean":
+            return self.noise_free(tokens, fidelity=records.fidelity)
         accuracy = np.full(rows.shape[0], np.nan)
         found = rows >= 0
         accuracy[found] = records.accuracy_at(rows[found], seed)
@@ -151,7 +202,7 @@ class TableBackend:
         if lr_scale != 1.0:
             raise ValueError(f"the table recorded one training recipe; lr_scale={lr_scale} cannot be served")
         records = self.table.records(fidelity or self.task.final_fidelity, "test")
-        return self._results(records, task_tokens(self.task, [pipeline]), [pipeline], seed)[0]
+        return self._batch(records, task_tokens(self.task, [pipeline]), [pipeline].__getitem__, seed).result(0)
 
     def optimum(self, *, fidelity: Fidelity | None = None, split: Split = "validation") -> Optimum | None:
         """Exact best (seed-averaged) accuracy at ``fidelity`` and ``split`` where the table is complete, else None."""
@@ -173,11 +224,13 @@ class TableBackend:
         return Pipeline.of(configs)
 
     def describe(self) -> dict[str, Any]:
-        """The table's source, its groups (fidelity, split, rows, seeds, completeness) and the surrogate's fit."""
+        """The table's source, ``runs`` (unless "one"), its groups (fidelity, split, rows, seeds, completeness) and the
+        surrogate's fit."""
         return {
             "backend": self.name,
             "task": self.task.name,
             "source": self.table.source,
+            **({"runs": self.runs} if self.runs != "one" else {}),  # the default is left out: older run configs match
             "space_size": self.table.space_size,
             "groups": [
                 {
@@ -200,42 +253,55 @@ class TableBackend:
             raise ValueError(f"tokens {tokens[0].tolist()} are not in the complete table {self.table.source}")
         raise ValueError(f"{len(tokens)} pipeline(s) are not recorded in {self.table.source} and there is no surrogate")
 
-    def _results(self, records: Records, tokens: IntArray, pipelines: list[Pipeline], seed: int) -> list[EvalResult]:
+    def _batch(
+        self, records: Records, tokens: IntArray, pipeline: Callable[[int], Pipeline], seed: int
+    ) -> BatchResults:
+        """Results of the (n, T) token rows; ``pipeline(i)`` is row i's pipeline, asked for only to price its cost."""
         rows = self.table.lookup(records.fidelity, records.split, tokens)
         found = rows >= 0
         accuracy = np.full(rows.shape[0], np.nan)
-        accuracy[found] = records.accuracy_at(rows[found], seed)
+        mean = self.runs == "mean"
+        accuracy[found] = records.mean_accuracy()[rows[found]] if mean else records.accuracy_at(rows[found], seed)
+        recorded = records.mean_metrics(rows[found]) if mean else records.metrics_at(rows[found], seed)
         recorded_cost = np.full(rows.shape[0], np.nan)
         recorded_cost[found] = records.cost_at(rows[found], seed)
         predictable = records.fidelity.key in self.surrogates and records.split == "validation"
         if not found.all() and (predictable or self.table.complete(records.fidelity, records.split)):
             accuracy[~found] = self._predict(records, tokens[~found])
-        mean_cost = _finite_mean(records.cost_seconds)
-        results = []
-        for i, pipeline in enumerate(pipelines):
-            row = int(rows[i])
-            flops, params = self._cost(records, row, pipeline)
-            cost = float(recorded_cost[i]) if np.isfinite(recorded_cost[i]) else mean_cost
-            if row >= 0 and row in records.failures:
-                reason = f"recorded as failed in {self.table.source}: {records.failures[row]}"
-                results.append(EvalResult.failed(reason=reason, backend=self.name, flops=flops, params=params))
-            elif not np.isfinite(accuracy[i]):
-                reason = (
-                    f"not recorded in {self.table.source} at fidelity {records.fidelity.key} ({records.rows} of "
-                    f"{self.table.space_size:.3g} pipelines) and the backend has no surrogate: pass surrogate='hist_gb'"
-                )
-                results.append(EvalResult.failed(reason=reason, backend=self.name, flops=flops, params=params))
-            else:
-                metrics = {"recorded": 1.0 if row >= 0 else 0.0}
-                results.append(EvalResult(float(accuracy[i]), flops, params, cost, self.name, metrics=metrics))
-        return results
+        cost = np.where(np.isfinite(recorded_cost), recorded_cost, _finite_mean(records.cost_seconds))
+        flops, params = self._costs(records, rows, pipeline)
+        failures: dict[int, str] = {}
+        for i in np.flatnonzero(found).tolist():
+            if int(rows[i]) in records.failures:
+                failures[i] = f"recorded as failed in {self.table.source}: {records.failures[int(rows[i])]}"
+        for i in np.flatnonzero(~np.isfinite(accuracy)).tolist():
+            failures.setdefault(
+                i,
+                f"not recorded in {self.table.source} at fidelity {records.fidelity.key} ({records.rows} of "
+                f"{self.table.space_size:.3g} pipelines) and the backend has no surrogate: pass surrogate='hist_gb'",
+            )
+        failed = list(failures)
+        accuracy[failed], cost[failed] = 0.0, 0.0  # as EvalResult.failed makes them
+        metrics = {"recorded": found.astype(np.float64)}
+        for name, values in recorded.items():  # the table's own columns (HPOLib: the run's MSE), NaN where unrecorded
+            metrics[name] = np.full(rows.shape[0], np.nan)
+            metrics[name][found] = values
+        return BatchResults(self.name, accuracy, flops, params, cost, failures, metrics)
 
-    def _cost(self, records: Records, row: int, pipeline: Pipeline) -> tuple[float, float]:
-        """Recorded FLOPs and parameters, else ``automl_env.cost``'s (0 where no cost model applies)."""
-        if row >= 0 and records.flops is not None and records.params is not None:
-            flops, params = float(records.flops[row]), float(records.params[row])
-            if np.isfinite(flops) and np.isfinite(params):
-                return flops, params
+    def _costs(
+        self, records: Records, rows: IntArray, pipeline: Callable[[int], Pipeline]
+    ) -> tuple[FloatArray, FloatArray]:
+        """Recorded FLOPs and parameters of each row, else ``automl_env.cost``'s (0 where no cost model applies)."""
+        flops, params = np.full(rows.shape[0], np.nan), np.full(rows.shape[0], np.nan)
+        found = rows >= 0
+        if records.flops is not None and records.params is not None:
+            flops[found], params[found] = records.flops[rows[found]], records.params[rows[found]]
+        for i in np.flatnonzero(~(np.isfinite(flops) & np.isfinite(params))).tolist():
+            flops[i], params[i] = self._cost(records, pipeline(i))
+        return flops, params
+
+    def _cost(self, records: Records, pipeline: Pipeline) -> tuple[float, float]:
+        """``automl_env.cost``'s FLOPs and parameters of an unrecorded pipeline (0 where no cost model applies)."""
         arch = self.task.architecture(pipeline)
         if arch is None:
             return 0.0, 0.0

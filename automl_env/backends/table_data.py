@@ -8,20 +8,16 @@ says which data the accuracy was measured on: "validation" (what a search is rew
 "test" (final training, for reporting only).
 
 Tables are read from plain files only, never pickles: an ``EvalStore`` export (``.csv`` or
-``.json``), so that anyone can record a table with ``backend="train"`` and a store, then serve it;
-NAS-Bench-201 has its own reader (``automl_env.nb201``).
+``.json``, read by ``automl_env.backends.table_export``), so that anyone can record a table with
+``backend="train"`` and a store, then serve it; NAS-Bench-201 has its own reader (``automl_env.nb201``).
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +29,6 @@ from automl_env.tasks import TaskSpec
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 Split = Literal["validation", "test"]
-RETRAIN_SUFFIX = "/retrain"  # the training backend stores final trainings under "<task>/retrain"
-STORE_COLUMNS = ("task", "fidelity", "seed", "status", "accuracy", "pipeline")
 
 
 class TableError(BackendSetupError, ValueError):
@@ -83,12 +77,7 @@ class TableIndex:
         if self.exact:
             weights = np.cumprod(np.concatenate([[1], self.nvec[:0:-1]]))[::-1].astype(np.int64)
             return (tokens @ weights).astype(np.uint64)
-        from automl_env.backends.synthetic import splitmix64
-
-        h = np.zeros(tokens.shape[0], dtype=np.uint64)
-        for column in range(tokens.shape[1]):
-            h = splitmix64(h ^ (tokens[:, column].astype(np.uint64) + np.uint64(column << 40)))
-        return h
+        return token_hash(tokens)
 
     def rows(self, tokens: IntArray) -> IntArray:
         """Row of each token vector, -1 where the table does not hold it."""
@@ -118,6 +107,11 @@ class Records:
     """Training seconds: (rows,) shared by every seed, or the shape of ``accuracy``, one per run; NaN where unknown."""
     failures: Mapping[int, str] = field(default_factory=dict)
     """Row -> reason, for pipelines whose recorded evaluations all failed (they would fail again)."""
+    seed_keyed: bool = True
+    """Whether ``seeds`` are the evaluation seeds that produced the runs (an EvalStore export: evaluating with a
+    recorded seed replays its run); False for a benchmark's anonymous repeats (HPOLib), which every seed draws from."""
+    metrics: Mapping[str, FloatArray] = field(default_factory=dict)
+    """Further recorded figures of each run (e.g. HPOLib's raw ``mse``), the shape of ``accuracy``."""
 
     def __post_init__(self) -> None:
         rows = self.tokens.shape[0]
@@ -130,6 +124,9 @@ class Records:
             column = getattr(self, name)
             if column is not None and column.shape != (rows,):
                 raise TableError(f"{name} has shape {column.shape}, expected ({rows},)")
+        for name, values in self.metrics.items():
+            if values.shape != self.accuracy.shape:
+                raise TableError(f"metric {name!r} has shape {values.shape}, expected {self.accuracy.shape}")
         if self.cost_seconds is not None and self.cost_seconds.shape not in ((rows,), self.accuracy.shape):
             raise TableError(
                 f"cost_seconds has shape {self.cost_seconds.shape}, expected ({rows},) or {self.accuracy.shape}"
@@ -147,10 +144,19 @@ class Records:
         return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def accuracy_at(self, rows: IntArray, seed: int) -> FloatArray:
-        """Accuracy of ``rows`` for an evaluation seed: a recorded seed reads its own run; any other seed reads
-        run ``seed % k`` of the row's k recorded runs (in seed order), as NAS-Bench-201's API picks a trial."""
+        """Accuracy of ``rows`` for an evaluation seed: the run ``runs_at`` draws (NaN for rows without one)."""
+        return self._at(self.accuracy, rows, self.runs_at(rows, seed))
+
+    def metrics_at(self, rows: IntArray, seed: int) -> dict[str, FloatArray]:
+        """Each recorded metric of the run ``accuracy_at`` reads."""
         runs = self.runs_at(rows, seed)
-        return np.where(runs >= 0, self.accuracy[rows, np.maximum(runs, 0)], np.nan)
+        return {name: self._at(values, rows, runs) for name, values in self.metrics.items()}
+
+    def mean_metrics(self, rows: IntArray) -> dict[str, FloatArray]:
+        """Each recorded metric averaged over the runs ``mean_accuracy`` averages."""
+        ok = np.isfinite(self.accuracy[rows])
+        count = np.maximum(ok.sum(axis=1), 1)
+        return {name: np.where(ok, v[rows], 0.0).sum(axis=1) / count for name, v in self.metrics.items()}
 
     def cost_at(self, rows: IntArray, seed: int) -> FloatArray:
         """Training seconds of the run ``accuracy_at`` reads (NaN where unknown)."""
@@ -158,21 +164,46 @@ class Records:
             return np.full(rows.shape[0], np.nan)
         if self.cost_seconds.ndim == 1:
             return self.cost_seconds[rows]
-        runs = self.runs_at(rows, seed)
-        return np.where(runs >= 0, self.cost_seconds[rows, np.maximum(runs, 0)], np.nan)
+        return self._at(self.cost_seconds, rows, self.runs_at(rows, seed))
+
+    @staticmethod
+    def _at(values: FloatArray, rows: IntArray, runs: IntArray) -> FloatArray:
+        return np.where(runs >= 0, values[rows, np.maximum(runs, 0)], np.nan)
 
     def runs_at(self, rows: IntArray, seed: int) -> IntArray:
-        """Column of ``accuracy`` that ``accuracy_at`` reads for each row (-1 for a row without a successful run)."""
+        """Column of ``accuracy`` read for each row under an evaluation seed (-1 for a row without a successful run).
+
+        A seed-keyed table answers a recorded seed with its own run. Otherwise a row with k successful runs reads
+        its ``(h + seed) mod k``-th one (in column order), where h is a hash of the row's tokens: each pipeline's
+        run is a pure function of (pipeline, seed), the pipelines evaluated under one seed read independent,
+        uniformly drawn runs (not all the same column), and seeds s, s + 1, ..., s + k - 1 read all k runs of a
+        pipeline once each. Seed-averaged tables (no ``seeds``) read their one column.
+        """
         if not self.seeds:
             return np.zeros(rows.shape[0], dtype=np.int64)
         recorded = np.isfinite(self.accuracy[rows])
-        out = np.full(rows.shape[0], -1, dtype=np.int64)
-        column = self.seeds.index(seed) if seed in self.seeds else None
-        for i in range(rows.shape[0]):
-            runs = np.flatnonzero(recorded[i])
-            if runs.size:
-                out[i] = column if column is not None and recorded[i, column] else int(runs[seed % runs.size])
+        count = recorded.sum(axis=1)
+        k = np.maximum(count, 1).astype(np.uint64)
+        # seed mod lcm(1..columns) keeps ``seed mod k`` exact for every k without overflowing int64.
+        cycle = math.lcm(*range(1, recorded.shape[1] + 1))
+        draw = ((token_hash(self.tokens[rows]) % k) + np.uint64(seed % cycle)) % k
+        rank = np.cumsum(recorded, axis=1) - 1
+        out = np.argmax(recorded & (rank == draw.astype(np.int64)[:, None]), axis=1).astype(np.int64)
+        out[count == 0] = -1
+        if self.seed_keyed and seed in self.seeds:
+            column = self.seeds.index(seed)
+            out = np.where(recorded[:, column], column, out)
         return out
+
+
+def token_hash(tokens: IntArray) -> npt.NDArray[np.uint64]:
+    """A 64-bit splitmix64 hash of each token row (a pure function of the row, not of where it is stored)."""
+    from automl_env.backends.synthetic import splitmix64
+
+    h = np.zeros(tokens.shape[0], dtype=np.uint64)
+    for column in range(tokens.shape[1]):
+        h = splitmix64(h ^ (tokens[:, column].astype(np.uint64) + np.uint64(column << 40)))
+    return h
 
 
 class RecordedTable:
@@ -234,116 +265,3 @@ class RecordedTable:
 
     def lookup(self, fidelity: Fidelity, split: Split, tokens: IntArray) -> IntArray:
         return self.indexes[fidelity.key, split].rows(tokens)
-
-
-def read_store_export(task: TaskSpec, path: str | Path, *, context: str | None = None) -> RecordedTable:
-    """A table from ``EvalStore.export`` output (``.csv`` or ``.json``) of this task's evaluations.
-
-    Rows of ``<task>/retrain`` (the training backend's final trainings) become test-split records.
-
-    ``context`` (the store's: the training code version, data fingerprint and split settings) selects the rows
-    of one context. Without it the export must hold one context only: results trained on other data or by
-    other code are never merged into one table (an export of schema-1 rows has none, the empty context).
-    """
-    path = Path(path)
-    rows = _context_rows(path, _read_rows(path), context)
-    grouped: dict[tuple[str, Split], dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for number, row in enumerate(rows, start=1):
-        missing = [c for c in STORE_COLUMNS if c not in row]
-        if missing:
-            raise TableError(f"{path} row {number}: missing columns {missing}; an EvalStore export has {STORE_COLUMNS}")
-        if row["task"] not in (task.name, task.name + RETRAIN_SUFFIX):
-            raise TableError(f"{path} row {number}: recorded for task {row['task']!r}, not {task.name!r}")
-        split: Split = "test" if row["task"].endswith(RETRAIN_SUFFIX) else "validation"
-        grouped[row["fidelity"], split][row["pipeline"]].append({**row, "_row": number})
-    groups = [_group(task, path, key, split, by_pipeline) for (key, split), by_pipeline in grouped.items()]
-    return RecordedTable(task, groups, source=str(path))
-
-
-def _context_rows(path: Path, rows: list[dict[str, Any]], context: str | None) -> list[dict[str, Any]]:
-    """The rows of ``context`` (all rows when None and they share one); TableError naming the contexts otherwise."""
-    found = sorted({str(row.get("context") or "") for row in rows})
-    if context is None:
-        if len(found) > 1:
-            listed = "; ".join(repr(c) for c in found)
-            raise TableError(
-                f"{path} holds results of {len(found)} contexts (training code version, data or split settings), "
-                f"which must not be served as one table: {listed}. Pass context= one of them "
-                "(backend_options={'table': ..., 'context': ...}), or export a store holding one"
-            )
-        return rows
-    chosen = [row for row in rows if str(row.get("context") or "") == context]
-    if not chosen:
-        raise TableError(f"{path} has no rows of context {context!r}; it holds {found}")
-    return chosen
-
-
-def _read_rows(path: Path) -> list[dict[str, Any]]:
-    try:
-        if path.suffix == ".json":
-            data = json.loads(path.read_text())
-            rows = data.get("rows") if isinstance(data, dict) else None
-            if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-                raise TableError(f"{path}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
-            return rows
-        if path.suffix == ".csv":
-            with path.open(newline="") as handle:
-                return list(csv.DictReader(handle))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
-        raise TableError(f"cannot read table {path}: {error}") from None
-    raise TableError(f"table {path}: read .csv or .json (an EvalStore export), not {path.suffix!r}; never pickles")
-
-
-def _number(row: dict[str, Any], column: str, path: Path) -> float:
-    value = row.get(column)
-    if value in (None, ""):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise TableError(f"{path} row {row['_row']}: {column}={value!r} is not a number") from None
-
-
-def _group(
-    task: TaskSpec, path: Path, key: str, split: Split, by_pipeline: Mapping[str, list[dict[str, Any]]]
-) -> Records:
-    try:
-        fidelity = Fidelity.from_key(key)
-        pipelines = [Pipeline.from_json(text) for text in by_pipeline]
-        tokens = task_tokens(task, pipelines)
-    except (ValueError, KeyError, TypeError) as error:
-        raise TableError(f"{path}: {error}") from None
-    for runs in by_pipeline.values():
-        for row in runs:
-            if not str(row["seed"]).lstrip("-").isdigit():
-                raise TableError(f"{path} row {row['_row']}: seed {row['seed']!r} is not an integer")
-    seeds = sorted({int(row["seed"]) for runs in by_pipeline.values() for row in runs})
-    accuracy = np.full((len(pipelines), len(seeds)), np.nan)
-    flops, params = np.full(len(pipelines), np.nan), np.full(len(pipelines), np.nan)
-    cost = np.full((len(pipelines), len(seeds)), np.nan)
-    failures: dict[int, str] = {}
-    for i, runs in enumerate(by_pipeline.values()):
-        for row in runs:
-            column = seeds.index(int(row["seed"]))
-            cost[i, column] = _number(row, "cost_seconds", path)
-            if row["status"] == "ok":
-                accuracy[i, column] = _number(row, "accuracy", path)
-            elif row["status"] != "failed":
-                raise TableError(f"{path} row {row['_row']}: status {row['status']!r} is neither 'ok' nor 'failed'")
-        flops[i], params[i] = _number(runs[0], "flops", path), _number(runs[0], "params", path)
-        if not np.isfinite(accuracy[i]).any():
-            failures[i] = next((str(r.get("reason") or "failed") for r in runs), "failed")
-    try:
-        return Records(
-            fidelity=fidelity,
-            split=split,
-            tokens=tokens,
-            accuracy=accuracy,
-            seeds=tuple(seeds),
-            flops=flops,
-            params=params,
-            cost_seconds=cost,
-            failures=failures,
-        )
-    except TableError as error:
-        raise TableError(f"{path}: {error}") from None

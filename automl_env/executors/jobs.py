@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from automl_env.backends.base import EvalResult, Fidelity
@@ -29,13 +30,18 @@ class Job:
     attempts: int = 0
     started: float = 0.0
     """``now()`` when its current attempt started."""
+    timeout: float = float("inf")
+    """Seconds an attempt may run before its worker is killed (``options.evaluation_timeout``)."""
 
 
 class Jobs:
     """Queue, clock and finished list of one executor; ``retries`` is ``ExecutorOptions.retries``."""
 
-    def __init__(self, *, backend_name: str, retries: int) -> None:
+    def __init__(
+        self, *, backend_name: str, retries: int, timeout: Callable[[Fidelity | None], float] | None = None
+    ) -> None:
         self.backend_name = backend_name
+        self.timeout = timeout
         self.retries = retries
         self.queue: deque[Job] = deque()
         self.finished: list[Completed] = []
@@ -49,7 +55,8 @@ class Jobs:
     def submit(self, pipeline: Pipeline, fidelity: Fidelity | None, seed: int) -> int:
         ticket = self._next_ticket
         self._next_ticket += 1
-        self.queue.append(Job(ticket, pipeline, fidelity, seed))
+        limit = self.timeout(fidelity) if self.timeout is not None else float("inf")
+        self.queue.append(Job(ticket, pipeline, fidelity, seed, timeout=limit))
         return ticket
 
     def pending(self) -> int:

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from automl_env.backends.base import Evaluator
+from automl_env.backends.base import Evaluator, Fidelity
 from automl_env.executors.worker import Placement
+from automl_env.options import OptionTypeError, OptionValueError, integer, known_options, number, optional_integer
+
+MAX_TIMEOUT = 30 * 24 * 3600.0
+"""The longest evaluation timeout (30 days: past it, set none)."""
+MAX_RETRIES = 100
+MAX_PER_DEVICE = 64
+"""Pipelines packed on one GPU at most (each gets 1/per_device of its memory)."""
+MAX_THREADS = 1024
+MAX_WORKERS = 4096
+"""The most workers one executor starts (processes or Ray actors)."""
 
 
 @dataclass(frozen=True)
@@ -17,8 +27,9 @@ class ExecutorOptions:
     """How workers run evaluations and what happens when one crashes or hangs."""
 
     timeout: float | None = None
-    """Seconds one evaluation may take before its worker is killed and replaced (None: no limit). Counted from
-    when a worker is given it, so a fresh worker's start-up and first dataset read count too: leave room."""
+    """Seconds one evaluation may take before its worker is killed and replaced (None: ``evaluation_timeout``'s
+    default from the evaluation's expected cost). Counted from when a worker is given it, so a fresh worker's
+    start-up and first dataset read count too: leave room."""
     retries: int = 1
     """How many more times an evaluation whose worker died or timed out is tried, each on a fresh worker, before
     it is recorded as failed with the reason. One retry survives a one-off crash (a node lost, a CUDA error)
@@ -34,18 +45,23 @@ class ExecutorOptions:
     """Address of a running Ray cluster ("ray://host:10001" or "auto"); None: Ray starts a local instance."""
 
     def __post_init__(self) -> None:
-        if self.timeout is not None and not (isinstance(self.timeout, int | float) and self.timeout > 0):
-            raise ValueError(f"executor timeout must be a positive number of seconds or None, got {self.timeout!r}")
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
-            raise ValueError(f"executor retries must be an int >= 0, got {self.retries!r}")
-        if isinstance(self.per_device, bool) or not isinstance(self.per_device, int) or self.per_device < 1:
-            raise ValueError(f"per_device (pipelines packed per GPU) must be an int >= 1, got {self.per_device!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads per worker must be an int >= 1 or None, got {self.threads!r}")
+        where = "executor options"
+        if self.timeout is not None:
+            timeout = number(self.timeout, "timeout", where=where, low=0.0, low_open=True, high=MAX_TIMEOUT)
+            object.__setattr__(self, "timeout", timeout)
+        integer(self.retries, "retries", where=where, low=0, high=MAX_RETRIES + 1)
+        integer(self.per_device, "per_device", where=where, low=1, high=MAX_PER_DEVICE + 1)
+        optional_integer(self.threads, "threads", where=where, low=1, high=MAX_THREADS + 1)
+        if self.ray_address is not None and not isinstance(self.ray_address, str):
+            raise OptionTypeError(f"{where}: option 'ray_address' must be a string or None, got {self.ray_address!r}")
         if self.devices is not None:
-            if isinstance(self.devices, str) or not self.devices:
-                raise ValueError(f"devices must be a non-empty sequence of device names, got {self.devices!r}")
-            object.__setattr__(self, "devices", tuple(str(device) for device in self.devices))
+            if isinstance(self.devices, str) or not isinstance(self.devices, Sequence) or not self.devices:
+                raise OptionValueError(
+                    f"{where}: option 'devices' must be a non-empty sequence of device names, got {self.devices!r}"
+                )
+            if not all(isinstance(device, str) and device for device in self.devices):
+                raise OptionTypeError(f"{where}: option 'devices' holds a non-string or empty name: {self.devices!r}")
+            object.__setattr__(self, "devices", tuple(self.devices))
 
     @classmethod
     def of(cls, options: ExecutorOptions | Mapping[str, Any] | None) -> ExecutorOptions:
@@ -54,11 +70,40 @@ class ExecutorOptions:
             return cls()
         if isinstance(options, ExecutorOptions):
             return options
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ValueError(f"unknown executor option(s) {unknown}; choose from {sorted(known)}")
+        if not isinstance(options, Mapping):
+            raise OptionTypeError(
+                f"executor_options must be ExecutorOptions, a dict of its fields or None, got {options!r}"
+            )
+        known_options(options, [f.name for f in fields(cls)], where="executor options")
         return cls(**options)
+
+
+DEFAULT_TIMEOUT = 600.0
+"""The default timeout of an evaluation by a backend that does not train (synthetic, table, a custom one)."""
+TRAINING_IMAGES_PER_SECOND = 10.0
+"""A floor on training throughput for the default timeout: CPU training measured 167 to 310 images/s."""
+TRAINING_START_SECONDS = 900.0
+"""What the default timeout allows a fresh worker for start-up and its first dataset read."""
+DEFAULT_TRAIN_IMAGES = 100_000
+"""Training images per epoch assumed where the fidelity takes all of them (the largest task's CIFAR-size split)."""
+
+
+def evaluation_timeout(backend: Evaluator, fidelity: Fidelity | None, options: ExecutorOptions) -> float:
+    """Seconds an evaluation at ``fidelity`` may run before its worker is killed: ``options.timeout`` when set;
+    else the backend's own ``evaluation_timeout(fidelity)`` where it has one; else, for real training,
+    ``TRAINING_START_SECONDS + epochs x images / TRAINING_IMAGES_PER_SECOND`` (images: the fidelity's
+    ``train_subset``, else ``DEFAULT_TRAIN_IMAGES``; 20 to 40 times what CPU training took), at most
+    ``MAX_TIMEOUT``; else ``DEFAULT_TIMEOUT``. So a hung worker is replaced, never waited for forever."""
+    if options.timeout is not None:
+        return options.timeout
+    own = getattr(backend, "evaluation_timeout", None)
+    if callable(own):
+        return float(own(fidelity))
+    if backend.name == "train":
+        fidelity = fidelity or backend.task.search_fidelity
+        images = fidelity.epochs * (fidelity.train_subset or DEFAULT_TRAIN_IMAGES)
+        return min(MAX_TIMEOUT, TRAINING_START_SECONDS + images / TRAINING_IMAGES_PER_SECOND)
+    return DEFAULT_TIMEOUT
 
 
 def cpu_cores() -> int:
@@ -106,6 +151,4 @@ def check_workers(workers: int | None, backend: Evaluator, options: ExecutorOpti
     """``workers`` as a positive int (None: ``default_workers``), or a ValueError saying what to pass."""
     if workers is None:
         return default_workers(backend, options)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be an int >= 1 (or None for one per GPU slot or core), got {workers!r}")
-    return workers
+    return integer(workers, "workers", where="executor", low=1, high=MAX_WORKERS + 1)

@@ -31,7 +31,7 @@ from typing import Any
 
 from automl_env.backends.base import BackendSetupError, Evaluator
 from automl_env.executors.jobs import Job, Jobs, WorkerExecutor
-from automl_env.executors.options import ExecutorOptions, check_workers, placements
+from automl_env.executors.options import ExecutorOptions, check_workers, evaluation_timeout, placements
 from automl_env.executors.worker import Placement, serve
 
 STOP_SECONDS = 5.0
@@ -93,7 +93,12 @@ class PoolExecutor(WorkerExecutor):
                 f"backend {backend.name!r} cannot be pickled for the worker processes ({error}); "
                 "build it without lambdas, open files or progress callbacks"
             ) from None
-        self._jobs = Jobs(backend_name=backend.name, retries=self.options.retries)
+        options = self.options
+        self._jobs = Jobs(
+            backend_name=backend.name,
+            retries=options.retries,
+            timeout=lambda fidelity: evaluation_timeout(backend, fidelity, options),
+        )
         self._context = multiprocessing.get_context("spawn")
         self._pool: list[_Worker] = []
         self._closer = weakref.finalize(self, _stop, self._pool)
@@ -155,20 +160,16 @@ class PoolExecutor(WorkerExecutor):
             self._replace(index, _death_reason(worker.process.exitcode))
 
     def _time_out(self) -> None:
-        timeout = self.options.timeout
-        if timeout is None:
-            return
         for index, worker in enumerate(self._pool):
-            if worker.job is not None and self.now() - worker.job.started >= timeout:
+            job = worker.job
+            if job is not None and self.now() - job.started >= job.timeout:
                 worker.process.kill()
                 worker.process.join()
-                self._replace(index, f"timed out after {timeout:g} s")
+                self._replace(index, f"timed out after {job.timeout:g} s")
 
     def _seconds_to_next_timeout(self) -> float | None:
-        if self.options.timeout is None:
-            return None
-        starts = [w.job.started for w in self._pool if w.job is not None]
-        return max(0.0, min(starts) + self.options.timeout - self.now()) if starts else None
+        ends = [w.job.started + w.job.timeout for w in self._pool if w.job is not None]
+        return max(0.0, min(ends) - self.now()) if ends else None
 
     def _replace(self, index: int, reason: str) -> None:
         worker = self._pool[index]

@@ -23,7 +23,7 @@ from typing import Any
 
 from automl_env.backends.base import BackendSetupError, Evaluator, Fidelity
 from automl_env.executors.jobs import Job, Jobs, WorkerExecutor
-from automl_env.executors.options import ExecutorOptions, check_workers, cpu_cores
+from automl_env.executors.options import ExecutorOptions, check_workers, cpu_cores, evaluation_timeout
 from automl_env.executors.worker import Outcome, Placement, evaluate_one, load_backend
 from automl_env.pipeline import Pipeline
 
@@ -93,7 +93,11 @@ class RayExecutor(WorkerExecutor):
             num_cpus=threads, num_gpus=1 / options.per_device if on_gpu else 0, max_restarts=0
         )(RayWorker)
         self._payload = ray.put(pickle.dumps(backend))
-        self._jobs = Jobs(backend_name=backend.name, retries=options.retries)
+        self._jobs = Jobs(
+            backend_name=backend.name,
+            retries=options.retries,
+            timeout=lambda fidelity: evaluation_timeout(backend, fidelity, options),
+        )
         self._actors: list[Any] = []
         self._running: dict[Any, tuple[int, Job]] = {}  # the evaluation's ObjectRef -> (worker, job)
 
@@ -140,20 +144,16 @@ class RayExecutor(WorkerExecutor):
         self._jobs.finish(job, value, index)
 
     def _time_out(self) -> None:
-        timeout = self.options.timeout
-        if timeout is None:
-            return
         for ref, (index, job) in list(self._running.items()):
-            if self.now() - job.started >= timeout:
+            if self.now() - job.started >= job.timeout:
                 del self._running[ref]
                 self._replace(index)
-                self._jobs.lost(job, f"timed out after {timeout:g} s", index)
+                self._jobs.lost(job, f"timed out after {job.timeout:g} s", index)
 
     def _seconds_to_next_timeout(self) -> float | None:
-        if self.options.timeout is None or not self._running:
+        if not self._running:
             return None
-        first = min(job.started for _, job in self._running.values())
-        return max(0.0, first + self.options.timeout - self.now())
+        return max(0.0, min(job.started + job.timeout for _, job in self._running.values()) - self.now())
 
     def _replace(self, index: int) -> None:
         self._ray.kill(self._actors[index], no_restart=True)

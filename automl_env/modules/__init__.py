@@ -2,6 +2,7 @@
 
 from automl_env.modules.augment import AugmentOp, AugmentPolicy, AugmentSpace
 from automl_env.modules.base import CONFIG_TYPES, ModuleConfig, ModuleSpace, config_from_dict, register_config
+from automl_env.modules.fcnet import FCLayer, FCLayerSpace, FCTraining, FCTrainingSpace
 from automl_env.modules.fields import ConfigError, ConfigTypeError, ConfigValueError
 from automl_env.modules.hparams import AveragedSGDSpace, HParams, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetConfig, MobileNetSpace, StageConfig
@@ -19,6 +20,10 @@ __all__ = [
     "ConfigError",
     "ConfigTypeError",
     "ConfigValueError",
+    "FCLayer",
+    "FCLayerSpace",
+    "FCTraining",
+    "FCTrainingSpace",
     "HParams",
     "MobileNetConfig",
     "MobileNetSpace",

@@ -127,6 +127,8 @@ class AugmentPolicy(ModuleConfig):
 class AugmentSpace(ModuleSpace[AugmentPolicy]):
     """Tokens: for each sub-policy, for each of its 2 operations: (type, probability, magnitude)."""
 
+    one_to_one = True  # every token vector is its own config (a test checks it on random vectors)
+
     def __init__(self, num_sub_policies: int = 5) -> None:
         if num_sub_policies < 1:
             raise ValueError(f"num_sub_policies must be >= 1, got {num_sub_policies}")

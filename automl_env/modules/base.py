@@ -89,6 +89,9 @@ class ModuleSpace(ABC, Generic[C]):
 
     nvec: tuple[int, ...]
     position_names: tuple[str, ...]
+    one_to_one: ClassVar[bool] = False
+    """True where every token vector decodes to its own config (``encode(decode(t)) == t``): ``canonical`` is
+    then the identity. Spaces where several vectors give one config (a mean of tokens) leave it False."""
 
     @abstractmethod
     def decode(self, tokens: Sequence[int] | TokenArray) -> C:
@@ -101,6 +104,16 @@ class ModuleSpace(ABC, Generic[C]):
     @abstractmethod
     def default(self) -> C:
         """The config used when this module is not searched (the task's hand-made choice)."""
+
+    def canonical(self, tokens: TokenArray) -> TokenArray:
+        """``encode(decode(row))`` of each row of an (N, num_tokens) matrix of valid tokens, as one matrix.
+
+        What a backend sees of a pipeline is its encoding, so the vector env's token fast path hands backends
+        these tokens. Row by row here; a one-to-one space returns the matrix as it is.
+        """
+        if self.one_to_one or len(tokens) == 0:
+            return tokens
+        return np.stack([self.encode(self.decode(row)) for row in tokens])
 
     @property
     def num_tokens(self) -> int:

@@ -100,10 +100,15 @@ def _refuse(error: type[ConfigError], what: str, value: Any, field: Field) -> Co
 
 def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
     if low is not None and high is not None:
-        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f" in {'(' if low_open else '['}{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
     if low is not None:
-        return f" {'>' if low_open else '>='} {low:g}"
-    return f" {'<' if high_open else '<='} {high:g}" if high is not None else ""
+        return f" {'>' if low_open else '>='} {_bound(low)}"
+    return f" {'<' if high_open else '<='} {_bound(high)}" if high is not None else ""
+
+
+def _bound(limit: float) -> str:
+    """An int exactly (a seed's 2**63 as 9223372036854775808), a float in short form."""
+    return str(limit) if isinstance(limit, int) else f"{limit:g}"
 
 
 def int_field(
@@ -122,7 +127,8 @@ def int_field(
         or (high is not None and number >= high)
         or (choices and number not in choices)
     ):
-        what = f"an integer, one of {list(choices)}" if choices else "an integer" + _bounds(low, high, False, True)
+        top = None if high is None else high - 1  # shown closed: "in [1, 1024]"
+        what = f"an integer, one of {list(choices)}" if choices else "an integer" + _bounds(low, top, False, False)
         raise _refuse(ConfigValueError if number is not None else ConfigTypeError, what, value, field)
     return number
 

@@ -10,9 +10,10 @@ Two spaces share one config type:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -138,6 +139,30 @@ class AveragedSGDSpace(ModuleSpace[HParams]):
             ]
         )
 
+    def canonical(self, tokens: TokenArray) -> TokenArray:
+        """``encode(decode(row))`` of each row: the lr half depends only on the lr tokens' unit total and the
+        weight-decay half only on theirs, so each half is a table lookup by its total."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        out = np.empty_like(tokens)
+        lr, wd = slice(0, self.steps), slice(self.steps, None)
+        out[:, lr] = self._canonical_halves[0][np.take(self.LR_MULTIPLES, tokens[:, lr]).sum(axis=1)]
+        out[:, wd] = self._canonical_halves[1][np.take(self.WD_MULTIPLES, tokens[:, wd]).sum(axis=1)]
+        return out
+
+    @cached_property
+    def _canonical_halves(self) -> tuple[TokenArray, TokenArray]:
+        """Canonical lr and weight-decay tokens indexed by unit total (rows of unreachable totals are unused)."""
+        halves = []
+        for multiples, unit, name in ((self.LR_MULTIPLES, self.LR_UNIT, "lr"), (self.WD_MULTIPLES, self.WD_UNIT, "wd")):
+            table = np.zeros((max(multiples) * self.steps + 1, self.steps), dtype=np.int64)
+            for total in range(min(multiples) * self.steps, max(multiples) * self.steps + 1):
+                with contextlib.suppress(ValueError):  # no token vector sums to this total
+                    table[total] = _tokens_for_mean(
+                        _mean_of_levels(total, unit, self.steps), unit, multiples, self.steps, name
+                    )
+            halves.append(table)
+        return halves[0], halves[1]
+
     def default(self) -> HParams:
         """The common CIFAR recipe (lr 0.1-ish, wd 5e-4) rounded onto this grid."""
         return HParams(lr=0.08, weight_decay=4e-4)
@@ -149,6 +174,8 @@ class RecipeSpace(ModuleSpace[HParams]):
     The learning-rate token indexes a grid that depends on the optimizer: SGD-type optimizers
     train at 100x the learning rates of adaptive ones (Adam at 1.6 diverges at once).
     """
+
+    one_to_one = True  # every token vector is its own config (a test checks it on random vectors)
 
     SGD_LRS = tuple(round(float(v), 6) for v in np.geomspace(0.01, 1.6, 25))
     ADAPTIVE_LRS = tuple(round(float(v), 8) for v in np.geomspace(1e-4, 1.6e-2, 25))

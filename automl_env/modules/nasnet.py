@@ -130,6 +130,8 @@ class CellGenotype(ModuleConfig):
 class NASNetSpace(ModuleSpace[CellGenotype]):
     """Tokens: normal cell's 5 blocks then the reduction cell's, 5 tokens per block."""
 
+    one_to_one = True  # every token vector is its own config (a test checks it on random vectors)
+
     def __init__(self) -> None:
         nvec: list[int] = []
         names: list[str] = []

@@ -151,6 +151,8 @@ def cell_of_nodes(nodes: Mapping[str, ModuleConfig]) -> NB201Cell:
 class NB201CellSpace(ModuleSpace[NB201Cell]):
     """6 tokens, one per edge in cell string order, each one of the 5 operations."""
 
+    one_to_one = True  # every token vector is its own config (a test checks it on random vectors)
+
     def __init__(self) -> None:
         self.nvec = (len(OPERATIONS),) * len(EDGES)
         self.position_names = tuple(f"edge {node}<-{j}" for node, j in EDGES)
@@ -168,6 +170,8 @@ class NB201CellSpace(ModuleSpace[NB201Cell]):
 
 class NB201NodeSpace(ModuleSpace[NB201Node]):
     """Node ``node``'s incoming edges: ``node`` tokens, one per input node 0 .. node-1."""
+
+    one_to_one = True  # every token vector is its own config (a test checks it on random vectors)
 
     def __init__(self, node: int) -> None:
         if node not in range(1, NODES + 1):

@@ -28,11 +28,19 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity, SettingTypeError, check_seed
+from automl_env.backends.base import (
+    SETTING_ERRORS,
+    BackendSetupError,
+    EvalResult,
+    Fidelity,
+    SettingTypeError,
+    check_seed,
+)
 from automl_env.backends.training.data import DeviceData, Split, load_device_data
 from automl_env.backends.training.datasets import CROP_PADDING, DataConfig
 from automl_env.backends.training.deps import torch
@@ -44,12 +52,15 @@ from automl_env.cost import ArchCost, arch_cost
 from automl_env.modules.augment import AugmentPolicy
 from automl_env.modules.base import ModuleConfig
 from automl_env.modules.hparams import AveragedSGDSpace, HParams
+from automl_env.options import flag, optional_integer
 from automl_env.pipeline import Pipeline
 from automl_env.store import EvalStore
 from automl_env.tasks import TaskSpec, get_task
 
 log = logging.getLogger(__name__)
 
+MAX_THREADS = 1024
+"""The most torch CPU threads an evaluation may ask for (``num_threads``)."""
 TRAINING_VERSION = 1
 """Bump when a change here changes results (loop, networks, augmentation, splits, readers): stores then
 retrain instead of serving results of the earlier code (it is part of every stored result's context)."""
@@ -112,6 +123,15 @@ class TrainingBackend:
         profile: bool = False,
     ) -> None:
         self.task = get_task(task)
+        where = f"{self.name} backend"
+        val_size = optional_integer(val_size, "val_size", where=where, low=1, high=10**9, errors=SETTING_ERRORS)
+        num_threads = optional_integer(
+            num_threads, "num_threads", where=where, low=1, high=MAX_THREADS + 1, errors=SETTING_ERRORS
+        )
+        download = flag(download, "download", where=where, errors=SETTING_ERRORS)
+        profile = flag(profile, "profile", where=where, errors=SETTING_ERRORS)
+        if data_root is not None and not isinstance(data_root, (str, os.PathLike)):
+            raise SettingTypeError(f"{where}: option 'data_root' must be a folder's path or None, got {data_root!r}")
         self.data_config = DataConfig(
             root=Path(data_root) if data_root is not None else None, download=download, val_size=val_size
         )

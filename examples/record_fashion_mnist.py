@@ -1,0 +1,170 @@
+"""Record real evaluations of the paper's joint space (AUG + NAS + HPO) on Fashion-MNIST, resumably.
+
+    python examples/record_fashion_mnist.py --data-root /usr/share/datasets/fashion-mnist --hours 2
+    python examples/record_fashion_mnist.py --plan-only          # print the design's composition and stop
+
+Every evaluation trains the pipeline with the ``train`` backend at the task's search fidelity and is
+committed to an ``EvalStore`` (``--store``) the moment it finishes; a killed or stopped run is continued
+by running the same command again (the store reads back what is done, nothing is trained twice). Every
+``--export-every`` evaluations the store is exported as a table (``--export``, an ``EvalStore`` CSV that
+the ``table`` backend serves) next to a ``provenance.json`` (code version, data context, fidelity, machine,
+wall time, how many of each kind are done).
+
+The design (``plan``, fixed by ``--design-seed``) answers the questions of the landscape study:
+- ``uniform``: pipelines drawn uniformly from the joint token space, at seed 0 (the landscape's spread,
+  additive R^2 and interactions between modules);
+- ``mutant``: for each of the first uniform pipelines, one neighbour with one token redrawn (mutation
+  correlation);
+- ``repeat``: some uniform pipelines again at seeds 1..3 (seed-to-seed noise and the intraclass correlation);
+- ``module``: the task's default pipeline with one module's tokens drawn at random and the others left at their
+  defaults, and the default pipeline itself over ``--default-seeds`` seeds (what each module alone can do).
+The kinds are interleaved so that every prefix of the plan holds each kind in proportion: a collection cut
+short is still a balanced, smaller design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+import automl_env
+from automl_env.backends.registry import make_backend
+from automl_env.pipeline import Pipeline
+from automl_env.store import EvalStore
+from automl_env.tasks import TaskSpec
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One evaluation of the design: a joint token row, the evaluation seed, and why it is in the design."""
+
+    kind: str
+    tokens: tuple[int, ...]
+    seed: int
+    ref: int = -1
+    """For ``mutant`` and ``repeat``: the index of the uniform pipeline it is paired with."""
+
+
+@dataclass(frozen=True)
+class Design:
+    uniform: int = 750
+    mutants: int = 375
+    repeated: int = 100
+    repeat_seeds: tuple[int, ...] = (1, 2, 3)
+    per_module: int = 25
+    default_seeds: int = 10
+
+
+def plan(task: TaskSpec, design: Design, *, seed: int) -> list[Planned]:
+    """The whole design in collection order (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    nvec = np.array([n for space in task.modules.values() for n in space.nvec])
+    uniform = rng.integers(0, nvec, size=(design.uniform, nvec.size))
+    kinds: dict[str, list[Planned]] = {"uniform": [Planned("uniform", tuple(map(int, r)), 0) for r in uniform]}
+    mutants = []
+    for i in range(min(design.mutants, design.uniform)):
+        row = uniform[i].copy()
+        position = int(rng.integers(nvec.size))
+        row[position] = (row[position] + 1 + rng.integers(nvec[position] - 1)) % nvec[position]
+        mutants.append(Planned("mutant", tuple(map(int, row)), 0, ref=i))
+    kinds["mutant"] = mutants
+    kinds["repeat"] = [
+        Planned("repeat", kinds["uniform"][i].tokens, s, ref=i)
+        for i in range(min(design.repeated, design.uniform))
+        for s in design.repeat_seeds
+    ]
+    default = np.concatenate([space.encode(space.default()) for space in task.modules.values()])
+    module_rows = [Planned("module", tuple(map(int, default)), s) for s in range(design.default_seeds)]
+    start = 0
+    for space in task.modules.values():
+        stop = start + space.num_tokens
+        for _ in range(design.per_module):
+            row = default.copy()
+            row[start:stop] = rng.integers(0, nvec[start:stop])
+            module_rows.append(Planned("module", tuple(map(int, row)), 0))
+        start = stop
+    kinds["module"] = module_rows
+    # Interleave: item i of a kind with n items sits at (i + 0.5) / n of the collection; a mutant or a repeat
+    # of uniform pipeline i therefore comes after it.
+    keyed = [
+        ((i + 0.5) / len(items), order, p) for order, items in enumerate(kinds.values()) for i, p in enumerate(items)
+    ]
+    return [p for _, _, p in sorted(keyed, key=lambda k: (k[0], k[1]))]
+
+
+def pipeline_of(task: TaskSpec, tokens: Sequence[int]) -> Pipeline:
+    configs, start = {}, 0
+    for name, space in task.modules.items():
+        configs[name] = space.decode(tokens[start : start + space.num_tokens])
+        start += space.num_tokens
+    return Pipeline.of(configs)
+
+
+def write_provenance(path: Path, backend: object, task: TaskSpec, done: Counter[str], seconds: float) -> None:
+    provenance = {
+        "task": task.name,
+        "task_version": task.version,
+        "fidelity": asdict(task.search_fidelity),
+        "context": getattr(backend, "context", None),
+        "automl_env": automl_env.__version__,
+        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.node()}".strip(),
+        "python": platform.python_version(),
+        "evaluations": dict(done),
+        "training_seconds_this_session": round(seconds, 1),
+    }
+    path.write_text(json.dumps(provenance, indent=1) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", default="fashion-mnist")
+    parser.add_argument("--data-root", default=None, help="Fashion-MNIST folder (default: the backend's)")
+    parser.add_argument("--store", type=Path, default=Path("runs/record-fashion-mnist/store.sqlite"))
+    parser.add_argument("--export", type=Path, default=Path("runs/record-fashion-mnist/evaluations.csv"))
+    parser.add_argument("--export-every", type=int, default=10)
+    parser.add_argument("--hours", type=float, default=float("inf"), help="stop after this much wall time")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate at most the first N of the plan")
+    parser.add_argument("--design-seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--plan-only", action="store_true")
+    args = parser.parse_args(argv)
+    if args.export_every < 1 or args.hours <= 0 or (args.limit is not None and args.limit < 1):
+        parser.error("--export-every and --limit must be >= 1 and --hours > 0")
+    task = automl_env.get_task(args.task)
+    planned = plan(task, Design(), seed=args.design_seed)[: args.limit]
+    if args.plan_only:
+        print(f"{len(planned)} evaluations: {dict(Counter(p.kind for p in planned))}")
+        return
+    args.store.parent.mkdir(parents=True, exist_ok=True)
+    store = EvalStore(args.store)
+    backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
+    done: Counter[str] = Counter()
+    started, trained = time.monotonic(), 0.0
+    for i, item in enumerate(planned):
+        if time.monotonic() - started > args.hours * 3600:
+            print(f"stopping after {args.hours} h; run the same command to continue")
+            break
+        tick = time.monotonic()
+        [result] = backend.evaluate([pipeline_of(task, item.tokens)], seed=item.seed)
+        trained += time.monotonic() - tick
+        done[item.kind] += 1
+        print(
+            f"[{i + 1}/{len(planned)}] {item.kind:7s} seed {item.seed} {result.status} {result.accuracy:.4f} "
+            f"({time.monotonic() - tick:.1f} s)",
+            flush=True,
+        )
+        if (i + 1) % args.export_every == 0 or i + 1 == len(planned):
+            store.export(args.export, task=task.name)
+            write_provenance(args.export.with_name("provenance.json"), backend, task, done, trained)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The design of the recorded Fashion-MNIST dataset (examples/record_fashion_mnist.py): what each kind holds."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import automl_env
+
+SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "record_fashion_mnist.py"
+
+
+@pytest.fixture(scope="module")
+def recorder() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("record_fashion_mnist", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_plan_holds_every_kind_and_pairs_each_with_an_earlier_pipeline(recorder: ModuleType) -> None:
+    task = automl_env.get_task("fashion-mnist")
+    design = recorder.Design(uniform=40, mutants=20, repeated=6, per_module=3, default_seeds=2)
+    planned = recorder.plan(task, design, seed=0)
+    assert Counter(p.kind for p in planned) == {"uniform": 40, "mutant": 20, "repeat": 18, "module": 11}
+    assert planned == recorder.plan(task, design, seed=0) != recorder.plan(task, design, seed=1)
+    uniform = [p for p in planned if p.kind == "uniform"]
+    position = {id(p): i for i, p in enumerate(planned)}
+    for p in planned:
+        if p.kind in ("mutant", "repeat"):
+            parent = uniform[p.ref]
+            assert position[id(parent)] < position[id(p)], "a pair comes after the pipeline it pairs with"
+            differ = int(np.sum(np.array(p.tokens) != np.array(parent.tokens)))
+            assert (differ, p.seed == 0) == ((1, True) if p.kind == "mutant" else (0, False))
+    nvec = [n for space in task.modules.values() for n in space.nvec]
+    assert all(0 <= t < n for p in planned for t, n in zip(p.tokens, nvec, strict=True))
+
+
+def test_every_prefix_is_a_balanced_design(recorder: ModuleType) -> None:
+    planned = recorder.plan(automl_env.get_task("fashion-mnist"), recorder.Design(), seed=0)
+    assert len(planned) >= 1_500
+    for cut in (100, 400):
+        counts = Counter(p.kind for p in planned[:cut])
+        assert all(
+            counts[kind] >= cut * share for kind, share in {"uniform": 0.4, "mutant": 0.2, "repeat": 0.15}.items()
+        )
+
+
+def test_module_rows_vary_one_module_of_the_default(recorder: ModuleType) -> None:
+    task = automl_env.get_task("fashion-mnist")
+    planned = recorder.plan(task, recorder.Design(uniform=4, mutants=0, repeated=0, per_module=5), seed=0)
+    default = np.concatenate([s.encode(s.default()) for s in task.modules.values()])
+    bounds = np.cumsum([0, *(s.num_tokens for s in task.modules.values())])
+    for p in (p for p in planned if p.kind == "module"):
+        changed = np.flatnonzero(np.array(p.tokens) != default)
+        modules = {int(np.searchsorted(bounds, i, side="right")) for i in changed}
+        assert len(modules) <= 1
