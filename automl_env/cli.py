@@ -1,13 +1,13 @@
-"""The ``automl-env`` command: the project's example scripts under one name.
+"""The ``automl-env`` command: training, benchmarking and the leaderboard under one name.
 
-    automl-env train --task nb201-cifar100-nodes --batches 42     # python examples/train_ma2ml.py ...
-    automl-env benchmark --seeds 0 1 --batches 10                  # python examples/benchmark.py ...
-    automl-env benchmark --help                                    # the script's own options
+    automl-env train --task nb201-cifar100-nodes --batches 42     # ma2ml_agents.train
+    automl-env benchmark --seeds 0 1 --batches 10                  # baselines.benchmark
+    automl-env leaderboard --suite tiny                            # baselines.leaderboard
+    automl-env benchmark --help                                    # the command's own options
 
-The scripts stay in ``examples/``, readable top to bottom, and are not part of any package: the command
-finds them next to the package's source, where an editable install (``pip install -e .``, the way this
-project is installed) leaves them; installed from a wheel, it says so. This module imports neither torch
-nor the agents; the scripts do when they run. ``python -m automl_env.cli`` works without the entry point.
+Each command is a package module's ``main(argv, program=...)``, imported only when it runs: this module
+imports neither torch nor the agents, so ``import automl_env`` stays cheap. The commands work from any
+install (wheel or editable) and any folder. ``python -m automl_env.cli`` works without the entry point.
 """
 
 from __future__ import annotations
@@ -17,57 +17,47 @@ import importlib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 from automl_env import __version__
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-"""Where the example scripts are in a checkout of the repository (editable install)."""
-
 
 @dataclass(frozen=True)
 class Command:
-    """A sub-command: the example script it runs (its ``main(argv)``) and one line for ``--help``."""
+    """A sub-command: the module whose ``main(argv, program=...)`` runs it, the example script that runs the same,
+    and one line for ``--help``."""
 
+    module: str
     script: str
     description: str
 
 
 COMMANDS: dict[str, Command] = {
-    "train": Command("train_ma2ml.py", "one search (MA2ML by default) on one task; writes a run folder"),
-    "benchmark": Command("benchmark.py", "searches x seeds on one task; writes a results table, a CSV and plots"),
+    "train": Command(
+        "ma2ml_agents.train", "train_ma2ml.py", "one search (MA2ML by default) on one task; writes a run folder"
+    ),
+    "benchmark": Command(
+        "baselines.benchmark", "benchmark.py", "searches x seeds on one task; writes a results table, a CSV and plots"
+    ),
+    "leaderboard": Command(
+        "baselines.leaderboard",
+        "leaderboard.py",
+        "every search on every real task and budget; a report with bootstrap intervals",
+    ),
 }
 
 
 def example_script(name: str) -> ModuleType:
-    """The example script behind command ``name``, imported as a module (``example_script("benchmark")``).
-
-    It is imported by its own name from the examples folder put on ``sys.path``, not from a file location,
-    so that the benchmark's worker processes (spawned, they inherit ``sys.path``) can import it again to
-    unpickle its functions.
-    """
-    path = EXAMPLES / COMMANDS[name].script
-    if not path.is_file():
-        raise SystemExit(
-            f"automl-env {name}: {path} not found. The example scripts come with a checkout of the repository, "
-            'not with the package: install from a checkout with `pip install -e ".[agents]"`.'
-        )
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
-    module = importlib.import_module(path.stem)
-    found = Path(module.__file__ or "").resolve()
-    if found != path:
-        raise SystemExit(f"automl-env {name}: module {path.stem!r} was imported from {found}, not from {path}")
-    return module
+    """The module behind command ``name`` (``example_script("benchmark").main([...])``), imported now."""
+    return importlib.import_module(COMMANDS[name].module)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``automl-env COMMAND [ARGS]``: the command's script with ARGS; returns the exit status."""
-    listing = "\n".join(f"  {name:<10} {c.description} (examples/{c.script})" for name, c in COMMANDS.items())
+    """Run ``automl-env COMMAND [ARGS]``: the command's module with ARGS; returns the exit status."""
+    listing = "\n".join(f"  {name:<12} {c.description}" for name, c in COMMANDS.items())
     parser = argparse.ArgumentParser(
         prog="automl-env",
-        description=f"Run the project's example scripts.\n\ncommands:\n{listing}",
+        description=f"Search, benchmark and rank AutoML pipelines.\n\ncommands:\n{listing}",
         epilog="`automl-env COMMAND --help` lists the options of a command.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -79,13 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    script = example_script(args.command)
-    program = sys.argv[0]
-    sys.argv[0] = f"automl-env {args.command}"  # the script's argparse names itself after it in usage lines
+    module = example_script(args.command)
+    program = f"automl-env {args.command}"
+    saved = sys.argv[0]
+    sys.argv[0] = program  # the command's argparse names itself after it in usage lines
     try:
-        script.main(args.args)
+        module.main(args.args, program=program)
     finally:
-        sys.argv[0] = program
+        sys.argv[0] = saved
     return 0
 
 

@@ -279,7 +279,21 @@ class AutoMLEnv(ParallelEnv):
     def render(self) -> str | None:
         if self.render_mode is None:
             return None
-        text = describe_episode(self)
+        modules = {}
+        for agent in self.possible_agents:
+            space = self.codec.spaces[agent]
+            if self._joint is not None:
+                modules[agent] = space.decode(self._joint[agent]).describe()
+            else:
+                modules[agent] = f"{len(self._tokens.get(agent, []))}/{space.num_tokens} tokens chosen"
+        text = describe_episode(
+            task=self.task.name,
+            action_mode=self.action_mode,
+            backend=self.backend.name,
+            modules=modules,
+            info=self._last_info,
+            measure=self.task.measure,
+        )
         if self.render_mode == "human":
             print(text)
             return None

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from automl_env.env import AutoMLEnv
+from collections.abc import Mapping
+from typing import Any
 
 
 def describe_result(info: dict[str, Any], *, measure: str = "accuracy") -> str:
@@ -25,15 +23,20 @@ def describe_result(info: dict[str, Any], *, measure: str = "accuracy") -> str:
     )
 
 
-def describe_episode(env: AutoMLEnv) -> str:
-    lines = [f"task {env.task.name} | {env.action_mode} mode | backend {env.backend.name}"]
-    joint = env._joint
-    for agent in env.possible_agents:
-        space = env.codec.spaces[agent]
-        if joint is not None:
-            lines.append(f"  {agent}: {space.decode(joint[agent]).describe()}")
-        else:
-            done = len(env._tokens.get(agent, []))
-            lines.append(f"  {agent}: {done}/{space.num_tokens} tokens chosen")
-    lines.append("  " + describe_result(env._last_info, measure=env.task.measure))
+def describe_episode(
+    *,
+    task: str,
+    action_mode: str,
+    backend: str,
+    modules: Mapping[str, str],
+    info: dict[str, Any],
+    measure: str = "accuracy",
+) -> str:
+    """The episode so far: task, mode and backend, one line per module (its choice or its progress), the result.
+
+    It takes plain values, not the env, so that this module depends on nothing of the env's.
+    """
+    lines = [f"task {task} | {action_mode} mode | backend {backend}"]
+    lines += [f"  {agent}: {text}" for agent, text in modules.items()]
+    lines.append("  " + describe_result(info, measure=measure))
     return "\n".join(lines)

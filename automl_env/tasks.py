@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from automl_env.backends.base import Fidelity
+from automl_env.fidelity import Fidelity
 from automl_env.modules.augment import AugmentSpace
 from automl_env.modules.base import ModuleConfig, ModuleSpace
 from automl_env.modules.fcnet import FCLayerSpace, FCTrainingSpace

@@ -24,16 +24,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchmark import algorithm_config
+from baselines.benchmark import algorithm_config
 
 
 @torch.no_grad()

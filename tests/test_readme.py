@@ -1,7 +1,8 @@
-"""The README runs: every Python block and every command in it, on tiny budgets, so the docs cannot drift.
+"""The README and the docs pages run: every Python block and every command in them, on tiny budgets, so the
+docs cannot drift.
 
-Blocks and commands are read from README.md when the tests are collected, so an edit of the README is
-what runs. Python blocks run in order, one namespace per section, as a reader would paste them; a block
+Blocks and commands are read from README.md and docs/*.md when the tests are collected, so an edit of a page
+is what runs. Python blocks run in order, one namespace per section, as a reader would paste them; a block
 whose first line is ``# name.py`` is a file the reader writes, and the commands that mention it run
 next to it. Each command runs as the README gives it, with ``TINY`` arguments appended (argparse keeps
 the last value) to shrink its budget and send its output to a temporary folder. ``./run.sh`` itself is
@@ -25,7 +26,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+PAGES: dict[str, str] = {
+    path.relative_to(ROOT).as_posix(): path.read_text()
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+}
+"""Every page whose blocks and commands run: the README, then the docs pages, by path."""
+README = PAGES["README.md"]
 FENCE = re.compile(r"^( *)```(\w*)\n(.*?)^\1```", re.S | re.M)
 COMMAND_START = re.compile(r"^(python |\./run\.sh\b|pip install |automl-env\b|PYTHONPATH=|ruff |mypy\b)")
 
@@ -42,28 +48,36 @@ class Block:
         return found.group(1) if found else None
 
 
-def _section_of(offset: int) -> str:
-    headings = re.findall(r"^#{2,3} (.+)$", README[:offset], re.M)
-    return headings[-1] if headings else ""
+def _section_of(page: str, offset: int) -> str:
+    """The heading a block is under; a docs page's sections are named after the page too."""
+    headings = re.findall(r"^#{2,3} (.+)$", PAGES[page][:offset], re.M)
+    heading = headings[-1] if headings else ""
+    return heading if page == "README.md" else f"{page}: {heading}"
 
 
 def python_blocks() -> list[Block]:
     return [
-        Block(_section_of(m.start()), "\n".join(line[len(m.group(1)) :] for line in m.group(3).splitlines()))
-        for m in FENCE.finditer(README)
+        Block(_section_of(page, m.start()), "\n".join(line[len(m.group(1)) :] for line in m.group(3).splitlines()))
+        for page, text in PAGES.items()
+        for m in FENCE.finditer(text)
         if m.group(2) == "python"
     ]
 
 
 def commands() -> list[str]:
-    """Every shell command of the README: lines of shell blocks, and inline code that starts like one.
+    """Every shell command of every page: lines of shell blocks, and inline code that starts like one."""
+    return list(dict.fromkeys(command for text in PAGES.values() for command in _page_commands(text)))
+
+
+def _page_commands(page: str) -> list[str]:
+    """The shell commands of one page.
 
     "the same with `--task X`" after a block repeats the block's last command with those arguments.
     """
     found: list[str] = []
     position = 0
-    for m in [*FENCE.finditer(README), None]:
-        prose = README[position : m.start() if m else len(README)]
+    for m in [*FENCE.finditer(page), None]:
+        prose = page[position : m.start() if m else len(page)]
         for span in re.finditer(r"`([^`\n]+)`", prose):
             text = span.group(1).strip()
             if COMMAND_START.match(text):
@@ -78,7 +92,7 @@ def commands() -> list[str]:
                 line = re.sub(r"\s+#.*$", "", line).strip()
                 if line:
                     found.append(" ".join(line.split()))
-    return list(dict.fromkeys(found))
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -128,7 +142,7 @@ def test_python_blocks_run_in_order(section: str, tmp_path: Path, monkeypatch: p
             _prepare_training_data(block.code, monkeypatch)
         out = io.StringIO()
         with redirect_stdout(out):
-            exec(compile(block.code, f"README.md ({section})", "exec"), namespace)
+            exec(compile(block.code, f"{section}", "exec"), namespace)
         _check_printed_numbers(block.code, out.getvalue())
         if "data_root" in block.code:
             assert "ok" in out.getvalue().split(), "the real-training step did not train"
@@ -183,9 +197,11 @@ TINY: dict[str, list[str]] = {
     "surrogate_fit.py": ["--tasks", "nb201-cifar100", "--kinds", "hist_gb", "--fractions", "0.1"],
     "landscape.py": ["--tasks", "nb201-cifar100", "--samples", "40", "--restarts", "1"],
     "bench_async.py": ["--seeds", "0", "--workers", "1", "2", "--evaluations", "6", "--processes", "1"],
+    "study_ma2ml.py": ["--batches", "2", "--batch-size", "4", "--every", "1"],
+    "leaderboard.py": ["--suite", "tiny", "--workers", "1", "--reps", "50", "--improvement-reps", "20"],
 }
 """Arguments appended to a script's README command: a tiny budget (the output folder is added apart)."""
-WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py", "bench_async.py")
+WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py", "bench_async.py", "leaderboard.py")
 
 
 def _tiny(script: str, args: list[str], out: Path) -> list[str]:
@@ -344,7 +360,7 @@ def test_console_entry_point_is_declared_and_dispatches() -> None:
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["automl-env"] == "automl_env.cli:main"
-    assert all((cli.EXAMPLES / c.script).is_file() for c in cli.COMMANDS.values())
+    assert all((ROOT / "examples" / c.script).is_file() for c in cli.COMMANDS.values())
     assert cli.main([]) == 2
     with pytest.raises(SystemExit) as exit_:
         cli.main(["nonsense"])

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from baselines.marl.benchmarl_runner import BenchmarlConfig, run_benchmarl
-from baselines.marl.tianshou_runner import TianshouConfig, run_tianshou
+from baselines.marl.tianshou_config import TianshouConfig
+from baselines.marl.tianshou_runner import run_tianshou
 from ma2ml_agents.search import SearchResult
 
 

@@ -16,7 +16,7 @@ from tianshou.env import PettingZooEnv
 from tianshou.utils.net.common import ModuleWithVectorOutput, Net
 from tianshou.utils.net.discrete import DiscreteActor, DiscreteCritic
 
-from baselines.marl.tianshou_runner import TianshouConfig
+from baselines.marl.tianshou_config import TianshouConfig
 
 
 class ObservationNet(ModuleWithVectorOutput):

@@ -1,0 +1,102 @@
+"""The leaderboard's suites: which searches run on which tasks, with how many seeds and at which budgets.
+
+``fast`` (the default) is every search of the registry (MA2ML and its variants, the baselines) on every real
+task, NAS-Bench-201 (3 datasets x the cell and the node view) and HPOLib (4 datasets), and on
+synthetic-rugged cifar100, at 96 / 312 / 1,008 evaluations (4,008 on synthetic-rugged), 20 seeds. ``marl``
+runs the MARL library runners on the same tasks with fewer seeds, as a separate, opt-in command (their runs
+cost far more). ``tiny`` is the suite the test suite runs in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from baselines.marl import MARL_ALGORITHMS
+from baselines.registry import SEARCHES
+
+BATCH_SIZE = 24
+"""Pipelines per batch, the paper's: 96, 312, 1,008 and 4,008 evaluations are 4, 13, 42 and 167 batches."""
+
+NB201_TASKS = tuple(f"nb201-{d}{v}" for d in ("cifar10", "cifar100", "imagenet16") for v in ("", "-nodes"))
+HPOLIB_TASKS = ("hpolib-naval", "hpolib-parkinsons", "hpolib-protein", "hpolib-slice")
+FAST_SEARCHES: tuple[str, ...] = SEARCHES
+"""Every search of the registry (``baselines.SEARCHES``: the MA2ML variants and the baselines)."""
+MARL_SEARCHES: tuple[str, ...] = ("random", *MARL_ALGORITHMS)
+"""The MARL library runners (``baselines.marl.MARL_ALGORITHMS``), with random search as the common reference."""
+
+SOURCES = {
+    "nb201": "NAS-Bench-201: X. Dong and Y. Yang, NAS-Bench-201: Extending the Scope of Reproducible Neural "
+    "Architecture Search, ICLR 2020.",
+    "hpolib": "HPOLib (FCNet): A. Klein and F. Hutter, Tabular Benchmarks for Joint Architecture and "
+    "Hyperparameter Optimization, arXiv:1905.04970, 2019.",
+    "synthetic": "synthetic-rugged: this project's closed-form stand-in (a synthetic benchmark, not real accuracies).",
+}
+"""What each family of tasks comes from; every report cites the sources of its tasks."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteTask:
+    """One task of a suite, run for ``max(budgets)`` evaluations and reported at each budget."""
+
+    task: str
+    budgets: tuple[int, ...]
+    backend: str | None = None
+
+    @property
+    def source(self) -> str:
+        return "nb201" if self.task.startswith("nb201") else "hpolib" if self.task.startswith("hpolib") else "synthetic"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    """Searches x tasks x seeds; ``note`` marks a suite whose rows are not comparable with the fast one's."""
+
+    name: str
+    tasks: tuple[SuiteTask, ...]
+    algorithms: tuple[str, ...]
+    seeds: tuple[int, ...]
+    batch_size: int = BATCH_SIZE
+    top_k: int = 30
+    random_sample: int = 200_000
+    """Uniform pipelines that estimate random search's distribution where the space is too large to enumerate."""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for entry in self.tasks:
+            if any(b % self.batch_size for b in entry.budgets):
+                raise ValueError(f"suite {self.name}: budgets of {entry.task} must be multiples of {self.batch_size}")
+
+
+def _real_tasks(budgets: tuple[int, ...], rugged: tuple[int, ...]) -> tuple[SuiteTask, ...]:
+    real = tuple(SuiteTask(task=t, budgets=budgets) for t in (*NB201_TASKS, *HPOLIB_TASKS))
+    return (*real, SuiteTask(task="cifar100", budgets=rugged, backend="synthetic-rugged"))
+
+
+SUITES: dict[str, Suite] = {
+    "fast": Suite(
+        name="fast",
+        tasks=_real_tasks((96, 312, 1008), (96, 312, 1008, 4008)),
+        algorithms=FAST_SEARCHES,
+        seeds=tuple(range(20)),
+    ),
+    "marl": Suite(
+        name="marl",
+        tasks=_real_tasks((96, 312, 1008), (96, 312, 1008)),
+        algorithms=MARL_SEARCHES,
+        seeds=tuple(range(5)),
+        note="MARL library runners: 5 seeds (their runs cost far more), not 20; intervals are wider.",
+    ),
+    "tiny": Suite(
+        name="tiny",
+        tasks=(
+            SuiteTask(task="nb201-cifar10", budgets=(8, 16)),
+            SuiteTask(task="cifar100", budgets=(8, 16), backend="synthetic-rugged"),
+        ),
+        algorithms=("random", "rea", "ma2ml_lite"),
+        seeds=(0, 1),
+        batch_size=4,
+        top_k=3,
+        random_sample=2000,
+        note="A tiny suite for the test suite: budgets of 8 and 16 evaluations, 2 seeds; ranks nothing.",
+    ),
+}

@@ -1,0 +1,114 @@
+"""The leaderboard: its tiny suite end to end (report, CSVs, reuse), and the pieces it is built from."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("rliable", reason='rliable is not installed: pip install "automl-env[leaderboard]"')
+
+
+def test_the_tiny_suite_writes_a_report_and_reuses_its_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from baselines.leaderboard import SUITES, main
+
+    suite = SUITES["tiny"]
+    argv = ["--suite", "tiny", "--out", str(tmp_path), "--workers", "1", "--reps", "50", "--improvement-reps", "20"]
+    main(argv)
+    report = (tmp_path / "leaderboard.md").read_text()
+    assert (
+        "Wall time of the whole leaderboard" in report
+        and "Dong" in report
+        and "ICLR 2020" in report
+        and "synthetic" in report
+    )
+    for entry in suite.tasks:
+        assert f"## {entry.task} (" in report
+        for budget in entry.budgets:
+            assert f"### {budget} evaluations (random search's expected best: " in report
+    assert "IQM of normalised score" in report and "P(better than random)" in report
+    with open(tmp_path / "runs.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    per_task = len(suite.algorithms) * len(suite.seeds)
+    assert len(rows) == sum(per_task * len(e.budgets) for e in suite.tasks)
+    assert all(float(r["best_score"]) >= float(r["returned_score"]) - 1e-12 for r in rows)  # returned was evaluated
+    assert (tmp_path / "aggregate.csv").exists() and (tmp_path / "iqm.png").exists()
+    capsys.readouterr()
+    main(argv)  # the same suite again: every run is reused
+    assert capsys.readouterr().out.count(f"{per_task} runs reused, 0 to run") == len(suite.tasks)
+
+
+def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> None:
+    from baselines import SEARCHES
+    from baselines.leaderboard import SUITES
+    from baselines.marl import MARL_ALGORITHMS
+
+    fast = SUITES["fast"]
+    assert set(fast.algorithms) == set(SEARCHES) and len(fast.seeds) >= 20
+    tasks = {e.task: e.budgets for e in fast.tasks}
+    assert len(tasks) == 11 and tasks["nb201-imagenet16-nodes"] == (96, 312, 1008) and tasks["cifar100"][-1] == 4008
+    assert set(MARL_ALGORITHMS) <= set(SUITES["marl"].algorithms) and SUITES["marl"].note
+
+
+def test_the_scorer_is_exact_on_a_table_and_normalises_to_the_optimum() -> None:
+    from automl_env.order_statistics import expected_best_of_random
+    from baselines.leaderboard import task_scorer
+
+    scorer = task_scorer("nb201-cifar100", "table", {})
+    assert scorer.exact and scorer.random_values.size == 5**6
+    assert scorer.normalised(scorer.optimum) == pytest.approx(1.0) and scorer.normalised(scorer.mean) == pytest.approx(
+        0
+    )
+    assert scorer.random_target(1008) == expected_best_of_random(scorer.random_values, 1008)
+    assert round(scorer.random_target(1008), 4) == 0.6067  # issue 18: random's exact expected best of 1,008
+
+
+def test_a_run_is_scored_by_its_incumbent_where_it_wrote_one(tmp_path: Path) -> None:
+    from baselines.benchmark import BenchmarkConfig, run_benchmark
+    from baselines.leaderboard import SuiteTask
+    from baselines.leaderboard.runs import score_task
+    from baselines.leaderboard.suites import SUITES
+
+    config = BenchmarkConfig(
+        task="nb201-cifar10", algorithms=("random",), seeds=(0,), batches=2, batch_size=4, out=tmp_path
+    )
+    result = run_benchmark(config)
+    entry = SuiteTask(task="nb201-cifar10", budgets=(4, 8))
+    _, before = score_task(SUITES["tiny"], entry, result, "table")
+    assert not any(s.incumbent for s in before)
+    rows = result.evaluations["random", 0]
+    worst = min(rows, key=lambda r: r["reward"])
+    with open(tmp_path / "random" / "seed0" / "evaluations.csv", newline="") as handle:
+        pipeline = next(r["pipeline"] for r in csv.DictReader(handle) if r["digest"] == worst["digest"])
+    incumbent = {"digest": worst["digest"], "pipeline": json.loads(pipeline), "observed_mean": 0.0, "reevaluations": 3}
+    (tmp_path / "random" / "seed0" / "incumbent.json").write_text(json.dumps(incumbent))
+    _, after = score_task(SUITES["tiny"], entry, result, "table")
+    assert [s.incumbent for s in after] == [False, True]  # only the run's full budget has an incumbent
+    assert after[1].returned == pytest.approx(worst["reward"]) and after[0] == before[0]
+
+
+def test_intervals_count_runs_that_never_reach_the_target() -> None:
+    from baselines.leaderboard.stats import mean_interval, median_interval
+
+    reached = np.arange(1.0, 21.0)
+    median, low, high = median_interval(reached, budget=96)
+    assert median == 10 and low <= 10 <= high  # half the runs had reached it at the 10th
+    assert median_interval([1.0, np.inf], budget=8)[0] == 1  # half reached it at 1: not an average with "> 8"
+    censored = np.concatenate([reached[:8], np.full(12, np.inf)])  # most runs never reach it: the median is "> budget"
+    assert math.isinf(median_interval(censored, budget=96)[0])
+    mean, low, high = mean_interval([0.1, 0.2, 0.3, 0.4])
+    assert mean == pytest.approx(0.25) and low < mean < high
+    assert mean_interval([0.3, 0.3, 0.3]) == (0.3, 0.3, 0.3)
+
+
+def test_a_search_that_cannot_run_on_a_task_is_named_not_dropped_silently() -> None:
+    from baselines.leaderboard.runs import not_applicable
+
+    assert "every agent" in (not_applicable("sequential_rea", "nb201-cifar10", "table", batches=42) or "")  # nas only
+    assert not_applicable("sequential_rea", "cifar100", "synthetic-rugged", batches=42) is None
+    assert not_applicable("rea", "nb201-cifar10", "table", batches=42) is None
