@@ -77,10 +77,9 @@ def run_one(
 ) -> dict[str, Any]:
     """One search's trace (module docstring); ``every``: batches between entropy measurements; ``overrides``:
     config fields as ``benchmark.py --set`` takes them (the trace's algorithm is labelled with them)."""
-    from benchmark import algorithm_config
-
     import automl_env
     from baselines import make_search
+    from baselines.benchmark import algorithm_config
     from ma2ml_agents.base import derived_seed
     from ma2ml_agents.diagnostics import DuplicateCounter, entropy_fraction, rank_correlation
     from ma2ml_agents.evaluator import BatchEvaluator

@@ -77,7 +77,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="how pipelines are evaluated (default: the task's fast backend: table for NAS-Bench-201, "
         "else synthetic-rugged)",
     )
-    parser.add_argument("--algorithm", default="ma2ml", choices=sorted(ALGORITHMS), help="search algorithm")
+    parser.add_argument(
+        "--algorithm",
+        default="ma2ml_screened",
+        choices=sorted(ALGORITHMS),
+        help="search algorithm (default: %(default)s, MA2ML whose critic screens its draws; ma2ml: the paper's)",
+    )
     parser.add_argument("--batches", type=integer(minimum=1), default=60, help="number of batches (updates)")
     parser.add_argument("--batch-size", type=integer(minimum=1), default=24, help="pipelines per batch (paper: 24)")
     parser.add_argument(

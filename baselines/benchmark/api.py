@@ -22,6 +22,7 @@ from baselines.benchmark.runs import RunSpec, check_overrides
 from baselines.benchmark.workers import run_all
 
 DEFAULT_ALGORITHMS = (
+    "ma2ml_screened",
     "ma2ml",
     "ma2ml_onpolicy",
     "ma2ml_lite",

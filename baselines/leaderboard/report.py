@@ -58,7 +58,7 @@ def write_report(
         lines.append(f"Not run: {', '.join(missing)} (not registered in this install).\n")
     for task, reasons in skipped.items():
         for algorithm, reason in reasons.items():
-            lines.append(f"Not applicable: {algorithm} on {task} ({reason}); left out of the aggregate.\n")
+            lines.append(f"Not in this suite: {algorithm} on {task} ({reason}); left out of the aggregate.\n")
     lines.append(METRICS)
     for task, scorer in scorers.items():
         lines += _task_section(task, scorer, [s for s in scores if s.task == task], suite.algorithms)

@@ -71,6 +71,7 @@ def benchmark_task(suite: Suite, entry: SuiteTask, *, out: Path, workers: int) -
     batches = max(entry.budgets) // suite.batch_size
     reasons = {a: not_applicable(a, entry.task, backend, batches=batches) for a in suite.algorithms}
     skipped = {a: reason for a, reason in reasons.items() if reason is not None}
+    skipped.update((a, reason) for a, reason in entry.excluded if a in suite.algorithms)
     config = BenchmarkConfig(
         task=entry.task,
         backend=backend,

@@ -41,6 +41,9 @@ class SuiteTask:
     task: str
     budgets: tuple[int, ...]
     backend: str | None = None
+    excluded: tuple[tuple[str, str], ...] = ()
+    """(search, why) pairs the suite does not run on this task although they could: named in the report, left
+    out of the aggregate, as a search that cannot run there is."""
 
     @property
     def source(self) -> str:
@@ -67,15 +70,26 @@ class Suite:
                 raise ValueError(f"suite {self.name}: budgets of {entry.task} must be multiples of {self.batch_size}")
 
 
-def _real_tasks(budgets: tuple[int, ...], rugged: tuple[int, ...]) -> tuple[SuiteTask, ...]:
+TPE_AT_4008 = (
+    "not run at 4,008 evaluations: Optuna's TPE costs about 1,000 CPU seconds a run on these 100 tokens (101 s at "
+    "1,008, growing as the 1.7th power of the trials), three quarters of the whole suite; "
+    "run it apart with automl-env benchmark --task cifar100 --algorithms tpe --batches 167"
+)
+
+
+def _real_tasks(
+    budgets: tuple[int, ...], rugged: tuple[int, ...], excluded: tuple[tuple[str, str], ...] = ()
+) -> tuple[SuiteTask, ...]:
     real = tuple(SuiteTask(task=t, budgets=budgets) for t in (*NB201_TASKS, *HPOLIB_TASKS))
-    return (*real, SuiteTask(task="cifar100", budgets=rugged, backend="synthetic-rugged"))
+    return (*real, SuiteTask(task="cifar100", budgets=rugged, backend="synthetic-rugged", excluded=excluded))
 
 
 SUITES: dict[str, Suite] = {
     "fast": Suite(
         name="fast",
-        tasks=_real_tasks((96, 312, 1008), (96, 312, 1008, 4008)),
+        tasks=_real_tasks(
+            (96, 312, 1008), (96, 312, 1008, 4008), excluded=(("tpe", TPE_AT_4008), ("sequential_tpe", TPE_AT_4008))
+        ),
         algorithms=FAST_SEARCHES,
         seeds=tuple(range(20)),
     ),
