@@ -7,6 +7,8 @@ whose first line is ``# name.py`` is a file the reader writes, and the commands 
 next to it. Each command runs as the README gives it, with ``TINY`` arguments appended (argparse keeps
 the last value) to shrink its budget and send its output to a temporary folder. ``./run.sh`` itself is
 never run (it installs); its jobs are run as what they run. A command this file has no rule for fails.
+A ``console`` block (``$`` prompts) shows a recipe that takes hours or needs what a test machine lacks (a
+cluster, the real training data); it is shown, not run, and its scripts' pieces are tested where they live.
 """
 
 from __future__ import annotations
@@ -199,6 +201,10 @@ TINY: dict[str, list[str]] = {
     "bench_async.py": ["--seeds", "0", "--workers", "1", "2", "--evaluations", "6", "--processes", "1"],
     "study_ma2ml.py": ["--batches", "2", "--batch-size", "4", "--every", "1"],
     "leaderboard.py": ["--suite", "tiny", "--workers", "1", "--reps", "50", "--improvement-reps", "20"],
+    "record_fashion_mnist.py": [],
+    "bench_hpolib.py": [],
+    "bench_checkpoint.py": ["--batches", "2", "--batch-size", "4", "--repeats", "1"],
+    "bench_incumbent.py": ["--batches", "1", "--seeds", "2"],
 }
 """Arguments appended to a script's README command: a tiny budget (the output folder is added apart)."""
 WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py", "bench_async.py", "leaderboard.py")
@@ -344,7 +350,7 @@ def test_command_runs(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 def test_the_readme_has_blocks_and_commands() -> None:
     """The extraction itself: what the README is known to hold is found."""
-    assert {b.section for b in python_blocks()} >= {"Quick start", "Benchmark your own MARL algorithm on AutoML"}
+    assert {b.section for b in python_blocks()} >= {"Quick start", "docs/own_algorithm.md: Your own search"}
     assert any(c.startswith("python examples/benchmark.py") for c in COMMANDS)
     assert any("--task nb201-cifar100-nodes" in c for c in COMMANDS)
     assert any(c.startswith("python my_benchmark.py") for c in COMMANDS)

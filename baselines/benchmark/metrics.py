@@ -174,15 +174,19 @@ def final_scorer(task: str, backend: str, options: dict[str, float]) -> Callable
 def noise_free_rescorer(
     task: str, backend: str, options: dict[str, float]
 ) -> Callable[[RunSpec, list[str]], list[float]] | None:
-    """For a backend with ``noise`` > 0 (given, or its default): (run, digests) -> rewards from it without noise."""
+    """For a noisy backend (``automl_env.backends.base.is_noisy``): (run, digests) -> rewards from it without noise:
+    a synthetic backend with ``noise=0``, a table of per-seed runs with ``runs="mean"`` (the recorded seed mean)."""
     import automl_env
+    from automl_env.backends.base import is_noisy
     from automl_env.backends.registry import make_backend
     from automl_env.evaluation import Evaluation
 
     spec = automl_env.get_task(task)
-    if float(getattr(make_backend(backend, spec, **options), "noise", 0.0)) <= 0.0:
+    made = make_backend(backend, spec, **options)
+    if not is_noisy(made):
         return None
-    evaluation = Evaluation(spec, backend=backend, backend_options={**options, "noise": 0.0})
+    quiet = {"runs": "mean"} if hasattr(made, "noise_free_accuracy") else {"noise": 0.0}
+    evaluation = Evaluation(spec, backend=backend, backend_options={**options, **quiet})
 
     def rescore(spec: RunSpec, digests: list[str]) -> list[float]:
         return [reward for reward, _ in evaluation.run(run_pipelines(spec, digests))]
