@@ -205,6 +205,8 @@ TINY: dict[str, list[str]] = {
     "bench_hpolib.py": [],
     "bench_checkpoint.py": ["--batches", "2", "--batch-size", "4", "--repeats", "1"],
     "bench_incumbent.py": ["--batches", "1", "--seeds", "2"],
+    "bench_vector.py": ["--envs", "4", "--seconds", "0.02", "--repeats", "1"],
+    "bench_torchrl_env.py": ["--envs", "4", "--seconds", "0.05"],
 }
 """Arguments appended to a script's README command: a tiny budget (the output folder is added apart)."""
 WRITES_OUT = ("benchmark.py", "train_ma2ml.py", "my_benchmark.py", "bench_async.py", "leaderboard.py")
