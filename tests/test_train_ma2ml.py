@@ -44,7 +44,7 @@ def test_main_job_writes_its_folder_and_resumes_exactly(train_ma2ml: ModuleType,
     for name in ("config.json", "evaluations.csv", "topk.json", "checkpoint.pt", "learning_curve.png"):
         assert (tmp_path / "whole" / name).stat().st_size > 0, name
     config = json.loads((tmp_path / "whole" / "config.json").read_text())
-    assert (config["algorithm"], config["algorithm_config"]["lam"], config["batches"]) == ("ma2ml", 0.05, 4)
+    assert (config["algorithm"], config["algorithm_config"]["lam"], config["batches"]) == ("ma2ml_screened", 0.05, 4)
 
     train_ma2ml.main(_argv(tmp_path / "split", 2))
     resumed = train_ma2ml.main(_argv(tmp_path / "split", 4, "--resume"))
