@@ -1,5 +1,6 @@
 """The leaderboard's suites: which searches run on which tasks, with how many seeds and at which budgets.
 
+``real`` is ``fast`` without synthetic-rugged: the recorded tables only, about an hour on 2 cores.
 ``fast`` (the default) is every search of the registry (MA2ML and its variants, the baselines) on every real
 task, NAS-Bench-201 (3 datasets x the cell and the node view) and HPOLib (4 datasets), and on
 synthetic-rugged cifar100, at 96 / 312 / 1,008 evaluations (4,008 on synthetic-rugged), 20 seeds. ``marl``
@@ -80,8 +81,12 @@ TPE_AT_4008 = (
 def _real_tasks(
     budgets: tuple[int, ...], rugged: tuple[int, ...], excluded: tuple[tuple[str, str], ...] = ()
 ) -> tuple[SuiteTask, ...]:
-    real = tuple(SuiteTask(task=t, budgets=budgets) for t in (*NB201_TASKS, *HPOLIB_TASKS))
-    return (*real, SuiteTask(task="cifar100", budgets=rugged, backend="synthetic-rugged", excluded=excluded))
+    rugged_task = SuiteTask(task="cifar100", budgets=rugged, backend="synthetic-rugged", excluded=excluded)
+    return (*_table_tasks(budgets), rugged_task)
+
+
+def _table_tasks(budgets: tuple[int, ...]) -> tuple[SuiteTask, ...]:
+    return tuple(SuiteTask(task=t, budgets=budgets) for t in (*NB201_TASKS, *HPOLIB_TASKS))
 
 
 SUITES: dict[str, Suite] = {
@@ -92,6 +97,13 @@ SUITES: dict[str, Suite] = {
         ),
         algorithms=FAST_SEARCHES,
         seeds=tuple(range(20)),
+    ),
+    "real": Suite(
+        name="real",
+        tasks=_table_tasks((96, 312, 1008)),
+        algorithms=FAST_SEARCHES,
+        seeds=tuple(range(20)),
+        note="The fast suite's recorded real tasks only (no synthetic-rugged): every search, 20 seeds.",
     ),
     "marl": Suite(
         name="marl",
