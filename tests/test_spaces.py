@@ -44,6 +44,8 @@ PAPER_LOG10_SIZES = {
     "cifar100": {"aug": 32, "nas": 37, "hpo": 12},
     "fashion-mnist": {"aug": 32, "nas": 37, "hpo": 12},
     "imagenet200": {"aug": 160, "nas": 17, "hpo": 7},
+    # The paper's AUG and HPO with a NAS-Bench-201 cell (the one-shot peers' task): 5^6 cells.
+    "fashion-mnist-nb201": {"aug": 32, "nas": 6 * math.log10(5), "hpo": 12},
     # NAS-Bench-201: 5 operations on each of 6 edges, 5^6 = 15,625 cells; per node 5^1, 5^2, 5^3.
     **{f"nb201-{d}": {"nas": 6 * math.log10(5)} for d in ("cifar10", "cifar100", "imagenet16")},
     **{
