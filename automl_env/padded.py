@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from automl_env.modules.base import ModuleSpace, TokenArray
+from automl_env.modules.base import ModuleSpace, TokenArray, checked_tokens
 
 
 class PaddedMultiDiscrete(spaces.MultiDiscrete):
@@ -74,25 +74,11 @@ class PaddedActions:
         return own % nvec, remaps
 
     def _checked(self, agent: str, action: Any) -> TokenArray:
-        try:
-            arr = np.asarray(action)
-        except (ValueError, TypeError, OverflowError) as error:  # ragged nested lists, unconvertible objects
-            raise ValueError(f"agent {agent!r}: action is not an array of tokens ({error})") from None
-        if arr.shape != (self.width,):
-            raise ValueError(
-                f"agent {agent!r}: padded action has shape {arr.shape}, expected ({self.width},): one token per "
-                f"position of the shared MultiDiscrete({self.nvec.tolist()})"
-            )
-        if arr.dtype.kind not in "iubf":
-            raise ValueError(f"agent {agent!r}: action dtype {arr.dtype} is not an integer type")
-        if arr.dtype.kind == "f":
-            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
-            if bad.size:
-                raise ValueError(
-                    f"agent {agent!r}: position {int(bad[0])} is {float(arr[bad[0]])}; tokens are integers"
-                )
-        bad = np.flatnonzero((arr < 0) | (arr >= self.nvec))
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"agent {agent!r}: position {i} is {arr[i].item()}, outside [0, {int(self.nvec[i])})")
-        return arr.astype(np.int64)
+        return checked_tokens(
+            action,
+            self.nvec,
+            agent=agent,
+            names=None,
+            shape_error=f"padded action has shape {{shape}}, expected ({self.width},): one token per position of the "
+            f"shared MultiDiscrete({self.nvec.tolist()})",
+        )

@@ -125,31 +125,41 @@ class ModuleSpace(ABC, Generic[C]):
 
     def validate(self, tokens: Any, *, agent: str) -> TokenArray:
         """Check an action and return it as int64 tokens, or raise ValueError naming agent and position."""
-        try:
-            arr = np.asarray(tokens)
-        except (ValueError, TypeError, OverflowError) as error:  # ragged nested lists, unconvertible objects
-            raise ValueError(f"agent {agent!r}: action is not an array of tokens ({error})") from None
-        if arr.shape != (self.num_tokens,):
-            raise ValueError(
-                f"agent {agent!r}: action has shape {arr.shape}, expected ({self.num_tokens},) "
-                f"- one token per position of MultiDiscrete({list(self.nvec)})"
-            )
-        if arr.dtype.kind == "f":
-            bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
-            if bad.size:
-                i = int(bad[0])
-                raise ValueError(
-                    f"agent {agent!r}: position {i} ({self.position_names[i]}) is {float(arr[i])}; "
-                    "actions must be integers"
-                )
-        elif arr.dtype.kind not in "iub":
-            raise ValueError(f"agent {agent!r}: action dtype {arr.dtype} is not an integer type")
-        # Range first, in the action's own dtype: casting 1e300 or 2**63 to int64 would wrap.
-        bad = np.flatnonzero((arr < 0) | (arr >= np.asarray(self.nvec)))
+        return checked_tokens(
+            tokens,
+            self.nvec,
+            agent=agent,
+            names=self.position_names,
+            shape_error=f"action has shape {{shape}}, expected ({self.num_tokens},) - one token per position of "
+            f"MultiDiscrete({list(self.nvec)})",
+        )
+
+
+def checked_tokens(
+    action: Any, nvec: Sequence[int] | TokenArray, *, agent: str, names: Sequence[str] | None, shape_error: str
+) -> TokenArray:
+    """``action`` as int64 tokens, each in ``range(nvec[i])``, or a ValueError naming the agent and the position
+    (with ``names[i]`` where given). ``shape_error`` says what shape was expected; ``{shape}`` is the action's."""
+    try:
+        arr = np.asarray(action)
+    except (ValueError, TypeError, OverflowError) as error:  # ragged nested lists, unconvertible objects
+        raise ValueError(f"agent {agent!r}: action is not an array of tokens ({error})") from None
+    if arr.shape != (len(nvec),):
+        raise ValueError(f"agent {agent!r}: " + shape_error.format(shape=arr.shape))
+
+    def where(i: int) -> str:
+        return f"position {i} ({names[i]})" if names is not None else f"position {i}"
+
+    if arr.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(arr) | (arr != np.round(arr)))
         if bad.size:
             i = int(bad[0])
-            raise ValueError(
-                f"agent {agent!r}: position {i} ({self.position_names[i]}) is {arr[i].item()}, "
-                f"outside [0, {self.nvec[i]})"
-            )
-        return arr.astype(np.int64)
+            raise ValueError(f"agent {agent!r}: {where(i)} is {float(arr[i])}; actions must be integers")
+    elif arr.dtype.kind not in "iub":
+        raise ValueError(f"agent {agent!r}: action dtype {arr.dtype} is not an integer type")
+    # Range first, in the action's own dtype: casting 1e300 or 2**63 to int64 would wrap.
+    bad = np.flatnonzero((arr < 0) | (arr >= np.asarray(nvec)))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(f"agent {agent!r}: {where(i)} is {arr[i].item()}, outside [0, {int(nvec[i])})")
+    return arr.astype(np.int64)
