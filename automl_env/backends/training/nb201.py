@@ -64,6 +64,19 @@ class ResidualReduction(nn.Module):
         return self.shortcut(x) + self.conv_b(self.conv_a(x))
 
 
+def stage_layers(make_cell: Callable[[int], nn.Module], *, cells: int, channels: int) -> tuple[list[nn.Module], int]:
+    """The benchmark's body: ``NB201_STAGES`` stages of ``cells`` cells made by ``make_cell(channels)``, with a
+    residual reduction doubling the channels between stages; the layers and the channels they end with."""
+    layers: list[nn.Module] = []
+    c = channels
+    for stage in range(NB201_STAGES):
+        if stage > 0:
+            layers.append(ResidualReduction(c, 2 * c))
+            c *= 2
+        layers += [make_cell(c) for _ in range(cells)]
+    return layers, c
+
+
 class NB201Network(nn.Module):
     def __init__(
         self,
@@ -78,12 +91,7 @@ class NB201Network(nn.Module):
         super().__init__()
         c = channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        layers: list[nn.Module] = []
-        for stage in range(NB201_STAGES):
-            if stage > 0:
-                layers.append(ResidualReduction(c, 2 * c))
-                c *= 2
-            layers += [Cell(cell, c) for _ in range(cells)]
+        layers, c = stage_layers(lambda width: Cell(cell, width), cells=cells, channels=c)
         self.layers = nn.Sequential(*layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
         self.dropout = nn.Dropout(dropout)

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from automl_env.backends.training.deps import torch
-from automl_env.backends.training.nb201 import OPS, ResidualReduction
-from automl_env.cost import NB201_STAGES
+from automl_env.backends.training.nb201 import OPS, stage_layers
 from automl_env.modules.nb201 import EDGES, NODES, OPERATIONS
 
 nn = torch.nn
@@ -55,12 +54,7 @@ class NB201Supernet(nn.Module):
         super().__init__()
         c = channels
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
-        layers: list[nn.Module] = []
-        for stage in range(NB201_STAGES):
-            if stage > 0:
-                layers.append(ResidualReduction(c, 2 * c))
-                c *= 2
-            layers += [SuperCell(c) for _ in range(cells)]
+        layers, c = stage_layers(SuperCell, cells=cells, channels=c)
         self.layers = nn.ModuleList(layers)
         self.head = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
         self.classifier = nn.Linear(c, num_classes)
