@@ -138,6 +138,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.export_every < 1 or args.hours <= 0 or (args.limit is not None and args.limit < 1):
         parser.error("--export-every and --limit must be >= 1 and --hours > 0")
+    if args.export.suffix not in (".csv", ".json"):
+        parser.error(f"--export must end in .csv or .json (an EvalStore export), got {str(args.export)!r}")
     task = automl_env.get_task(args.task)
     planned = plan(task, Design(), seed=args.design_seed)[: args.limit]
     if args.plan_only:

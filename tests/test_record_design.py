@@ -63,3 +63,13 @@ def test_module_rows_vary_one_module_of_the_default(recorder: ModuleType) -> Non
         changed = np.flatnonzero(np.array(p.tokens) != default)
         modules = {int(np.searchsorted(bounds, i, side="right")) for i in changed}
         assert len(modules) <= 1
+
+
+@pytest.mark.parametrize("export", ["runs/record/evaluations", "runs/record/evaluations.txt"])
+def test_an_export_path_the_store_cannot_write_is_a_usage_error_before_any_training(
+    recorder: ModuleType, export: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        recorder.main(["--export", export, "--plan-only"])
+    assert stop.value.code == 2
+    assert "--export must end in .csv or .json" in capsys.readouterr().err
