@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 import automl_env
 from automl_env import Pipeline, get_task
 from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity
-from automl_env.backends.synthetic import SyntheticBackend
-from automl_env.backends.table import TableBackend
-from automl_env.backends.table_data import RecordedTable, Records, TableError, TableIndex, task_tokens
+from automl_env.backends.synthetic.backend import SyntheticBackend
+from automl_env.backends.table.backend import TableBackend
+from automl_env.backends.table.records import RecordedTable, Records, TableError, TableIndex, task_tokens
 from automl_env.cost import arch_cost
 from automl_env.modules.nb201 import OPERATIONS, NB201Node, NB201NodeSpace
 from automl_env.store import EvalStore
