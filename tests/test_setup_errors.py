@@ -277,3 +277,16 @@ def test_train_command_without_its_data_exits_with_the_message_and_no_folder(
     assert stopped.value.code == 1 and err.startswith("error: dataset not found in "), err
     assert "Traceback" not in err and "--data-root FOLDER" in err and len(err.splitlines()) == 3
     assert not out.exists()
+
+
+def test_benchmark_command_without_its_data_exits_with_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baselines.benchmark import cli
+
+    _offline(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the default data folder, ~/.cache/automl_env/data, is empty
+    argv = ["--task", "cifar100", "--backend", "train", "--algorithms", "random", "--seeds", "0", "--workers", "1"]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*argv, "--batches", "1", "--batch-size", "2", "--out", str(tmp_path / "bench")])
+    assert str(stopped.value.code).startswith(f"error: dataset not found in {tmp_path}/.cache/automl_env/data/")
