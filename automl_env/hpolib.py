@@ -17,7 +17,7 @@ entropy bonuses work unchanged. Log: a factor in MSE is worth the same anywhere 
 seed noise is about constant in log MSE. The clip spares the scale from the few diverged runs
 (MSE up to 1e8). The raw MSE of the run read is ``EvalResult.metrics["mse"]``.
 
-Noise (``automl_env.backends.table_data.Records.runs_at``): an evaluation returns one of the 4
+Noise (``automl_env.backends.table.records.Records.runs_at``): an evaluation returns one of the 4
 recorded runs, drawn reproducibly from the evaluation seed and the pipeline (each run with chance
 1/4); ``runs="mean"`` (a table backend option) serves the mean over runs. The noise-free value of a
 pipeline, used for regret and ``optimum()``, is the mean of its 4 runs' scores, i.e. the score of
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from automl_env.backends.table_data import FloatArray, IntArray, RecordedTable, Records, TableError
+from automl_env.backends.table.records import FloatArray, IntArray, RecordedTable, Records, TableError
 from automl_env.modules.fcnet import ACTIVATIONS, BATCH_SIZES, DROPOUTS, INIT_LRS, SCHEDULES, UNITS
 from automl_env.tasks import TaskSpec
 

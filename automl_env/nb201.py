@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from automl_env.backends.base import Fidelity
-from automl_env.backends.synthetic import CIFAR_MACS_PER_SECOND
-from automl_env.backends.synthetic_cost import FORWARD_BACKWARD
-from automl_env.backends.table_data import FloatArray, IntArray, RecordedTable, Records, Split, TableError
+from automl_env.backends.synthetic.backend import CIFAR_MACS_PER_SECOND
+from automl_env.backends.synthetic.cost import FORWARD_BACKWARD
+from automl_env.backends.table.records import FloatArray, IntArray, RecordedTable, Records, Split, TableError
 from automl_env.cost import arch_cost
 from automl_env.modules.nb201 import EDGES, OPERATIONS, NB201Cell
 from automl_env.tasks import TaskSpec

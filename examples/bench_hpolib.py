@@ -21,7 +21,7 @@ def main() -> None:
     loads = [float(subprocess.check_output([sys.executable, "-c", LOAD], text=True)) for _ in range(5)]
     what = "load (read, sha256, un-shuffle 4 x 62,208 x 4 MSEs; after import)"
     print(f"{what}, 5 fresh processes: median {np.median(loads):.3f} s")
-    from automl_env.backends.table import TableBackend
+    from automl_env.backends.table.backend import TableBackend
 
     start = time.perf_counter()
     backend = TableBackend("hpolib-protein")

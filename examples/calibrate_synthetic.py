@@ -9,7 +9,7 @@ Also prints the cost throughput that makes each default pipeline cost the paper'
 ``--backend synthetic-rugged`` fits the same numbers for the rugged landscape (v1), after setting
 the MobileNet field amplitude so that the field's share of the variance of random pipelines is
 cifar100's (the NASNet amplitude and pooling penalty are set from the landscape statistics: see the
-``synthetic_rugged`` docstring).
+``automl_env.backends.synthetic.rugged`` docstring).
 
     python examples/calibrate_synthetic.py
     python examples/calibrate_synthetic.py --backend synthetic-rugged
@@ -24,7 +24,7 @@ from functools import partial
 
 import numpy as np
 
-from automl_env.backends.synthetic import (
+from automl_env.backends.synthetic.backend import (
     CALIBRATIONS,
     MOBILENET_SHAPE,
     NASNET_SHAPE,
@@ -32,7 +32,7 @@ from automl_env.backends.synthetic import (
     Shape,
     SyntheticBackend,
 )
-from automl_env.backends.synthetic_rugged import (
+from automl_env.backends.synthetic.rugged import (
     MOBILENET_RUGGEDNESS,
     NASNET_RUGGED_SHAPE,
     NASNET_RUGGEDNESS,

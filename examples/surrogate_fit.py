@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from automl_env.backends.table_surrogate import SURROGATES, fit_held_out
+from automl_env.backends.table.surrogate import SURROGATES, fit_held_out
 from automl_env.nb201 import load_table
 from automl_env.tasks import get_task
 

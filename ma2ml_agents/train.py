@@ -32,9 +32,10 @@ evaluations back instead of training them again.
 The run folder is safe to resume: one process uses it at a time (a second is told which process has
 it); a folder that holds a run is continued only with ``--resume`` and only with the settings it was
 started with (the refusal lists those that differ); ``--resume`` of a folder without a run is refused.
-Exit status: 0 when the search ran, 1 when it could not (folder in use or refused, every evaluation
-failed: the message says why), 2 for a bad command line (every value is checked while it is parsed, before
-any folder or lock exists: ``automl_env.arguments``), 130 after Ctrl-C.
+Exit status: 0 when the search ran, 1 when it could not (folder in use or refused, training data or device
+missing, which is checked before any folder exists, every evaluation failed: the message says why), 2 for a
+bad command line (every value is checked while it is parsed, before any folder or lock exists:
+``automl_env.arguments``), 130 after Ctrl-C.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ import torch
 import automl_env
 from automl_env import Pipeline
 from automl_env.arguments import command_line, integer, output_folder, real
-from automl_env.backends.base import Fidelity
+from automl_env.backends.base import BackendSetupError, Fidelity
 from automl_env.backends.registry import BACKENDS, make_backend
 from automl_env.executors import EXECUTORS, ExecutorOptions
 from automl_env.store import EvalStore
@@ -239,6 +240,19 @@ def trainer_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"device": args.device, "data_root": args.data_root, "num_threads": args.threads, "store": args.store}
 
 
+def trains(args: argparse.Namespace) -> bool:
+    """Whether the run trains for real: its search, or the final training of its best pipelines."""
+    return args.backend == "train" or bool(args.retrain_top and args.backend != "table")
+
+
+def check_training_setup(args: argparse.Namespace) -> None:
+    """Build the training backend the run will use, without its store, so that missing data (or a device this
+    machine lacks) stops the command before any folder or lock exists, not after the search."""
+    if trains(args):
+        options = {name: value for name, value in trainer_options(args).items() if name != "store"}
+        make_backend("train", automl_env.get_task(args.task), **options)
+
+
 def retrain_top(args: argparse.Namespace, result: SearchResult, backend: Any) -> list[dict[str, Any]]:
     """Final training of the best pipelines; results are written as they come.
 
@@ -265,12 +279,13 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Se
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     try:
+        check_training_setup(args)
         with lock_folder(args.out):  # the search, its report and the retraining: one process at a time
             return search(args)
     except KeyboardInterrupt:
         print(interrupted_message(args, argv, program=program), file=sys.stderr)
         raise SystemExit(130) from None  # the shell's code for a run ended by SIGINT
-    except (RunFolderError, EvaluationsFailedError) as error:
+    except (RunFolderError, EvaluationsFailedError, BackendSetupError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
 
@@ -279,11 +294,10 @@ def interrupted_message(args: argparse.Namespace, argv: Sequence[str], *, progra
     """What a stopped run kept, and the exact command that resumes it."""
     batches = checkpointed_batches(args.out)
     kept = [f"{batches} of {args.batches} batches (checkpoint in {args.out})"]
-    trains = args.backend == "train" or (args.retrain_top and args.backend != "table")
-    if trains and args.store.exists():
+    if trains(args) and args.store.exists():
         finished = sum(1 for _ in EvalStore(args.store).records(args.task))  # a shared store holds other tasks too
         kept.append(f"{finished} finished evaluations (store {args.store})")
-    lost = "the evaluations in flight" if trains else f"batch {batches}, which a resumed run evaluates again"
+    lost = "the evaluations in flight" if trains(args) else f"batch {batches}, which a resumed run evaluates again"
     has_out = any(arg == "--out" or arg.startswith("--out=") for arg in argv)
     resume = [*argv, *([] if has_out else ["--out", str(args.out)]), *([] if args.resume else ["--resume"])]
     command = command_line(resume, program=program, fallback="automl-env train")

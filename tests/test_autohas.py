@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 import automl_env
 from automl_env.modules.hparams import AveragedSGDSpace, HParams
@@ -11,12 +14,22 @@ from baselines import make_search
 from baselines.autohas import AutoHAS, AutoHASConfig, derive_module
 
 
-def env():
-    return automl_env.parallel_env("fashion-mnist-nb201", backend="weight-sharing")  # no data read until a step
+@pytest.fixture(scope="module")
+def fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny Fashion-MNIST files: the backend checks they are there when it is built, and no test here reads them."""
+    pytest.importorskip("torchvision")
+    from test_training_data import write_fashion_mnist
+
+    return write_fashion_mnist(tmp_path_factory.mktemp("fashion"), n_train=50, n_test=10)
 
 
-def test_no_controller_update_during_warm_up_then_it_learns_the_rewarded_choice() -> None:
-    search = make_search("autohas", env(), seed=0, batches=100, config=AutoHASConfig(meta_lr=0.1))
+def env(root: Path):
+    options = {"data_root": root, "download": False}
+    return automl_env.parallel_env("fashion-mnist-nb201", backend="weight-sharing", backend_options=options)
+
+
+def test_no_controller_update_during_warm_up_then_it_learns_the_rewarded_choice(fashion_root: Path) -> None:
+    search = make_search("autohas", env(fashion_root), seed=0, batches=100, config=AutoHASConfig(meta_lr=0.1))
     assert isinstance(search, AutoHAS)
     column = search.space.slice_of(search.space.agents.index("nas")).start  # NB201 edge 1<-0: 5 operations
     start = search.logits.copy()
@@ -40,11 +53,11 @@ def test_derivation_takes_the_argmax_of_operations_and_the_expectation_of_hyper_
     assert np.array_equal(space.encode(hparams), space.encode(space.decode(space.encode(hparams))))
 
 
-def test_checkpoint_restores_the_controller() -> None:
-    first = make_search("autohas", env(), seed=1, batches=4)
+def test_checkpoint_restores_the_controller(fashion_root: Path) -> None:
+    first = make_search("autohas", env(fashion_root), seed=1, batches=4)
     for _ in range(4):
         first.update(first.act(2), np.array([0.3, 0.7]))
-    second = make_search("autohas", env(), seed=1, batches=4)
+    second = make_search("autohas", env(fashion_root), seed=1, batches=4)
     second.load_state_dict(first.state_dict())
     assert np.array_equal(second.logits, first.logits)
     assert all(np.array_equal(a, b) for a, b in zip(first.act(3).values(), second.act(3).values(), strict=True))

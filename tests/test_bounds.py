@@ -46,13 +46,17 @@ def test_a_default_pool_is_capped_at_the_batch() -> None:
         env.close()
 
 
-def test_the_default_timeout_follows_the_expected_cost() -> None:
+def test_the_default_timeout_follows_the_expected_cost(tmp_path: Path) -> None:
+    pytest.importorskip("torchvision")
+    from test_training_data import write_fashion_mnist
+
     from automl_env.backends.training import TrainingBackend
 
     synthetic = automl_env.backends.registry.make_backend("synthetic", automl_env.get_task("cifar100"))
     assert evaluation_timeout(synthetic, None, ExecutorOptions()) == DEFAULT_TIMEOUT
     assert evaluation_timeout(synthetic, None, ExecutorOptions(timeout=5)) == 5.0
-    training = TrainingBackend("fashion-mnist", device="cpu", download=False)
+    root = write_fashion_mnist(tmp_path, n_train=50, n_test=10)  # checked at build, never read here
+    training = TrainingBackend("fashion-mnist", data_root=root, device="cpu", download=False)
     small = Fidelity(epochs=1, train_subset=4800, warmup_epochs=0)
     assert evaluation_timeout(training, small, ExecutorOptions()) == 900.0 + 480.0
     assert evaluation_timeout(training, Fidelity(epochs=600), ExecutorOptions()) == MAX_TIMEOUT

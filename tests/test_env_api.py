@@ -13,7 +13,7 @@ from pettingzoo.test import api_test, parallel_api_test, parallel_seed_test, see
 from pettingzoo.test.state_test import state_test
 
 import automl_env
-from automl_env.backends.synthetic import CALIBRATIONS
+from automl_env.backends.synthetic.backend import CALIBRATIONS
 
 CASES = [(task, mode) for task in automl_env.list_tasks() for mode in ("pipeline", "token")]
 

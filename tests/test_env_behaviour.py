@@ -236,13 +236,30 @@ def test_fixed_modules_replace_the_default() -> None:
         )
 
 
-def test_headline_env_trains_for_real_and_a_missing_dataset_stops_with_its_folder(tmp_path: Path) -> None:
-    """The default backend is real training: building and resetting touch no data, the first step
-    does, and a missing dataset is raised (naming the folder), not recorded as failed pipelines."""
-    pytest.importorskip("torch")
-    env = automl_env.parallel_env("cifar100", backend_options={"data_root": tmp_path, "download": False})
+def test_headline_env_trains_for_real_and_checks_its_data_when_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default backend is real training. Building the env checks that its dataset is there (a missing one
+    stops the build, naming the folder, ``data_root`` and the offline alternatives); building and resetting read
+    no data, the first step does, and data gone by then is raised naming the folder, not recorded as failed
+    pipelines."""
+    pytest.importorskip("torchvision")
+    from test_training_data import trust_cifar100_files, write_cifar100
+
+    from automl_env.backends.training.datasets import DatasetNotFoundError
+
+    options = {"data_root": tmp_path, "download": False}
+    with pytest.raises(DatasetNotFoundError) as missing:
+        automl_env.parallel_env("cifar100", backend_options=options)
+    message = str(missing.value)
+    assert f"dataset not found in {tmp_path / 'cifar-100-python'} (download=False)" in message
+    assert "data_root" in message and 'backend="synthetic-rugged"' in message and len(message.splitlines()) <= 4
+    trust_cifar100_files(monkeypatch, write_cifar100(tmp_path, n_train=20, n_test=5))
+    env = automl_env.parallel_env("cifar100", backend_options=options)
     assert env.backend.name == "train"
     env.reset(seed=0)
+    for path in (tmp_path / "cifar-100-python").iterdir():
+        path.unlink()
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         env.step(sample(env))
 

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import automl_env
 from automl_env import Pipeline, get_task
-from automl_env.backends.table import TableBackend
-from automl_env.backends.table_data import TableError, task_tokens
+from automl_env.backends.table.backend import TableBackend
+from automl_env.backends.table.records import TableError, task_tokens
 from automl_env.hpolib import (
     CONFIGURATIONS,
     DATASETS,

@@ -113,7 +113,10 @@ def test_infos_full_or_numeric_in_every_flavour() -> None:
         _, reward, _, _, info = joint.step(joint.action_space.sample())
         assert (full_keys <= set(info)) == expect_full and info["reward"] == reward
         assert Pipeline.from_json(joint.last_info["pipeline"]).digest == joint.last_info["digest"]
-    defaults = (automl_env.vector_env("cifar10", num_envs=1, backend="synthetic"), automl_env.joint_env("cifar10"))
+    defaults = (
+        automl_env.vector_env("cifar10", num_envs=1, backend="synthetic"),
+        automl_env.joint_env("cifar10", backend="synthetic"),
+    )
     assert [e.infos for e in defaults] == ["full", "full"]  # searches record the pipeline from the vector env's infos
     with pytest.raises(ValueError, match=r"infos must be one of \('numeric', 'full'\), got 'strings'"):
         automl_env.parallel_env("cifar10", backend="synthetic", infos="strings")

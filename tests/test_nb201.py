@@ -15,9 +15,9 @@ import automl_env
 from automl_env import Pipeline, get_task
 from automl_env.backends.base import BackendSetupError
 from automl_env.backends.registry import make_backend
-from automl_env.backends.table import TableBackend
-from automl_env.backends.table_data import TableError
-from automl_env.backends.table_surrogate import Surrogate, fit_held_out
+from automl_env.backends.table.backend import TableBackend
+from automl_env.backends.table.records import TableError
+from automl_env.backends.table.surrogate import Surrogate, fit_held_out
 from automl_env.cost import arch_cost
 from automl_env.modules.nb201 import NB201Cell, NB201CellSpace, NB201Node, cell_of_nodes
 from automl_env.nb201 import CELLS, EdgeCostTable, _parse, load_table, read_raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,14 +113,28 @@ def test_executor_workers(value: Any) -> None:
 TRAINING_OPTIONS = ["val_size", "num_threads", "download", "profile", "data_root"]
 
 
+@pytest.fixture(scope="module")
+def fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Fashion-MNIST folder: the training backend checks its data when it is built."""
+    pytest.importorskip("torchvision")
+    from test_training_data import write_fashion_mnist
+
+    return write_fashion_mnist(tmp_path_factory.mktemp("fashion"), n_train=50, n_test=10)
+
+
 @pytest.mark.parametrize("name", TRAINING_OPTIONS)
 @settings(max_examples=25, deadline=None)
 @given(value=ANY)
-def test_training_options_are_setup_errors(name: str, value: Any) -> None:
+def test_training_options_are_setup_errors(name: str, value: Any, fashion_root: Path) -> None:
     from automl_env.backends.training import TrainingBackend
+    from automl_env.backends.training.datasets import DatasetNotFoundError
 
+    options = {"data_root": fashion_root, "download": False, name: value}
     try:
-        backend = TrainingBackend("fashion-mnist", device="cpu", **{name: value})
+        backend = TrainingBackend("fashion-mnist", device="cpu", **options)
+    except DatasetNotFoundError as error:  # a folder that holds no Fashion-MNIST: named, with the option
+        assert name == "data_root" and "data_root" in str(error), error
+        return
     except (ValueError, TypeError) as error:
         assert f"'{name}'" in str(error) and isinstance(error, BackendSetupError), error
         return

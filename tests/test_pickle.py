@@ -128,11 +128,18 @@ def test_a_pickled_env_steps_to_the_same_rewards(backend: str, flavour: str, req
     assert original  # an episode was played to its end
 
 
-def test_the_training_backend_pickles_before_touching_data(tmp_path: Path) -> None:
-    pytest.importorskip("torch", reason='the training backend needs torch: pip install "automl-env[train]"')
-    missing = tmp_path / "absent"
-    env = automl_env.parallel_env("cifar100", backend_options={"data_root": missing, "download": False})
+def test_the_training_backend_pickles_before_touching_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building checks that the files are there but reads none: the pickle carries no data, and the copy reads the
+    files at its first step (gone by then here, so that step fails naming the folder)."""
+    pytest.importorskip("torchvision", reason='the training backend needs torch: pip install "automl-env[train]"')
+    import shutil
+
+    from test_training_data import trust_cifar100_files, write_cifar100
+
+    trust_cifar100_files(monkeypatch, write_cifar100(tmp_path, n_train=20, n_test=5))
+    env = automl_env.parallel_env("cifar100", backend_options={"data_root": tmp_path, "download": False})
     clone = _round_trip(env)
+    shutil.rmtree(tmp_path / "cifar-100-python")
     clone.reset(seed=0)
-    with pytest.raises(FileNotFoundError, match=str(missing)):  # the data is first read by a step
+    with pytest.raises(FileNotFoundError, match=str(tmp_path)):
         clone.step({a: clone.action_space(a).sample() for a in clone.agents})

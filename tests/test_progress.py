@@ -14,7 +14,7 @@ import torch
 
 import automl_env
 from automl_env.backends.base import EvalResult, Fidelity
-from automl_env.backends.synthetic import SyntheticBackend
+from automl_env.backends.synthetic.backend import SyntheticBackend
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import get_task
 from ma2ml_agents.registry import make_algorithm

@@ -22,7 +22,7 @@ from automl_env.codec import JointCodec
 from automl_env.tasks import get_task
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("torchvision")
+torchvision = pytest.importorskip("torchvision")
 
 from test_training_data import (  # noqa: E402
     trust_cifar100_files,
@@ -169,8 +169,8 @@ def test_fidelity_takes_numpy_integers_as_ints() -> None:
 
 
 @pytest.mark.parametrize("seed", [1.5, True, "0", None])
-def test_evaluate_and_retrain_refuse_a_seed_that_is_not_an_int(tmp_path: Path, seed: object) -> None:
-    backend = TrainingBackend(TASK, data_root=tmp_path / "absent", device="cpu", download=False)
+def test_evaluate_and_retrain_refuse_a_seed_that_is_not_an_int(fashion_root: Path, seed: object) -> None:
+    backend = TrainingBackend(TASK, data_root=fashion_root, device="cpu", download=False)
     for call in (
         lambda: backend.evaluate([TASK.default_pipeline()], fidelity=TINY, seed=seed),  # type: ignore[arg-type]
         lambda: backend.retrain(TASK.default_pipeline(), fidelity=TINY, seed=seed),  # type: ignore[arg-type]
@@ -196,3 +196,97 @@ def test_fixed_config_of_the_wrong_module_type_is_refused_at_construction() -> N
     with pytest.raises(TypeError, match=message):
         automl_env.parallel_env("cifar10", backend="synthetic", modules=("aug", "nas"), fixed={"hpo": policy})
     JointCodec(task, ("aug", "nas"), {"hpo": task.modules["hpo"].default()})  # the right type is taken
+
+
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Downloads fail as they do on a machine without a network (no test downloads anything)."""
+    import urllib.error
+
+    def refuse(*_: object, **__: object) -> None:
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    for dataset in ("CIFAR10", "CIFAR100", "FashionMNIST"):
+        monkeypatch.setattr(getattr(torchvision.datasets, dataset), "download", refuse)
+
+
+def test_the_default_download_offline_stops_the_build_in_a_few_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """download=True (the default) is tried when the env is built; offline, the build stops with the reason on one
+    line, the folder, data_root and the offline alternatives, and no chained traceback."""
+    from automl_env.backends.training.datasets import DatasetNotFoundError
+
+    _offline(monkeypatch)
+    with pytest.raises(DatasetNotFoundError) as missing:
+        automl_env.parallel_env("cifar100", backend_options={"data_root": tmp_path})
+    message = str(missing.value)
+    first, *rest = message.splitlines()
+    assert first.startswith(f"dataset not found in {tmp_path / 'cifar-100-python'} (download failed: URLError: ")
+    assert f"data_root='{tmp_path}'" in rest[0] and "download=True" not in message
+    assert 'automl_env.parallel_env("cifar100", backend="synthetic-rugged")' in rest[1] and len(rest) == 2
+    assert missing.value.__cause__ is None and missing.value.__suppress_context__
+
+
+def test_missing_fashion_mnist_names_its_folders_and_the_debian_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from automl_env.backends.training import datasets
+
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "debian")  # as on a machine without it
+    with pytest.raises(datasets.DatasetNotFoundError) as missing:
+        TrainingBackend(TASK, data_root=tmp_path, device="cpu", download=False)
+    message = str(missing.value)
+    for folder in (raw(tmp_path), tmp_path / "debian"):
+        assert str(folder) in message
+    assert "download=True where the machine is online" in message and "apt-get install dataset-fashion-mnist" in message
+
+
+def test_the_weight_sharing_backend_checks_its_data_when_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl_env.backends.training import datasets
+
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    options = {"data_root": tmp_path, "download": False}
+    with pytest.raises(datasets.DatasetNotFoundError, match=r"Fashion-MNIST not found \(download=False\)"):
+        automl_env.parallel_env("fashion-mnist-nb201", backend="weight-sharing", backend_options=options)
+    write_fashion_mnist(tmp_path, n_train=50, n_test=10)
+    env = automl_env.parallel_env("fashion-mnist-nb201", backend="weight-sharing", backend_options=options)
+    assert env.backend.name == "weight-sharing"
+
+
+def test_imagenet_and_a_dataset_without_a_reader_are_refused_at_build(tmp_path: Path) -> None:
+    from automl_env.backends.training.datasets import DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match=rf"ImageNet not found in {tmp_path}: expected ImageFolder") as no:
+        TrainingBackend("imagenet200", data_root=tmp_path, device="cpu")
+    assert "download=True" not in str(no.value)  # ImageNet is never downloaded
+    with pytest.raises(BackendSetupError, match=r"no reader for dataset 'imagenet16-120'"):
+        TrainingBackend("nb201-imagenet16", data_root=tmp_path, device="cpu")
+
+
+def test_train_command_without_its_data_exits_with_the_message_and_no_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ma2ml_agents import train
+
+    _offline(monkeypatch)
+    out = tmp_path / "run"
+    argv = ["--task", "cifar100", "--backend", "train", "--data-root", str(tmp_path / "data"), "--out", str(out)]
+    with pytest.raises(SystemExit) as stopped:
+        train.main([*argv, "--batches", "1", "--batch-size", "2", "--no-progress"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and err.startswith("error: dataset not found in "), err
+    assert "Traceback" not in err and "--data-root FOLDER" in err and len(err.splitlines()) == 3
+    assert not out.exists()
+
+
+def test_benchmark_command_without_its_data_exits_with_the_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from baselines.benchmark import cli
+
+    _offline(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path))  # the default data folder, ~/.cache/automl_env/data, is empty
+    argv = ["--task", "cifar100", "--backend", "train", "--algorithms", "random", "--seeds", "0", "--workers", "1"]
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([*argv, "--batches", "1", "--batch-size", "2", "--out", str(tmp_path / "bench")])
+    assert str(stopped.value.code).startswith(f"error: dataset not found in {tmp_path}/.cache/automl_env/data/")

@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from automl_env import Evaluator, Fidelity, Pipeline, get_task, list_tasks
 from automl_env.backends.registry import BACKENDS, make_backend
-from automl_env.backends.synthetic import CALIBRATIONS, SyntheticBackend, splitmix64
-from automl_env.backends.synthetic_cost import MobileNetCostTable, NASNetCostTable
-from automl_env.backends.synthetic_tables import AdditiveModel, TokenGroup
+from automl_env.backends.synthetic import CALIBRATIONS, SyntheticBackend
+from automl_env.backends.synthetic.additive import AdditiveModel, TokenGroup
+from automl_env.backends.synthetic.cost import MobileNetCostTable, NASNetCostTable
 from automl_env.cost import arch_cost
+from automl_env.hashing import splitmix64
 from automl_env.modules.base import TokenArray
 from automl_env.tasks import TaskSpec
 
@@ -231,7 +232,7 @@ def test_results_are_identical_in_another_process() -> None:
     here = [r.accuracy for r in backend("imagenet200", noise=0.01).evaluate(pipelines, seed=7)]
     code = (
         "import json, sys; from automl_env import Pipeline, get_task; "
-        "from automl_env.backends.synthetic import SyntheticBackend; "
+        "from automl_env.backends.synthetic.backend import SyntheticBackend; "
         "ps = [Pipeline.from_json(t) for t in json.load(sys.stdin)]; "
         "b = SyntheticBackend(get_task('imagenet200'), noise=0.01); "
         "print(json.dumps([r.accuracy for r in b.evaluate(ps, seed=7)]))"

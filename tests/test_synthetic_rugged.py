@@ -23,16 +23,16 @@ from test_synthetic import (
 
 from automl_env import Evaluator, Fidelity, Pipeline, get_task, list_tasks
 from automl_env.backends.registry import make_backend
-from automl_env.backends.synthetic import SyntheticBackend
-from automl_env.backends.synthetic_hparams import SGDModel
-from automl_env.backends.synthetic_keyed import HPOKeys, KeyedModel, cyclic_max_plus, key_tables
-from automl_env.backends.synthetic_rugged import (
+from automl_env.backends.synthetic.additive import AdditiveModel, TokenGroup
+from automl_env.backends.synthetic.backend import SyntheticBackend
+from automl_env.backends.synthetic.hparam_terms import SGDModel
+from automl_env.backends.synthetic.keys import HPOKeys, KeyedModel, cyclic_max_plus, key_tables
+from automl_env.backends.synthetic.rugged import (
     RUGGED_CALIBRATIONS,
     VALIDATION_IMAGES,
     RuggedSyntheticBackend,
     binomial_noise,
 )
-from automl_env.backends.synthetic_tables import AdditiveModel, TokenGroup
 from automl_env.cost import arch_cost
 from automl_env.landscape import landscape_statistics, token_objective
 from automl_env.modules.hparams import AveragedSGDSpace

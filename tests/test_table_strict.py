@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from automl_env import Pipeline, get_task
-from automl_env.backends.table import TableBackend
-from automl_env.backends.table_data import TableError
-from automl_env.backends.table_export import read_store_export
+from automl_env.backends.table.backend import TableBackend
+from automl_env.backends.table.records import TableError
+from automl_env.backends.table.store_export import read_store_export
 
 TASK = get_task("nb201-cifar100")
 (MODULE, SPACE), *_ = TASK.modules.items()

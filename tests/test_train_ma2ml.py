@@ -247,13 +247,20 @@ def test_a_search_whose_evaluations_all_failed_exits_non_zero(
 ) -> None:
     from automl_env.backends.registry import BACKENDS
 
+    pytest.importorskip("torchvision")
+    from test_training_data import trust_cifar100_files, write_cifar100
+
     monkeypatch.setitem(BACKENDS, "failing", f"{__name__}:FailingBackend")
     monkeypatch.setitem(BACKENDS, "failing-varied", f"{__name__}:VariedFailingBackend")
+    trust_cifar100_files(monkeypatch, write_cifar100(tmp_path / "data", n_train=20, n_test=5))  # for --retrain-top
+    data = ("--data-root", str(tmp_path / "data"))
     with pytest.raises(SystemExit) as failed:
-        train_ma2ml.main(_argv(tmp_path, 2, "--algorithm", "reinforce", "--backend", backend, "--retrain-top", "1"))
+        train_ma2ml.main(
+            _argv(tmp_path / "run", 2, "--algorithm", "reinforce", "--backend", backend, "--retrain-top", "1", *data)
+        )
     err = capsys.readouterr().err
     assert failed.value.code == 1 and message in err, err
-    assert not (tmp_path / "retrain.json").exists()
+    assert not (tmp_path / "run" / "retrain.json").exists()
 
 
 def test_a_second_process_is_refused_and_a_killed_one_leaves_the_folder_resumable(

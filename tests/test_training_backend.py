@@ -44,8 +44,12 @@ def tiny_backend(root: Path, **kwargs) -> TrainingBackend:
     return TrainingBackend(TASK, data_root=root, device="cpu", download=False, val_size=100, num_threads=1, **kwargs)
 
 
-def test_construction_touches_no_data(tmp_path: Path) -> None:
-    backend = TrainingBackend(TASK, data_root=tmp_path / "absent", device="cpu", download=False)
+def test_construction_checks_the_files_but_reads_none(tmp_path: Path) -> None:
+    root = write_fashion_mnist(tmp_path, n_train=50, n_test=10)
+    raw = root / "FashionMNIST" / "raw"
+    for path in raw.iterdir():
+        path.write_bytes(b"")  # unreadable: only reading them would fail
+    backend = TrainingBackend(TASK, data_root=root, device="cpu", download=False)
     assert backend.name == "train" and backend.task is TASK and backend.optimum() is None
 
 

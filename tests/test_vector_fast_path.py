@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 import automl_env
 from automl_env.backends.base import EvalResult, Fidelity
-from automl_env.backends.synthetic_rugged import RuggedSyntheticBackend
-from automl_env.backends.table import TableBackend
-from automl_env.backends.table_data import RecordedTable, Records
+from automl_env.backends.synthetic.rugged import RuggedSyntheticBackend
+from automl_env.backends.table.backend import TableBackend
+from automl_env.backends.table.records import RecordedTable, Records
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import get_task, list_tasks
 from automl_env.vector import AutoMLVectorEnv

@@ -16,7 +16,7 @@ from automl_env.tasks import TaskSpec
 
 BACKENDS: dict[str, str] = {
     "synthetic": "automl_env.backends.synthetic:SyntheticBackend",
-    "synthetic-rugged": "automl_env.backends.synthetic_rugged:RuggedSyntheticBackend",
+    "synthetic-rugged": "automl_env.backends.synthetic:RuggedSyntheticBackend",
     "table": "automl_env.backends.table:TableBackend",
     "train": "automl_env.backends.training:TrainingBackend",
     "weight-sharing": "automl_env.backends.weight_sharing:WeightSharingBackend",

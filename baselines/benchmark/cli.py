@@ -1,7 +1,8 @@
 """``automl-env benchmark`` (and ``python examples/benchmark.py``): the benchmark's command line.
 
 Every value is checked while the command line is parsed (``automl_env.arguments``): a bad one is a one-line
-usage error with exit status 2, before any run, lock or folder exists. A folder in use exits with status 1.
+usage error with exit status 2, before any run, lock or folder exists. A folder in use, or data or a device
+the runs need and this machine lacks (``BackendSetupError``), exits with status 1 and the message.
 """
 
 from __future__ import annotations
@@ -178,13 +179,14 @@ def parse_config(argv: Sequence[str], *, program: str | None = None) -> Benchmar
 
 def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Path:
     """Run the benchmark of a command line (``sys.argv[1:]`` by default); returns its output folder."""
+    from automl_env.backends.base import BackendSetupError
     from ma2ml_agents.run_folder import RunFolderError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     config = parse_config(argv, program=program)
     try:
         result: BenchmarkResult = run_benchmark(config)
-    except RunFolderError as error:
+    except (RunFolderError, BackendSetupError) as error:  # a folder in use; missing data, a device it lacks
         raise SystemExit(f"error: {error}") from None
     print(result.text)
     print(f"wrote {result.out}/results.md, evaluations.csv, anytime_*.png in {result.wall_seconds:.1f}s")

@@ -120,7 +120,7 @@ def _noise_free(task: str, backend: str, options: dict[str, float], pipelines: l
     import automl_env
 
     if backend == "table":
-        from automl_env.backends.table import task_tokens
+        from automl_env.backends.table.backend import task_tokens
 
         return _table_values(task, options, task_tokens(automl_env.get_task(task), pipelines))
     from automl_env.evaluation import Evaluation

@@ -1,11 +1,14 @@
 """``TrainingBackend``: evaluates pipelines by training them on the task's real dataset.
 
-Constructing it touches no data but checks the device and the store; the first evaluation reads the
-dataset once per process and keeps it on the device. With a store, every finished evaluation is
-committed at once and any evaluation already in the store is read back instead of retrained (and a
-pipeline that occurs twice in a batch is trained once). Stored results are keyed by ``context``: this
-code's ``TRAINING_VERSION``, a fingerprint of the dataset files and the split settings, so a store
-reused with other data or older training code retrains instead of serving what no longer applies.
+Constructing it reads no data but checks the device, the store, and then that the dataset's files are
+there (``data_check``: downloading them first where missing and ``download=True``; else a short
+``DatasetNotFoundError`` naming the folder, ``data_root`` and the alternatives that need no data); the
+first evaluation reads the dataset once per process and keeps it on the device. With a store, every
+finished evaluation is committed at once and any evaluation already in the store is read back instead of
+retrained (and a pipeline that occurs twice in a batch is trained once). Stored results are keyed by
+``context``: this code's ``TRAINING_VERSION``, a fingerprint of the dataset files and the split
+settings, so a store reused with other data or older training code retrains instead of serving what no
+longer applies.
 
 Two kinds of failure. A pipeline that diverges, runs out of memory or raises ends as
 ``status="failed"`` with a reason; only divergence is stored (it would diverge again), the others are
@@ -42,6 +45,7 @@ from automl_env.backends.base import (
     check_seed,
 )
 from automl_env.backends.training.data import DeviceData, Split, load_device_data
+from automl_env.backends.training.data_check import check_dataset
 from automl_env.backends.training.datasets import CROP_PADDING, DataConfig
 from automl_env.backends.training.deps import torch
 from automl_env.backends.training.fingerprint import data_context
@@ -142,6 +146,7 @@ class TrainingBackend:
                 f"evaluation store {self.store.path} is read-only, and the backend records every evaluation in it: "
                 "pass a writable copy (a read-only store can still be read with EvalStore)"
             )
+        check_dataset(self.task.dataset, self.data_config)  # last: it may download, once the settings are known good
         self.num_threads = num_threads
         self.profile = profile
         self.stats = {"trained": 0, "reused": 0, "failed": 0}

@@ -2,10 +2,11 @@
 
 Readers are registered by dataset name in ``READERS``; each returns the official train and test
 sets. ``DATA_FILES`` lists the files each dataset is read from (the evaluation store keys results by
-their fingerprint). Where a dataset is missing and cannot be downloaded the error names the folder
-searched and the files expected there; a file that is truncated, corrupt or holds labels outside the
-dataset's classes raises ``DatasetCorruptError`` naming it. Both are ``BackendSetupError``: a search
-stops on them instead of failing every evaluation.
+their fingerprint), and ``DATA_CHECKS`` checks cheaply that they are there (``data_check`` runs it when
+a backend is built; it downloads them first where missing and allowed). Where a dataset is missing and
+cannot be downloaded the error names the folder searched and the files expected there; a file that is
+truncated, corrupt or holds labels outside the dataset's classes raises ``DatasetCorruptError`` naming it.
+Both are ``BackendSetupError``: a search stops on them instead of failing every evaluation.
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ def cifar_files(config: DataConfig, *, num_classes: int) -> list[Path]:
     if missing and config.download:
         try:
             cls(str(root), train=True, download=True)
-        except Exception as error:
-            raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, error)) from error
+        except Exception as error:  # offline: a chain of urllib errors; its last line says it all
+            raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, error)) from None
     elif missing:
         raise DatasetNotFoundError(_missing_message(folder, expected, cls.url, None))
     return [folder / name for name in expected]
@@ -154,8 +155,13 @@ def _cifar_corrupt_message(cls: Any, folder: Path, error: Exception) -> str:
     return f"cannot read the CIFAR files in {folder}: {type(error).__name__}: {error}"
 
 
+def _why_missing(error: Exception | None) -> str:
+    reason = " ".join(str(error).split())  # torchvision's download errors span lines
+    return f"download failed: {type(error).__name__}: {reason}" if error else "download=False"
+
+
 def _missing_message(folder: Path, files: list[str], url: str, error: Exception | None) -> str:
-    why = f"download failed ({error})" if error else "download=False"
+    why = _why_missing(error)
     return f"dataset not found in {folder} ({why}); expected files there: {', '.join(files)} (from {url})"
 
 
@@ -209,7 +215,7 @@ def fashion_mnist_files(config: DataConfig) -> list[Path]:
         try:
             torchvision.datasets.FashionMNIST(str(config.resolved_root()), train=True, download=True)
         except Exception as error:
-            raise DatasetNotFoundError(_fashion_message(folders, error)) from error
+            raise DatasetNotFoundError(_fashion_message(folders, error)) from None
         paths = [_find_idx(folders, name) for name in FASHION_FILES]
     found = [p for p in paths if p is not None]
     if len(found) != len(FASHION_FILES):
@@ -233,10 +239,9 @@ def read_fashion_mnist(config: DataConfig) -> RawDataset:
 
 
 def _fashion_message(folders: list[Path], error: Exception | None) -> str:
-    why = f"download failed ({error})" if error else "download=False"
     return (
-        f"Fashion-MNIST not found ({why}); searched {', '.join(map(str, folders))} for "
-        f"{', '.join(FASHION_FILES)} (each optionally .gz). On Debian/Ubuntu: apt-get install dataset-fashion-mnist"
+        f"Fashion-MNIST not found ({_why_missing(error)}); searched {', '.join(map(str, folders))} for "
+        f"{', '.join(FASHION_FILES)} (each optionally .gz)"
     )
 
 
@@ -277,14 +282,21 @@ def _read_split(files: list[tuple[Path, int]], config: DataConfig) -> tuple[U8, 
     return images, np.asarray([label for _, label in files], dtype=np.int64)
 
 
-def _imagenet_splits(config: DataConfig, num_classes: int) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
-    """(image, label) pairs of the training and test splits of the ``num_classes`` classes drawn."""
+def imagenet_folders(config: DataConfig) -> list[Path]:
+    """The ImageFolder trees ``root/train`` and ``root/val`` (not downloadable); DatasetNotFoundError where absent."""
     root = config.resolved_root()
     train_dir, test_dir = root / "train", root / "val"
     if not train_dir.is_dir() or not test_dir.is_dir():
         raise DatasetNotFoundError(
-            f"ImageNet not found: expected ImageFolder trees {train_dir}/<wnid>/*.JPEG and {test_dir}/<wnid>/*.JPEG"
+            f"ImageNet not found in {root}: expected ImageFolder trees {train_dir}/<wnid>/*.JPEG and "
+            f"{test_dir}/<wnid>/*.JPEG (ImageNet cannot be downloaded automatically)"
         )
+    return [train_dir, test_dir]
+
+
+def _imagenet_splits(config: DataConfig, num_classes: int) -> tuple[list[tuple[Path, int]], list[tuple[Path, int]]]:
+    """(image, label) pairs of the training and test splits of the ``num_classes`` classes drawn."""
+    train_dir, test_dir = imagenet_folders(config)
     all_classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
     if len(all_classes) < num_classes:
         raise DatasetCorruptError(
@@ -336,6 +348,18 @@ DATA_FILES: dict[str, Callable[[DataConfig], list[Path]]] = {
 """Dataset name -> the files its reader reads; an evaluation store tells one dataset's results from
 another's by their fingerprint (``fingerprint.data_context``), so a dataset without an entry cannot
 be used with a store."""
+
+DATA_CHECKS: dict[str, Callable[[DataConfig], object]] = {
+    "cifar10": lambda config: cifar_files(config, num_classes=10),
+    "cifar100": lambda config: cifar_files(config, num_classes=100),
+    "fashion-mnist": fashion_mnist_files,
+    "imagenet200": imagenet_folders,
+}
+"""Dataset name -> a check that its files are where its reader looks, which reads none of them (ImageNet's: the two
+trees exist, not their 250k images), downloading them first where missing and allowed; DatasetNotFoundError
+otherwise (``data_check.check_dataset`` runs it when a backend is built). A dataset without an entry (one made
+in memory) is checked when it is read."""
+
 
 VAL_SIZES: dict[str, int] = {"cifar10": 5000, "cifar100": 5000, "fashion-mnist": 5000, "imagenet200": 10_000}
 """Training images held out for validation (ImageNet-200: the paper's 10k)."""

@@ -15,6 +15,7 @@ import numpy as np
 
 from automl_env.backends.base import EvalResult, Fidelity, SettingTypeError, check_seed
 from automl_env.backends.training.data import DeviceData, load_device_data
+from automl_env.backends.training.data_check import check_dataset
 from automl_env.backends.training.datasets import CROP_PADDING, DataConfig
 from automl_env.backends.training.deps import torch
 from automl_env.backends.training.views import InputView
@@ -69,6 +70,7 @@ class WeightSharingBackend:
         self.device_name, self.num_threads, self.seed = device, num_threads, check_seed(seed)
         self.val_batch_size, self.train_policy = val_batch_size, train_policy
         self.op_warmup_steps, self.schedule_steps = op_warmup_steps, schedule_steps
+        check_dataset(self.task.dataset, self.data_config)  # at build (may download), not at the first evaluation
         self.steps = 0
         self.progress: Callable[[int, int], None] | None = None
         self._state: dict[str, Any] | None = None  # built at the first evaluation: pickles cheaply before

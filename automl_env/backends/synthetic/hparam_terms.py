@@ -20,7 +20,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from automl_env.backends.synthetic_tables import FloatArray
+from automl_env.backends.synthetic.additive import FloatArray
 from automl_env.modules.base import TokenArray
 from automl_env.modules.hparams import OPTIMIZERS, AveragedSGDSpace, RecipeSpace
 

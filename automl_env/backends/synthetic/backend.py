@@ -4,7 +4,7 @@ Its accuracies are a made-up function of the pipeline, calibrated to the MA2ML p
 are NEVER a real dataset's accuracy. Use it to develop and compare search algorithms in seconds
 (regret against ``optimum()`` is exact), not to claim results about CIFAR or ImageNet.
 
-Model. Each module reduces to small summaries (``synthetic_modules``, ``synthetic_hparams``):
+Model. Each module reduces to small summaries (``module_models``, ``hparam_terms``):
   NAS -> quality Qn and integer capacity units C (x = C / cap_norm),
   AUG -> quality Qa (mean over sub-policies of probability x usefulness) and strength units S
          (s = S / (K * 50), the mean distortion per image),
@@ -18,9 +18,9 @@ pipeline scores exactly ``a_default`` (without noise). Because modules couple on
 optimum over any subset of searched modules is exact: a DP per module gives the best quality for
 every reachable C (resp. S), then a brute-force max over the (C, S) grid, with each HPO term
 maximised independently per cell (``restricted_optimum``). Sums of qualities are exact in float64
-(``synthetic_tables.quantize``), so the optimum's accuracy equals its pipeline's evaluation.
+(``additive.quantize``), so the optimum's accuracy equals its pipeline's evaluation.
 Accuracy does not depend on the fidelity; FLOPs, parameters and cost do. FLOPs (MACs) and
-parameters are ``automl_env.cost``'s, priced in bulk by exact tables (``synthetic_cost``).
+parameters are ``automl_env.cost``'s, priced in bulk by exact tables (``cost``).
 
 Calibration (``examples/calibrate_synthetic.py`` prints every number hard-coded here).
   - Shape constants (preferences, x_peak, s0, s1, k, HPO slopes) are set by hand, with the
@@ -48,7 +48,7 @@ pipeline and seed give the same accuracy in any batch and any process. ``optimum
 A backend pickles as its constructor's arguments and rebuilds its tables, bit for bit, on load.
 
 Versions: this smooth landscape is v0 of the synthetic benchmark and stays as it is under this name;
-v1, rugged, coupled and noisy like NAS-Bench-201, is ``synthetic-rugged`` (``synthetic_rugged``).
+v1, rugged, coupled and noisy like NAS-Bench-201, is ``synthetic-rugged`` (``rugged``).
 """
 
 from __future__ import annotations
@@ -61,11 +61,12 @@ import numpy as np
 import numpy.typing as npt
 
 from automl_env.backends.base import EvalResult, Fidelity, Optimum
-from automl_env.backends.synthetic_cost import FORWARD_BACKWARD, MobileNetCostTable, NASNetCostTable
-from automl_env.backends.synthetic_hparams import HPOModel, IntArray, RecipeModel, SGDModel
-from automl_env.backends.synthetic_modules import STRENGTH_PER_OP, augment_model, mobilenet_model, nasnet_model
-from automl_env.backends.synthetic_tables import AdditiveModel, FloatArray, Frontier
+from automl_env.backends.synthetic.additive import AdditiveModel, FloatArray, Frontier
+from automl_env.backends.synthetic.cost import FORWARD_BACKWARD, MobileNetCostTable, NASNetCostTable
+from automl_env.backends.synthetic.hparam_terms import HPOModel, IntArray, RecipeModel, SGDModel
+from automl_env.backends.synthetic.module_models import STRENGTH_PER_OP, augment_model, mobilenet_model, nasnet_model
 from automl_env.batch import BatchResults
+from automl_env.hashing import splitmix64
 from automl_env.modules.augment import AugmentSpace
 from automl_env.modules.base import ModuleSpace, TokenArray
 from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
@@ -126,14 +127,6 @@ CALIBRATIONS: dict[str, Calibration] = {
     # 86747 s for the default (299.75M MACs, 100 epochs, 246k images: 200 classes x ~1281 - 10k).
     "imagenet200": Calibration(0.72, 0.0144141, 2.55e11, 246_000),
 }
-
-
-def splitmix64(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """Vectorised splitmix64 finaliser (uint64 arithmetic wraps, as the algorithm needs)."""
-    z = x + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
 
 
 def standard_normal(canonical: Sequence[IntArray], seed: int) -> FloatArray:

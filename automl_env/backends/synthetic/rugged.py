@@ -7,7 +7,7 @@ coupled and noisy like the recorded NAS-Bench-201 table, and its optimum is stil
 
 Model. With the summaries of ``synthetic`` (NAS quality Qn and capacity units C, x = C / cap_norm;
 AUG quality Qa and strength units S, s = S / (K * 50); HPO variables), and a key
-K = (k_nas + k_hpo) mod M (``synthetic_keyed``: every NAS token and every HPO variable value carries a
+K = (k_nas + k_hpo) mod M (``keys``: every NAS token and every HPO variable value carries a
 fixed pseudo-random integer in [0, M), so changing any one of those tokens changes K with probability
 (M - 1) / M; SGD's key is taken on its unit totals, so token order still does not matter; AUG tokens
 carry no key: keying them multiplies the AUG DP by 256 (ImageNet-200 has 25 sub-policies), and
@@ -20,7 +20,7 @@ and accuracy = clip(a_default + scale (G - G_default) + noise, chance, 1). U is 
 in [0, 1) (a splitmix64 hash, ``field_uniform``): almost every one-token move re-draws it, which is
 what makes the landscape rugged (local optima everywhere under one-token moves, climbs stall below
 the optimum) and its mutation correlation low. It stands for what real training does that no
-low-order model predicts. H sums the HPO terms of ``synthetic_hparams`` (capacity-only terms first).
+low-order model predicts. H sums the HPO terms of ``hparam_terms`` (capacity-only terms first).
 
 Why this form (measured with ``automl_env.landscape``, 4000 samples, noise-free, cifar100):
   - On 100 tokens, 1 - (mutation correlation) ~ (mean interaction order of the variance) / 100, so the
@@ -79,7 +79,8 @@ import numpy as np
 import numpy.typing as npt
 
 from automl_env.backends.base import Optimum
-from automl_env.backends.synthetic import (
+from automl_env.backends.synthetic.additive import AdditiveModel, FloatArray, TokenGroup
+from automl_env.backends.synthetic.backend import (
     CALIBRATIONS,
     MAX_NOISE,
     MOBILENET_SHAPE,
@@ -89,10 +90,9 @@ from automl_env.backends.synthetic import (
     SyntheticBackend,
     _roles,
 )
-from automl_env.backends.synthetic_hparams import HPOModel, IntArray, RecipeModel, SGDModel
-from automl_env.backends.synthetic_keyed import HPOKeys, KeyedFrontier, KeyedModel, field_uniform, key_tables
-from automl_env.backends.synthetic_modules import mobilenet_model, nasnet_model
-from automl_env.backends.synthetic_tables import AdditiveModel, FloatArray, TokenGroup
+from automl_env.backends.synthetic.hparam_terms import HPOModel, IntArray, RecipeModel, SGDModel
+from automl_env.backends.synthetic.keys import HPOKeys, KeyedFrontier, KeyedModel, field_uniform, key_tables
+from automl_env.backends.synthetic.module_models import mobilenet_model, nasnet_model
 from automl_env.modules.base import TokenArray
 from automl_env.modules.hparams import AveragedSGDSpace, RecipeSpace
 from automl_env.modules.mobilenet import MobileNetSpace

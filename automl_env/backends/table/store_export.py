@@ -1,7 +1,7 @@
 """Recorded evaluations from an ``EvalStore`` export (``.csv`` or ``.json``): read strictly, in one linear pass.
 
 The rows of one task (``<task>/retrain`` rows, the training backend's final trainings, as test-split records)
-become a ``RecordedTable`` (``automl_env.backends.table_data``) that the ``table`` backend serves.
+become a ``RecordedTable`` (``automl_env.backends.table.records``) that the ``table`` backend serves.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from automl_env.backends.base import Fidelity
-from automl_env.backends.table_data import RecordedTable, Records, Split, TableError, task_tokens
+from automl_env.backends.table.records import RecordedTable, Records, Split, TableError, task_tokens
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from automl_env.backends.synthetic import splitmix64
-from automl_env.backends.synthetic_hparams import HPOModel, IntArray
-from automl_env.backends.synthetic_tables import AdditiveModel, FloatArray, quantize
+from automl_env.backends.synthetic.additive import AdditiveModel, FloatArray, quantize
+from automl_env.backends.synthetic.hparam_terms import HPOModel, IntArray
+from automl_env.hashing import splitmix64
 from automl_env.modules.base import TokenArray
 
 

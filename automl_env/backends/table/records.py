@@ -8,7 +8,7 @@ says which data the accuracy was measured on: "validation" (what a search is rew
 "test" (final training, for reporting only).
 
 Tables are read from plain files only, never pickles: an ``EvalStore`` export (``.csv`` or
-``.json``, read by ``automl_env.backends.table_export``), so that anyone can record a table with
+``.json``, read by ``automl_env.backends.table.store_export``), so that anyone can record a table with
 ``backend="train"`` and a store, then serve it; NAS-Bench-201 has its own reader (``automl_env.nb201``).
 """
 
@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from automl_env.backends.base import BackendSetupError, Fidelity
+from automl_env.hashing import splitmix64
 from automl_env.pipeline import Pipeline
 from automl_env.tasks import TaskSpec
 
@@ -198,8 +199,6 @@ class Records:
 
 def token_hash(tokens: IntArray) -> npt.NDArray[np.uint64]:
     """A 64-bit splitmix64 hash of each token row (a pure function of the row, not of where it is stored)."""
-    from automl_env.backends.synthetic import splitmix64
-
     h = np.zeros(tokens.shape[0], dtype=np.uint64)
     for column in range(tokens.shape[1]):
         h = splitmix64(h ^ (tokens[:, column].astype(np.uint64) + np.uint64(column << 40)))

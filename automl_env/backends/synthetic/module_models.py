@@ -1,6 +1,6 @@
 """Quality and units tables of the synthetic backend for the AUG and NAS search spaces.
 
-Each builder turns a module space into an ``AdditiveModel`` (see ``synthetic_tables``). The numbers
+Each builder turns a module space into an ``AdditiveModel`` (see ``additive``). The numbers
 are hand-set preferences in the spirit of the literature (separable convolutions and pools in
 reduction cells as in NASNet/DARTS, Cutout and translations as AutoAugment's strongest CIFAR ops,
 Invert harmful), not measurements; their overall weight is fitted in ``synthetic``.
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from automl_env.backends.synthetic_tables import AdditiveModel, TokenGroup
+from automl_env.backends.synthetic.additive import AdditiveModel, TokenGroup
 from automl_env.modules.augment import NUM_MAGNITUDES, NUM_PROBABILITIES, AugmentSpace
 from automl_env.modules.augment import OPERATIONS as AUG_OPS
 from automl_env.modules.mobilenet import DEPTHS, EXPANSIONS, KERNELS, RESOLUTIONS, STAGES, WIDTHS, MobileNetSpace

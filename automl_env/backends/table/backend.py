@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from automl_env.backends.base import EvalResult, Fidelity, Optimum
-from automl_env.backends.table_data import (
+from automl_env.backends.table.records import (
     FloatArray,
     IntArray,
     RecordedTable,
@@ -47,8 +47,8 @@ from automl_env.backends.table_data import (
     TableError,
     task_tokens,
 )
-from automl_env.backends.table_export import read_store_export
-from automl_env.backends.table_surrogate import Surrogate, SurrogateFit, fit_held_out
+from automl_env.backends.table.store_export import read_store_export
+from automl_env.backends.table.surrogate import Surrogate, SurrogateFit, fit_held_out
 from automl_env.batch import BatchResults
 from automl_env.cost import arch_cost
 from automl_env.pipeline import Pipeline
@@ -109,7 +109,7 @@ class TableBackend:
         context: str | None = None,
         runs: Literal["one", "mean"] = "one",
     ) -> None:
-        """``surrogate`` (``table_surrogate.SURROGATES``) is fitted on ``surrogate_train_fraction`` of each
+        """``surrogate`` (``surrogate.SURROGATES``) is fitted on ``surrogate_train_fraction`` of each
         validation group's rows and scored on the rest; None serves recorded pipelines only. ``context`` picks the
         rows of one store context from an export that holds several (``read_store_export``). ``runs``: "one"
         recorded run per evaluation (real seed noise where there are several), or their "mean"."""
