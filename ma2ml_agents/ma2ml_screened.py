@@ -5,9 +5,11 @@ paper only uses it to shape a policy gradient. Screened MA2ML also uses it as mo
 use their model, to decide which pipelines are worth an evaluation:
 
 1. proposals: draw m = ``proposal_pool`` x max(n, ``minibatch_size``) joint actions A^1..A^m ~ prod_i pi_i
-   (an asynchronous search asks for one pipeline per free worker: its asks between two updates take the next
-   best rows of one screen, as one batch would), drop those already evaluated and repeats, and evaluate the n
-   with the largest
+   and, once anything is evaluated, l = ``local_share`` x m local candidates: one-token mutants of the
+   ``local_parents`` best pipelines evaluated so far (by observed reward; a parent drawn uniformly, one token
+   position drawn uniformly, redrawn uniformly among its other values). An asynchronous search asks for one
+   pipeline per free worker: its asks between two updates take the next best rows of one screen, as one batch
+   would. Drop the candidates already evaluated and repeats, and evaluate the n with the largest
        u(A) = mean_e Q_e(S, A) + beta * std_e Q_e(S, A)
    over an ensemble of E critics (``critic_ensemble``, beta = ``exploration_bonus``, in standardised reward
    units); the first batch, before any fit, is the first n distinct draws; when the policies have committed so
@@ -20,8 +22,10 @@ use their model, to decide which pipelines are worth an evaluation:
    actions drawn from the current policies and scored by the critic: the screened batch is not a draw from
    the policies, so it feeds the critic only (MA2ML's ``tell`` does the same for stale results).
 
-The policies stay what proposes, so the counterfactual credit still shapes which regions are drawn; the
-screen only picks within the draws, and the bonus keeps members' disagreement worth an evaluation.
+The policies stay what proposes globally, so the counterfactual credit still shapes which regions are drawn; the
+local candidates let the screen refine the best pipelines found, as REA's mutations do, which the policies alone
+cannot once they have committed (their draws then repeat what is known); the bonus keeps the members'
+disagreement worth an evaluation.
 
 WHY (docs/ma2ml_study.md, issue 19; NAS-Bench-201 CIFAR-100, 1,008 evaluations, seeds 10-29, 20 seeds). The
 shipped MA2ML's critic ranked the next, unseen batch with Spearman rho +0.68 after 312 evaluations while its
@@ -62,14 +66,20 @@ class ScreenedConfig(MA2MLConfig):
     """E, critic members (1: one critic, no bonus)."""
     exploration_bonus: float = 1.0
     """beta, weight of the members' standard deviation in the screen's score."""
+    local_share: float = 0.5
+    """Local candidates (one-token mutants of the best evaluated pipelines) per policy draw; 0: none."""
+    local_parents: int = 8
+    """How many of the best evaluated pipelines (by observed reward) the local candidates mutate."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("proposal_pool", "critic_ensemble"):
+        for name in ("proposal_pool", "critic_ensemble", "local_parents"):
             if not getattr(self, name) >= 1:
                 raise ValueError(f"screened MA2ML config: {name} must be >= 1, got {getattr(self, name)!r}")
         if not self.exploration_bonus >= 0.0:
             raise ValueError(f"screened MA2ML config: exploration_bonus must be >= 0, got {self.exploration_bonus!r}")
+        if not self.local_share >= 0.0:
+            raise ValueError(f"screened MA2ML config: local_share must be >= 0, got {self.local_share!r}")
 
 
 class ScreenedMA2ML(MA2ML):
@@ -118,6 +128,9 @@ class ScreenedMA2ML(MA2ML):
         """Every candidate of a fresh pool, new distinct rows first by the screen's score, and how many are new."""
         m = self.config.proposal_pool * max(n, self.config.minibatch_size)
         candidates = self.sample_tokens(m)
+        local = round(self.config.local_share * m)
+        if local and len(self.replay):
+            candidates = torch.cat([candidates, self.local_tokens(local)])
         if len(set(row_keys(candidates)) - self.known) < n:
             candidates = torch.cat([candidates, self.uniform_tokens(m)])
         if len(self.replay) == 0:
@@ -133,6 +146,22 @@ class ScreenedMA2ML(MA2ML):
         nvec = torch.tensor(self.space.flat_nvec, device=self.device)
         draws = torch.rand(n, len(nvec), generator=self.act_generator, device=self.device)
         return (draws * nvec).long().clamp(max=nvec - 1)
+
+    @torch.no_grad()
+    def local_tokens(self, n: int) -> torch.Tensor:
+        """(n, total_tokens) one-token mutants of the ``local_parents`` best replay rows (``act``'s generator)."""
+        rewards = self.replay.rewards[: len(self.replay)]
+        parents = self.replay.actions[torch.topk(rewards, min(self.config.local_parents, len(rewards))).indices]
+        g = self.act_generator
+        rows = parents[torch.randint(parents.shape[0], (n,), generator=g, device=g.device).to(parents.device)].clone()
+        nvec = torch.tensor(self.space.flat_nvec, device=rows.device)
+        position = torch.randint(rows.shape[1], (n,), generator=g, device=g.device).to(rows.device)
+        width = nvec[position]
+        # A uniform draw among the other values of the position: shift by 1..width-1 (modulo width).
+        shift = 1 + (torch.rand(n, generator=g, device=g.device).to(rows.device) * (width - 1)).long()
+        index = torch.arange(n, device=rows.device)
+        rows[index, position] = (rows[index, position] + shift) % width
+        return rows
 
     @torch.no_grad()
     def screen_scores(self, tokens: torch.Tensor) -> torch.Tensor:

@@ -123,7 +123,28 @@ def test_screened_ma2ml_state_round_trip_keeps_what_it_has_evaluated() -> None:
     assert all(np.array_equal(a, b) for a, b in zip(copy.act(5).values(), algorithm.act(5).values(), strict=True))
 
 
-BAD_SCREENS = [("proposal_pool", 0), ("critic_ensemble", 0), ("exploration_bonus", -1.0)]
+@settings(max_examples=25, deadline=None)
+@given(parents=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_local_candidates_are_one_token_mutants_of_the_best_evaluated(parents: int, seed: int) -> None:
+    space = _tiny_space()
+    algorithm = make_algorithm("ma2ml_screened", space, seed=seed, critic_hidden_size=8, local_parents=parents)
+    tokens = algorithm.uniform_tokens(10)
+    rewards = torch.randn(10, generator=torch.Generator().manual_seed(seed))
+    algorithm.replay.add(tokens, rewards)  # what update() keeps of an evaluated batch
+    best = tokens[torch.topk(rewards, parents).indices]
+    mutants = algorithm.local_tokens(64)
+    assert bool((mutants >= 0).all()) and bool((mutants < torch.tensor(space.flat_nvec)).all())
+    distance = (mutants[:, None, :] != best[None, :, :]).sum(dim=2)  # (mutant, parent) Hamming distance
+    assert bool((distance == 1).any(dim=1).all())  # (a mutant may also equal another parent)
+
+
+BAD_SCREENS = [
+    ("proposal_pool", 0),
+    ("critic_ensemble", 0),
+    ("exploration_bonus", -1.0),
+    ("local_share", -0.5),
+    ("local_parents", 0),
+]
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_SCREENS)
