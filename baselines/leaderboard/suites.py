@@ -5,7 +5,8 @@
 task, NAS-Bench-201 (3 datasets x the cell and the node view) and HPOLib (4 datasets), and on
 synthetic-rugged cifar100, at 96 / 312 / 1,008 evaluations (4,008 on synthetic-rugged), 20 seeds. ``marl``
 runs the MARL library runners on the same tasks with fewer seeds, as a separate, opt-in command (their runs
-cost far more). ``tiny`` is the suite the test suite runs in seconds.
+cost far more); ``marl-pipeline`` runs BenchMARL's algorithms in pipeline mode (the native env) on
+synthetic-rugged cifar100 up to 4,008 evaluations, 5 seeds. ``tiny`` is the suite the test suite runs in seconds.
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ SUITES: dict[str, Suite] = {
         algorithms=MARL_SEARCHES,
         seeds=tuple(range(5)),
         note="MARL library runners: 5 seeds (their runs cost far more), not 20; intervals are wider.",
+    ),
+    "marl-pipeline": Suite(
+        name="marl-pipeline",
+        tasks=(SuiteTask(task="cifar100", budgets=(96, 312, 1008, 4008), backend="synthetic-rugged"),),
+        algorithms=("random", *(name for name in MARL_ALGORITHMS if name.endswith("_pipeline"))),
+        seeds=tuple(range(5)),
+        note="BenchMARL in pipeline mode on the native env: 5 seeds (their runs cost far more), not 20.",
     ),
     "tiny": Suite(
         name="tiny",
