@@ -88,7 +88,9 @@ class TorchRLAutoMLEnv(EnvBase):
         width = self.padded.width
         self._real = np.arange(width)[None, :] < np.asarray(widths)[:, None]
         """(agents, W): which padded positions are a module's tokens."""
-        self._nvec = np.stack([np.pad(self.vector.codec.spaces[a].nvec, (0, width - w)) for a, w in zip(self.agents, widths)])
+        nvecs = [self.vector.codec.spaces[a].nvec for a in self.agents]
+        self._nvec = np.stack([np.pad(nvec, (0, width - len(nvec))) for nvec in nvecs])
+        """(agents, W): each position's choices (0 past a module's tokens)."""
         self._positions = np.flatnonzero(self._real)
         """The tokens layout's entries as indices into the flattened (agents, W) padded action."""
         if layout == "modules":

@@ -68,8 +68,9 @@ def _experiment(algorithm: str, *, envs: int, iterations: int) -> Any:
 def test_the_task_gives_benchmarl_one_categorical_per_token() -> None:
     task = _task()
     env = task.get_env_fun(num_envs=4, continuous_actions=False, seed=0, device="cpu")()
-    assert env.batch_size == (4,) and task.group_map(env) == {"tokens": ["node1_0", "node2_0", "node2_1", "node3_0",
-                                                                          "node3_1", "node3_2"]}
+    assert env.batch_size == (4,) and task.group_map(env) == {
+        "tokens": ["node1_0", "node2_0", "node2_1", "node3_0", "node3_1", "node3_2"]
+    }
     assert list(task.observation_spec(env)["tokens"].keys()) == ["observation"]
     assert task.observation_spec(env)["tokens", "observation"].shape == (6, 6)
     assert task.action_mask_spec(env)["tokens", "action_mask"].shape == (6, 5)
@@ -86,7 +87,8 @@ def test_a_config_without_a_task_name_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "algorithm", [a if a in FAST else pytest.param(a, marks=pytest.mark.slow) for a in ("mappo", "ippo", "iql", "vdn", "qmix")]
+    "algorithm",
+    [a if a in FAST else pytest.param(a, marks=pytest.mark.slow) for a in ("mappo", "ippo", "iql", "vdn", "qmix")],
 )
 def test_an_experiment_runs_to_completion_and_its_policy_keeps_to_the_masks(algorithm: str) -> None:
     from torchrl.envs.utils import ExplorationType, set_exploration_type

@@ -1,5 +1,6 @@
 """General MARL libraries as searches: BenchMARL and Tianshou algorithms on the token mode (BenchMARL's also in
-pipeline mode on the TorchRL-native env), one evaluation per episode, recorded in the same run folder as ``ma2ml_agents.run_search`` on the same evaluation budget.
+pipeline mode on the TorchRL-native env), one evaluation per episode, recorded in the same run folder as
+``ma2ml_agents.run_search`` on the same evaluation budget.
 
 | name               | library   | what learns                                                             |
 |--------------------|-----------|-------------------------------------------------------------------------|
@@ -7,7 +8,7 @@ pipeline mode on the TorchRL-native env), one evaluation per episode, recorded i
 | ``benchmarl_ippo``  | BenchMARL | IPPO: shared policy, per-agent critics                                  |
 | ``benchmarl_iql``   | BenchMARL | independent Q-learning, shared Q-network                                |
 | ``benchmarl_qmix``  | BenchMARL | QMIX: per-agent Q-values mixed by a state-conditioned monotonic network |
-| ``benchmarl_*_pipeline`` | BenchMARL | the same four in pipeline mode on the native env: one step per pipeline, one agent per token |
+| ``benchmarl_*_pipeline`` | BenchMARL | the four above in pipeline mode (native env): one agent per token |
 | ``tianshou_dqn``    | Tianshou  | one DQN per module through ``PettingZooEnv(parallel_to_aec(env))``      |
 | ``tianshou_ppo``    | Tianshou  | one PPO per module, the same way                                        |
 
