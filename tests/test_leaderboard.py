@@ -55,7 +55,8 @@ def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> Non
     assert set(MARL_ALGORITHMS) <= set(SUITES["marl"].algorithms) and SUITES["marl"].note
     pipeline = SUITES["marl-pipeline"]
     [rugged] = pipeline.tasks
-    assert set(pipeline.algorithms) == {"random", *(a for a in MARL_ALGORITHMS if a.endswith("_pipeline"))}
+    runners = {a for a in MARL_ALGORITHMS if a.endswith("_pipeline")}
+    assert runners <= set(pipeline.algorithms) and "random" in pipeline.algorithms
     assert (rugged.task, rugged.backend, rugged.budgets[-1]) == ("cifar100", "synthetic-rugged", 4008)
     assert {a for a, _ in rugged.excluded} <= set(pipeline.algorithms)  # an exclusion names a search of the suite
 
