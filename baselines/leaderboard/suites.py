@@ -80,14 +80,14 @@ TPE_AT_4008 = (
 
 
 PIPELINE_AT_4008 = {
-    "benchmarl_ippo_pipeline": "its critic values every one of the 100 token entries: 3.3 s an iteration (10 "
-    "iterations of 24 pipelines in 41 s with start-up at load 4, against MAPPO's 26 s)",
-    "benchmarl_qmix_pipeline": "like IQL's, about 3 s an iteration at load 8 (10 iterations in 17 s with start-up at "
-    "load 4)",
+    "benchmarl_ippo_pipeline": "its critic values every one of the 100 token entries: 10 iterations of 24 "
+    "pipelines took 41 s with start-up at load 4 against MAPPO's 26 s, about 15 minutes a run at MAPPO's 600 s",
+    "benchmarl_qmix_pipeline": "10 iterations took 17 s with start-up at load 4 against IQL's 19 s, about 7 "
+    "minutes a run at IQL's 450-470 s",
 }
 """Runners the marl-pipeline suite leaves out for cost, with what was measured: a run is 167 iterations, MAPPO's
-took 550-640 s and IQL's about 480 s on the loaded 2-core VM (load 5-10), and the suite keeps to what runs there
-in under two hours (MAPPO and IQL, 5 seeds each, with random search as the reference)."""
+took 550-640 s and IQL's 450-470 s on the loaded 2-core VM (load 5-10), and the suite keeps to what runs there in
+under two hours (MAPPO and IQL, 5 seeds each, and the references)."""
 
 
 PIPELINE_REFERENCES = ("random", "rea", "reinforce", "ma2ml_screened")
