@@ -7,7 +7,7 @@ Pipeline mode in BenchMARL is this path: the native env's tokens are padded pipe
 
 from __future__ import annotations
 
-import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +29,7 @@ def _task(task: str = TASK, backend: str = "table") -> Any:
     return AutoMLTask(name=f"automl_{task}", config={"task": task, "backend": backend, "seed": 0})
 
 
-def _experiment(algorithm: str, *, envs: int, iterations: int) -> Any:
+def _experiment(algorithm: str, folder: Path, *, envs: int, iterations: int) -> Any:
     from benchmarl.algorithms import IppoConfig, IqlConfig, MappoConfig, QmixConfig, VdnConfig
     from benchmarl.experiment import Experiment, ExperimentConfig
     from benchmarl.models.mlp import MlpConfig
@@ -44,7 +44,7 @@ def _experiment(algorithm: str, *, envs: int, iterations: int) -> Any:
         "create_json": False,
         "checkpoint_interval": 0,
         "checkpoint_at_end": False,
-        "save_folder": tempfile.mkdtemp(prefix="benchmarl_test_"),
+        "save_folder": str(folder),
         **dict.fromkeys(("on_policy_collected_frames_per_batch", "off_policy_collected_frames_per_batch"), envs),
         **dict.fromkeys(("on_policy_n_envs_per_worker", "off_policy_n_envs_per_worker"), envs),
         "on_policy_minibatch_size": envs,
@@ -90,10 +90,10 @@ def test_a_config_without_a_task_name_is_refused() -> None:
     "algorithm",
     [a if a in FAST else pytest.param(a, marks=pytest.mark.slow) for a in ("mappo", "ippo", "iql", "vdn", "qmix")],
 )
-def test_an_experiment_runs_to_completion_and_its_policy_keeps_to_the_masks(algorithm: str) -> None:
+def test_an_experiment_runs_to_completion_and_its_policy_keeps_to_the_masks(algorithm: str, tmp_path: Path) -> None:
     from torchrl.envs.utils import ExplorationType, set_exploration_type
 
-    experiment = _experiment(algorithm, envs=8, iterations=3)
+    experiment = _experiment(algorithm, tmp_path, envs=8, iterations=3)
     experiment.run()
     assert (experiment.total_frames, experiment.n_iters_performed) == (24, 3)
     with set_exploration_type(ExplorationType.RANDOM):
