@@ -39,7 +39,8 @@ both modes the actions must name exactly the agents, and a refused step changes 
 
 Padded mode (``action_mode="padded"``, ``automl_env.padded``): pipeline mode in one space shared by every
 agent, for clients that stack or vectorise agents (TorchRL with one group, SuperSuit; not BenchMARL's
-stock models, which emit one logit vector per agent: use token mode there): each
+stock models, which emit one logit vector per agent: BenchMARL's pipeline mode is
+``automl_env.benchmarl_task`` on the TorchRL-native env): each
 action is padded to the longest module's width W, every position offering the most choices C of any module;
 the mask holds each agent's own choices, padded positions are ignored, and a masked choice is remapped
 (``token % choices``) and counted in ``masked_remaps``, as in token mode. Shared spaces:

@@ -3,7 +3,8 @@
 Pipeline mode gives each agent its module's own ``MultiDiscrete(nvec)``; clients that stack the agents of a
 group (TorchRL with all agents in one group) or that vectorise them (SuperSuit) need one space for all.
 BenchMARL stacks agents too, but its stock models emit one logit vector per agent (the action spec's last
-dimension), not one per position, so they cannot act here: BenchMARL keeps token mode.
+dimension), not one per position, so they cannot act here: BenchMARL takes pipeline mode on the TorchRL-native
+env instead, one group entry per token (``automl_env.torchrl_env``, ``layout="tokens"``).
 ``action_mode="padded"`` pads every agent's action to the longest module's width W and puts a mask of the
 choices each agent really has in its observation.
 

@@ -53,6 +53,12 @@ def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> Non
     tasks = {e.task: e.budgets for e in fast.tasks}
     assert len(tasks) == 11 and tasks["nb201-imagenet16-nodes"] == (96, 312, 1008) and tasks["cifar100"][-1] == 4008
     assert set(MARL_ALGORITHMS) <= set(SUITES["marl"].algorithms) and SUITES["marl"].note
+    pipeline = SUITES["marl-pipeline"]
+    [rugged] = pipeline.tasks
+    runners = {a for a in MARL_ALGORITHMS if a.endswith("_pipeline")}
+    assert runners <= set(pipeline.algorithms) and "random" in pipeline.algorithms
+    assert (rugged.task, rugged.backend, rugged.budgets[-1]) == ("cifar100", "synthetic-rugged", 4008)
+    assert {a for a, _ in rugged.excluded} <= set(pipeline.algorithms)  # an exclusion names a search of the suite
 
 
 def test_the_scorer_is_exact_on_a_table_and_normalises_to_the_optimum() -> None:

@@ -27,8 +27,8 @@ from ma2ml_agents import run_search
 pytestmark = pytest.mark.interop
 
 TASK = "nb201-cifar100-nodes"
-FAST = ("benchmarl_mappo", "tianshou_ppo")
-"""One runner per library in the default suite; the others are slow."""
+FAST = ("benchmarl_mappo", "benchmarl_mappo_pipeline", "tianshou_ppo")
+"""One runner per library and BenchMARL mode in the default suite; the others are slow."""
 
 
 def _library(name: str) -> str:
@@ -170,6 +170,7 @@ def test_unknown_library_algorithms_are_refused() -> None:
 LEARNING = {
     # BenchMARL's default lr (5e-5) barely moves in 12 updates; 3e-3 learns within them.
     "benchmarl_mappo": {"lr": 3e-3},
+    "benchmarl_mappo_pipeline": {"lr": 3e-3},
     # Tianshou's trainer makes one pass per collection by default; ten passes (its examples' setting) learn.
     "tianshou_ppo": {"lr": 3e-3, "update_repetitions": 10},
 }

@@ -1,7 +1,8 @@
 """Padded pipeline mode: one shared MultiDiscrete and a mask for every agent, a pipeline-mode step underneath
 (PettingZoo's API test, the unpadding rule, errors), and the clients that need identical spaces take it:
 TorchRL with all agents in one group and SuperSuit (marked interop, as in tests/test_interop.py). BenchMARL's
-stock models cannot act in it (docs/marl.md): its MLP emits one logit vector per agent, not one per position."""
+stock models cannot act in it (docs/marl.md): its MLP emits one logit vector per agent, not one per position;
+BenchMARL's pipeline mode is the native env's tokens layout (tests/test_benchmarl_task.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""General MARL libraries as searches: BenchMARL and Tianshou algorithms on the token mode, one evaluation per
-episode, recorded in the same run folder as ``ma2ml_agents.run_search`` on the same evaluation budget.
+"""General MARL libraries as searches: BenchMARL and Tianshou algorithms on the token mode (BenchMARL's also in
+pipeline mode on the TorchRL-native env), one evaluation per episode, recorded in the same run folder as
+``ma2ml_agents.run_search`` on the same evaluation budget.
 
 | name               | library   | what learns                                                             |
 |--------------------|-----------|-------------------------------------------------------------------------|
@@ -7,6 +8,7 @@ episode, recorded in the same run folder as ``ma2ml_agents.run_search`` on the s
 | ``benchmarl_ippo``  | BenchMARL | IPPO: shared policy, per-agent critics                                  |
 | ``benchmarl_iql``   | BenchMARL | independent Q-learning, shared Q-network                                |
 | ``benchmarl_qmix``  | BenchMARL | QMIX: per-agent Q-values mixed by a state-conditioned monotonic network |
+| ``benchmarl_*_pipeline`` | BenchMARL | the four above in pipeline mode (native env): one agent per token |
 | ``tianshou_dqn``    | Tianshou  | one DQN per module through ``PettingZooEnv(parallel_to_aec(env))``      |
 | ``tianshou_ppo``    | Tianshou  | one PPO per module, the same way                                        |
 
@@ -43,6 +45,14 @@ MARL_ALGORITHMS: dict[str, MarlSpec] = {
     "benchmarl_ippo": MarlSpec(run_benchmarl, BenchmarlConfig(algorithm="ippo"), "BenchMARL IPPO, token mode"),
     "benchmarl_iql": MarlSpec(run_benchmarl, BenchmarlConfig(algorithm="iql"), "BenchMARL IQL, token mode"),
     "benchmarl_qmix": MarlSpec(run_benchmarl, BenchmarlConfig(algorithm="qmix"), "BenchMARL QMIX, token mode"),
+    **{
+        f"benchmarl_{name}_pipeline": MarlSpec(
+            run_benchmarl,
+            BenchmarlConfig(algorithm=name, mode="pipeline"),
+            f"BenchMARL {name.upper()}, pipeline mode on the native env",
+        )
+        for name in ("mappo", "ippo", "iql", "qmix")
+    },
     "tianshou_dqn": MarlSpec(run_tianshou, TianshouConfig(algorithm="dqn"), "Tianshou DQN per module, AEC"),
     "tianshou_ppo": MarlSpec(run_tianshou, TianshouConfig(algorithm="ppo"), "Tianshou PPO per module, AEC"),
 }

@@ -1,8 +1,15 @@
-"""BenchMARL's algorithms as searches: one evaluation per token-mode episode, on the benchmark's budget.
+"""BenchMARL's algorithms as searches: one evaluation per episode, on the benchmark's budget.
 
-The token mode (``action_mode="token"``: every agent plays one masked Discrete token per step, the episode ends
-with one pipeline evaluation) is a BenchMARL task with one group ``modules`` sharing a policy. Every setting is
-BenchMARL's own yaml default (``ExperimentConfig.get_from_yaml``, ``<Algorithm>Config.get_from_yaml``,
+Two ways to be a BenchMARL task (``BenchmarlConfig.mode``):
+
+- ``"token"``: the token mode (``action_mode="token"``: every agent plays one masked Discrete token per step, the
+  episode ends with one pipeline evaluation) through TorchRL's ``PettingZooWrapper``, one group ``modules`` sharing
+  a policy; an episode is as many steps as the widest module has tokens (50 on cifar100).
+- ``"pipeline"``: pipeline mode on the TorchRL-native batched env (``automl_env.benchmarl_task.AutoMLTask``): one
+  step per episode, one group ``tokens`` with one entry per token of the pipeline, ``batch size`` pipelines per
+  env step on the vector env's token fast path, no wrapper.
+
+Every setting is BenchMARL's own yaml default (``ExperimentConfig.get_from_yaml``, ``<Algorithm>Config.get_from_yaml``,
 ``MlpConfig.get_from_yaml`` for actor and critic) except what the budget forces, each written to the run's
 config.json:
 
@@ -15,6 +22,10 @@ config.json:
 | ``off_policy_n_optimizer_steps`` (1000 per 6000 frames) | the same ratio: frames per batch / 6, at least 1 |
 | ``evaluation``, ``render``, ``loggers``, ``create_json``, checkpoints | off (nothing but the run folder is written) |
 | ``sampling_device``, ``train_device``, ``buffer_device`` | cpu (already the defaults)                  |
+| ``off_policy_memory_size`` (1,000,000), pipeline mode | min(1,000,000, frames of the run)             |
+
+The last one changes nothing the algorithm sees (a buffer the run never fills either way) but TorchRL allocates it
+up front, and a million pipeline-mode frames of T x T one-hot observations are 40 GB on cifar100.
 
 ``BenchmarlConfig.lr`` (None: BenchMARL's 5e-5) is the one optional change beyond those. Seeding: BenchMARL's
 ``seed_everything(seed)`` (torch, NumPy, Python) and the envs' evaluation seed; on CPU a run is reproducible.
@@ -37,6 +48,9 @@ BENCHMARL_ALGORITHMS = ("mappo", "ippo", "iql", "vdn", "qmix")
 ON_POLICY = frozenset({"mappo", "ippo"})
 DEFAULT_FRAMES_PER_BATCH = 6000
 """BenchMARL's default frames per iteration, the scale of its default optimiser steps per iteration."""
+DEFAULT_MEMORY_SIZE = 1_000_000
+"""BenchMARL's default replay buffer size (frames), allocated up front by TorchRL's ``LazyTensorStorage``."""
+MODES = ("token", "pipeline")
 
 
 @dataclass(frozen=True)
@@ -47,10 +61,14 @@ class BenchmarlConfig:
     """BenchMARL's algorithm, one of ``BENCHMARL_ALGORITHMS``."""
     lr: float | None = None
     """Adam learning rate of every loss; None keeps BenchMARL's default (5e-5)."""
+    mode: str = "token"
+    """The task BenchMARL trains on: ``"token"`` (PettingZoo wrapper) or ``"pipeline"`` (native env); see above."""
 
     def __post_init__(self) -> None:
         if self.algorithm not in BENCHMARL_ALGORITHMS:
             raise ValueError(f"BenchMARL algorithm must be one of {BENCHMARL_ALGORITHMS}, got {self.algorithm!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"BenchMARL mode must be one of {MODES}, got {self.mode!r}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,8 @@ def budget_changes(config: BenchmarlConfig, *, batches: int, batch_size: int, ho
             off_policy_n_envs_per_worker=batch_size,
             off_policy_n_optimizer_steps=max(1, round(1000 * frames_per_batch / DEFAULT_FRAMES_PER_BATCH)),
         )
+        if config.mode == "pipeline":
+            changes["off_policy_memory_size"] = min(DEFAULT_MEMORY_SIZE, batches * frames_per_batch)
     if config.lr is not None:
         changes["lr"] = config.lr
     return changes
@@ -136,12 +156,13 @@ def run_benchmarl(
     from benchmarl.experiment import Experiment, ExperimentConfig
     from benchmarl.models.mlp import MlpConfig
 
-    from baselines.marl.benchmarl_task import AutoMLTokenTask
+    from baselines.marl.benchmarl_task import AutoMLPipelineTask, AutoMLTokenTask
 
     probe = automl_env.parallel_env(
         task, backend=backend, backend_options=backend_options, action_mode="token", seed=seed
     )
-    changes = budget_changes(config, batches=batches, batch_size=batch_size, horizon=probe.horizon)
+    horizon = 1 if config.mode == "pipeline" else probe.horizon
+    changes = budget_changes(config, batches=batches, batch_size=batch_size, horizon=horizon)
     experiment_config = ExperimentConfig.get_from_yaml()
     for field, value in changes.items():
         setattr(experiment_config, field, value)
@@ -161,8 +182,9 @@ def run_benchmarl(
     )
     with recorder, tempfile.TemporaryDirectory(prefix="benchmarl_") as scratch:  # BenchMARL's folder: not kept
         experiment_config.save_folder = scratch
+        task_class = AutoMLPipelineTask if config.mode == "pipeline" else AutoMLTokenTask
         experiment = Experiment(
-            task=AutoMLTokenTask(name=f"automl_{task}", config=env_config, recorder=recorder),
+            task=task_class(name=f"automl_{task}", config=env_config, recorder=recorder),
             algorithm_config=algorithm_config,
             model_config=model_config,
             critic_model_config=MlpConfig.get_from_yaml(),

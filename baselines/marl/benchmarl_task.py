@@ -1,4 +1,5 @@
-"""The BenchMARL task of the token-mode AutoML env, with its episodes recorded (imports BenchMARL: load lazily).
+"""The BenchMARL tasks of the AutoML env (token mode through the PettingZoo wrapper, pipeline mode on the native
+env), with their episodes recorded (imports BenchMARL: load lazily).
 
 A module of its own because BenchMARL pickles the task into its experiment folder: the class must be importable
 by name, and the recorder (an open run folder) stays out of the pickle.
@@ -13,6 +14,8 @@ from benchmarl.environments.pettingzoo.common import PettingZooClass
 from torchrl.envs.libs.pettingzoo import PettingZooWrapper
 
 import automl_env
+from automl_env.benchmarl_task import AutoMLTask
+from automl_env.torchrl_env import TorchRLAutoMLEnv
 from baselines.marl.recorder import EvaluationRecorder, RecordedEnv
 
 
@@ -71,3 +74,37 @@ class AutoMLTokenTask(PettingZooClass):
     @staticmethod
     def env_name() -> str:
         return "automl"
+
+
+class RecordedTorchRLEnv(TorchRLAutoMLEnv):
+    """The native env with the full info of each of its N evaluations per step handed to ``recorder``."""
+
+    def __init__(self, task: str, *, recorder: EvaluationRecorder, **kwargs: Any) -> None:
+        super().__init__(task, **kwargs)
+        self.recorder = recorder
+
+    def _step(self, tensordict: Any) -> Any:
+        out = super()._step(tensordict)
+        for info in self.vector.last_infos:  # decoded here, for the run folder: the step itself needs none
+            self.recorder.add(info)
+        return out
+
+
+class AutoMLPipelineTask(AutoMLTask):
+    """Pipeline mode on the native env (``automl_env.benchmarl_task.AutoMLTask``), every evaluation recorded.
+
+    ``config`` holds the env's ``task``, ``backend``, ``backend_options`` and evaluation ``seed``.
+    """
+
+    def __init__(self, *, name: str, config: dict[str, Any], recorder: EvaluationRecorder) -> None:
+        super().__init__(name=name, config=config)
+        self.recorder = recorder
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "recorder"}
+
+    def make_env(self, num_envs: int, device: Any) -> TorchRLAutoMLEnv:
+        options = {key: value for key, value in self.config.items() if key != "task"}
+        return RecordedTorchRLEnv(
+            self.config["task"], recorder=self.recorder, num_envs=num_envs, layout="tokens", device=device, **options
+        )
