@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     import automl_env
     from automl_env.backends.registry import BACKENDS
     from baselines.marl import MARL_ALGORITHMS
-    from baselines.registry import BASELINES
+    from baselines.registry import BASELINES, ONE_SHOT
     from ma2ml_agents.registry import ALGORITHMS
 
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a numeric backend option, repeatable, e.g. noise=0.005 (default: none)",
     )
-    names = list(dict.fromkeys([*ALGORITHMS, *BASELINES, *MARL_ALGORITHMS]))  # with searches a script registered
+    # With the searches a script registered:
+    names = list(dict.fromkeys([*ALGORITHMS, *BASELINES, *MARL_ALGORITHMS, *ONE_SHOT]))
     add(
         "--algorithms",
         nargs="+",
