@@ -139,4 +139,4 @@ def test_train_takes_the_baselines_autohas_among_them(tmp_path: Path) -> None:
     assert cli.main([*argv, "--no-progress", "--out", str(tmp_path / "run")]) == 0
     rows = _rows(tmp_path / "run" / "evaluations.csv")
     assert [int(row["batch"]) for row in rows] == [0, 0, 1, 1, 2, 2]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["algorithm"]["name"] == "autohas"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["algorithm"] == "autohas"
