@@ -48,7 +48,8 @@ from baselines.dha.policy import DHA_OPERATIONS, K, PairAugmenter, entropy, pair
 @dataclass(frozen=True)
 class DHAConfig:
     steps: int = 200
-    """Training steps of the whole run (search and tune)."""
+    """Training steps of the whole run (search and tune): DHA's budget. The commands give it one step per
+    evaluation of their budget (``baselines.dha.command``)."""
     batch_size: int = 64
     search_fraction: float = 0.5
     """Fraction of the steps after which every node is frozen."""
