@@ -299,6 +299,10 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> An
 
 def interrupted_message(args: argparse.Namespace, argv: Sequence[str], *, program: str | None = None) -> str:
     """What a stopped run kept, and the exact command that resumes it."""
+    from baselines import one_shot
+
+    if one_shot.is_one_shot(args.algorithm):
+        return f"\ninterrupted: {args.algorithm} is not checkpointed; delete {args.out} and start it again"
     batches = checkpointed_batches(args.out)
     kept = [f"{batches} of {args.batches} batches (checkpoint in {args.out})"]
     trains = args.backend == "train" or (args.retrain_top and args.backend != "table")
