@@ -21,7 +21,9 @@ DESCRIPTION = """Benchmark searches (MA2ML variants and baselines) on one task a
     automl-env benchmark --task nb201-cifar100 --batches 42 --budgets 96 312 1008
 
 Every (algorithm, seed) run is ma2ml_agents.run_search in its own folder OUT/<algorithm>/seed<k>/, run in
-parallel worker processes. A finished run leaves done.json; re-running with the same arguments reuses it,
+parallel worker processes (dha, one-shot: one network trained for one step per evaluation of the budget, or
+--set steps=N, and the pipeline it returns evaluated once by the backend; docs/peers.md). A finished run
+leaves done.json; re-running with the same arguments reuses it,
 and resumes a run killed half-way from its checkpoint. Writes OUT/evaluations.csv, OUT/results.md (per
 algorithm and budget: mean and std over seeds of the best reward, top-k mean, regret, evaluations to reach
 random search's final best, simulated and wall time) and OUT/anytime_*.png. docs/benchmark.md has the details.
