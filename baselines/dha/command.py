@@ -7,7 +7,7 @@ benchmark's ``--set steps=N`` / ``--set resolve_every=N`` says otherwise. Why st
 compute grows with, and "one step per evaluation" is the one rule that needs no machine-specific constant.
 It is not equal compute: a step is one batch of 64 at the task's final network size plus a clean batch for
 the hypergradient; on fashion-mnist-nb201 one real-training evaluation at the search fidelity costs as much
-CPU as about 16-20 DHA steps, one weight-sharing evaluation about 0.75-0.9 (docs/peers.md, measured with one
+CPU as about 16-20 DHA steps, one weight-sharing evaluation about 0.7-0.9 (docs/peers.md, measured with one
 torch thread). For equal compute set the steps (``--set steps=N``), as examples/compare_peers.py does.
 
 The run folder holds what every search's does, so the benchmark reads it unchanged:
