@@ -143,16 +143,28 @@ def derive_module(space: Any, probabilities: list[list[float]]) -> Any:
         steps = space.steps
         lr = _expected_units(probabilities[:steps], space.LR_MULTIPLES)
         wd = _expected_units(probabilities[steps:], space.WD_MULTIPLES)
-        return HParams(
-            lr=_mean_of_levels(_nearest_total(lr, space.LR_MULTIPLES, steps), space.LR_UNIT, steps),
-            weight_decay=_mean_of_levels(_nearest_total(wd, space.WD_MULTIPLES, steps), space.WD_UNIT, steps),
-        )
+        return _hparams_of_units(space, lr, wd)
     tokens = [int(np.argmax(p)) for p in probabilities]
     if isinstance(space, AugmentSpace):
         for i, name in enumerate(space.position_names):
             if name.endswith((".probability", ".magnitude")):
                 tokens[i] = round(float(np.dot(probabilities[i], np.arange(len(probabilities[i])))))
     return space.decode(tokens)
+
+
+def snap_hparams(space: AveragedSGDSpace, *, lr: float, weight_decay: float) -> HParams:
+    """The HParams of ``space`` nearest to ``lr`` and ``weight_decay``: each the nearest mean of its basis values
+    the space can express (ties to the smaller)."""
+    return _hparams_of_units(space, lr * space.steps / space.LR_UNIT, weight_decay * space.steps / space.WD_UNIT)
+
+
+def _hparams_of_units(space: AveragedSGDSpace, lr_units: float, wd_units: float) -> HParams:
+    """The HParams whose lr and wd basis totals are the reachable ones nearest ``lr_units`` and ``wd_units``."""
+    steps = space.steps
+    return HParams(
+        lr=_mean_of_levels(_nearest_total(lr_units, space.LR_MULTIPLES, steps), space.LR_UNIT, steps),
+        weight_decay=_mean_of_levels(_nearest_total(wd_units, space.WD_MULTIPLES, steps), space.WD_UNIT, steps),
+    )
 
 
 def _expected_units(probabilities: list[list[float]], multiples: tuple[int, ...]) -> float:

@@ -9,11 +9,14 @@ Every search implements ``SearchAlgorithm`` (the act/update interface of ``ma2ml
     run_search(env, algorithm, batches=40, out_dir="runs/rea", seed=0)
 
 ``SEARCHES`` lists every name ``make_search`` accepts: ``BASELINES`` plus ``ma2ml_agents.ALGORITHMS``.
+``ONE_SHOT`` lists the searches that train their own network instead of proposing pipelines (DHA): the
+commands run them through their own entry point, into the same run folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,10 +116,46 @@ BASELINES: dict[str, BaselineSpec] = {
     ),
 }
 
-ONE_SHOT: dict[str, str] = {"dha": "baselines.dha:run_dha"}
-"""Searches that train their own network instead of proposing pipelines (entry points, imported on use): a
-command runs one as ``run(task, seed=, config=, out_dir=)``, which writes ``result.json`` into the run folder
-with the returned model's test accuracy (``baselines.dha``)."""
+
+@dataclass(frozen=True)
+class OneShotSpec:
+    """A one-shot search: it trains its own network while it searches and returns it, proposing no pipelines,
+    so the commands run it through ``run`` instead of ``run_search``. Entry points are ``"module:name"``
+    strings, imported on use (they import torch)."""
+
+    run: str
+    """``run(task, *, backend, backend_options, seed, config, evaluations, out_dir, fidelity, restart)``: writes
+    the run folder (config.json, evaluations.csv with the backend's score of its answer, its own results) and
+    returns an object with ``reward``; ``baselines.dha.command.run_in_folder``."""
+    budget_config: str
+    """``(evaluations, config, *, overridden) -> config``: what a budget of evaluations means for it."""
+    check: str
+    """``(task, backend) -> None``, ValueError where it cannot run; called where the command line is parsed."""
+    config_cls: str
+    """Its frozen config dataclass."""
+    summary: str
+    """``(run) -> str``: what the run found, for a command's output."""
+    description: str
+
+
+ONE_SHOT: dict[str, OneShotSpec] = {
+    "dha": OneShotSpec(
+        run="baselines.dha.command:run_in_folder",
+        budget_config="baselines.dha.command:budget_config",
+        check="baselines.dha.answer:check_setting",
+        config_cls="baselines.dha.search:DHAConfig",
+        summary="baselines.dha.command:summary",
+        description="DHA: one-level differentiable AUG+NAS+HPO, one network trained while searching (one-shot)",
+    )
+}
+"""The one-shot searches by name; ``automl-env train --algorithm`` and ``benchmark --algorithms`` accept them."""
+
+
+def one_shot_entry(name: str, part: str) -> Any:
+    """The object behind ``ONE_SHOT[name].<part>``, one of its entry points (``run``, ``check``, ...)."""
+    module, _, attribute = getattr(ONE_SHOT[name], part).partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
 
 SEARCHES: tuple[str, ...] = tuple(dict.fromkeys([*ALGORITHMS, *BASELINES]))
 """Every name ``make_search`` accepts."""

@@ -10,6 +10,8 @@ real results shipped with the package (backend ``table``). For real training pas
     automl-env train --algorithm ma2ml_lite --batches 100 --seed 3
     automl-env train --task fashion-mnist --backend train --batches 5 --retrain-top 3
     automl-env train --out runs/my-run --resume      # continue a stopped run exactly
+    automl-env train --task fashion-mnist-nb201 --backend weight-sharing --algorithm autohas --batch-size 1
+    automl-env train --task fashion-mnist-nb201 --backend train --algorithm dha --batches 20 --batch-size 24
     automl-env train --task fashion-mnist --backend train --device cuda --executor pool  # every GPU
     automl-env train --task fashion-mnist --backend train --executor ray --ray-address auto
 
@@ -23,6 +25,13 @@ resumed with another executor or number of workers.
 The run folder holds config.json, evaluations.csv, topk.json, checkpoint.pt and the learning
 curve plot; ``--retrain-top k`` adds retrain.json with the top-k pipelines' final training (on a
 recorded table: their recorded final test accuracy, e.g. NAS-Bench-201's 200-epoch figure).
+
+``--algorithm`` takes the MA2ML variants, the baselines (``baselines.registry.BASELINES``: rea, tpe, autohas, ...)
+and the one-shot searches (``ONE_SHOT``: dha). DHA trains one network for ``--batches`` x ``--batch-size`` steps
+(one step per evaluation of the budget) and returns it: its folder holds config.json, result.json (its network's
+test accuracy), curve.csv, pipeline.json (its answer in the task's modules) and evaluations.csv (that pipeline
+scored by the backend); it runs on real training only, is not checkpointed (no ``--resume``) and not retrained
+(``baselines.dha.command``).
 
 Real training commits every finished evaluation to an evaluation store (``--store``, by default
 evaluations.sqlite in the run folder). Ctrl-C (or a kill) loses only the evaluations in flight: the
@@ -69,6 +78,8 @@ DEFAULT_THREADS = 1
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    from baselines import one_shot  # the command line of a one-shot search (DHA)
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="cifar100", choices=automl_env.list_tasks(), help="task to search")
     parser.add_argument(
@@ -81,8 +92,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--algorithm",
         default="ma2ml_screened",
-        choices=sorted(ALGORITHMS),
-        help="search algorithm (default: %(default)s, MA2ML whose critic screens its draws; ma2ml: the paper's)",
+        choices=search_names(),
+        help="search algorithm (default: %(default)s, MA2ML whose critic screens its draws; ma2ml: the paper's); "
+        "also the baselines (rea, tpe, autohas, ...) and the one-shot dha",
     )
     parser.add_argument("--batches", type=integer(minimum=1), default=60, help="number of batches (updates)")
     parser.add_argument("--batch-size", type=integer(minimum=1), default=24, help="pipelines per batch (paper: 24)")
@@ -180,10 +192,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             "check --out (and the options that name the default folder), or start the run without --resume"
         )
     args.store = args.store or args.out / STORE
+    if one_shot.is_one_shot(args.algorithm):
+        one_shot.check_arguments(parser, args)
     args.executor_options = executor_options(parser, args)
     args.fidelity = changed_fidelity(parser, "--fidelity", task.search_fidelity, args.fidelity)
     args.retrain_fidelity = changed_fidelity(parser, "--retrain-fidelity", task.final_fidelity, args.retrain_fidelity)
     return args
+
+
+def search_names() -> list[str]:
+    """Every name ``--algorithm`` takes: the MA2ML variants, then the baselines and one-shot searches."""
+    from baselines.registry import BASELINES, ONE_SHOT
+
+    return list(dict.fromkeys([*sorted(ALGORITHMS), *BASELINES, *ONE_SHOT]))
 
 
 def changed_fidelity(parser: argparse.ArgumentParser, option: str, base: Fidelity, items: Sequence[str]) -> Fidelity:
@@ -274,8 +295,9 @@ def retrain_top(args: argparse.Namespace, result: SearchResult, backend: Any) ->
     return rows
 
 
-def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> SearchResult:
-    """Run the search of a command line (``sys.argv[1:]`` by default) under ``program``'s name; its result."""
+def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Any:
+    """Run the search of a command line (``sys.argv[1:]`` by default) under ``program``'s name; its result (a
+    ``SearchResult``; for a one-shot search, what its run returns: ``baselines.dha.command.OneShotRun``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     try:
@@ -292,6 +314,10 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Se
 
 def interrupted_message(args: argparse.Namespace, argv: Sequence[str], *, program: str | None = None) -> str:
     """What a stopped run kept, and the exact command that resumes it."""
+    from baselines import one_shot
+
+    if one_shot.is_one_shot(args.algorithm):
+        return f"\ninterrupted: {args.algorithm} is not checkpointed; delete {args.out} and start it again"
     batches = checkpointed_batches(args.out)
     kept = [f"{batches} of {args.batches} batches (checkpoint in {args.out})"]
     if trains(args) and args.store.exists():
@@ -304,8 +330,12 @@ def interrupted_message(args: argparse.Namespace, argv: Sequence[str], *, progra
     return f"\ninterrupted: kept {' and '.join(kept)}; lost only {lost}.\nresume with:\n  {command}"
 
 
-def search(args: argparse.Namespace) -> SearchResult:
-    """The search, its report and the retraining of the best pipelines."""
+def search(args: argparse.Namespace) -> Any:
+    """The search, its report and the retraining of the best pipelines (a one-shot search: its run)."""
+    from baselines import one_shot
+
+    if one_shot.is_one_shot(args.algorithm):
+        return one_shot.run(args, backend_options=backend_options(args))
     if args.backend != "train":
         # The controllers and critic are tiny: extra intra-op threads only contend (measured 3x slower
         # per batch on 2 busy cores). Real training sets its own threads (--threads) around each evaluation.
@@ -324,11 +354,11 @@ def search(args: argparse.Namespace) -> SearchResult:
             else {"workers": args.workers, "executor_options": args.executor_options}
         ),
     )
-    algorithm = make_algorithm(args.algorithm, env, seed=args.seed, device=args.device)
+    algorithm = build_search(args, env)
     try:
         result = run_search(
             env,
-            algorithm,  # type: ignore[arg-type]  # a ControllerAlgorithm is a SearchAlgorithm (name: ClassVar)
+            algorithm,
             batches=args.batches,
             batch_size=args.batch_size,
             top_k=args.top_k,
@@ -357,6 +387,15 @@ def search(args: argparse.Namespace) -> SearchResult:
         retrain_top(args, result, env.backend)
     print(f"run folder: {result.out_dir}")
     return result
+
+
+def build_search(args: argparse.Namespace, env: Any) -> Any:
+    """An MA2ML variant (on ``--device``), or a baseline by ``baselines.make_search``."""
+    if args.algorithm in ALGORITHMS:
+        return make_algorithm(args.algorithm, env, seed=args.seed, device=args.device)
+    from baselines.registry import make_search
+
+    return make_search(args.algorithm, env, seed=args.seed, batches=args.batches)
 
 
 def all_failed_message(result: SearchResult) -> str:

@@ -1,4 +1,5 @@
-"""The benchmark harness: searches (MA2ML variants, baselines, MARL library runners) x seeds on one task.
+"""The benchmark harness: searches (MA2ML variants, baselines, MARL library runners, one-shot DHA) x seeds on one
+task.
 
     from baselines.benchmark import BenchmarkConfig, run_benchmark
     result = run_benchmark(BenchmarkConfig(algorithms=("random", "rea"), seeds=(0, 1), batches=5, batch_size=4))

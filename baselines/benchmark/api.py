@@ -74,6 +74,15 @@ class BenchmarkConfig:
         if any(b < 1 or b > self.evaluations for b in self.budgets):
             raise ValueError(f"budgets must be between 1 and the run's {self.evaluations} evaluations: {self.budgets}")
         check_overrides(self.algorithms, self.config_overrides)
+        self._check_one_shot()
+
+    def _check_one_shot(self) -> None:
+        """ValueError where a one-shot search cannot run on this task and backend (it says why)."""
+        from baselines.registry import ONE_SHOT, one_shot_entry
+
+        for name in self.algorithms:
+            if name in ONE_SHOT:
+                one_shot_entry(name, "check")(self.task, self.resolved_backend)
 
     @property
     def evaluations(self) -> int:
@@ -154,7 +163,9 @@ def _run_locked(config: BenchmarkConfig) -> BenchmarkResult:
         )
         for budget in budgets
     ]
-    text = _header(config, backend) + "".join(tables) + (f"\nCommand: `{config.command}`\n" if config.command else "")
+    notes = _one_shot_notes(config, done)
+    text = _header(config, backend) + "".join(tables) + notes
+    text += f"\nCommand: `{config.command}`\n" if config.command else ""
     (config.out / "results.md").write_text(text)
     synthetic = "; synthetic benchmark, not a real dataset's accuracy" if backend.startswith("synthetic") else ""
     title = (
@@ -163,6 +174,25 @@ def _run_locked(config: BenchmarkConfig) -> BenchmarkResult:
     curves = {a: [rows_of[a, s] for s in config.seeds] for a in config.algorithms}
     plot_anytime(curves, config.out, optimum=optimum, title=title)
     return BenchmarkResult(config.out, text, done, rows_of, time.perf_counter() - started)
+
+
+def _one_shot_notes(config: BenchmarkConfig, done: dict[tuple[str, int], dict[str, Any]]) -> str:
+    """What a one-shot search's row means, and its own network's test accuracy (never a reward)."""
+    from baselines.benchmark.report import mean_std
+    from baselines.benchmark.runs import resolved_config
+    from baselines.registry import ONE_SHOT
+
+    lines = []
+    for name in (a for a in config.algorithms if a in ONE_SHOT):
+        steps = resolved_config(next(s for s in config.specs() if s.algorithm == name))["steps"]
+        accuracy = mean_std([done[name, seed]["test_accuracy"] for seed in config.seeds])
+        lines.append(
+            f"\n{name} is one-shot: it trained one network for {steps} steps (its budget; --set steps=N changes it) "
+            f"and proposed no pipelines. Its row is the backend's evaluation of the pipeline it returns, counted at "
+            f"the run's last evaluation (no value at earlier budgets); simulated time is its training time. Its "
+            f"own network's test accuracy (read after the search, never a reward): {accuracy}.\n"
+        )
+    return "".join(lines)
 
 
 def _header(config: BenchmarkConfig, backend: str) -> str:

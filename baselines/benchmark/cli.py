@@ -16,16 +16,18 @@ from pathlib import Path
 from automl_env.arguments import command_line, integer, key_value, numeric_option, output_folder
 from baselines.benchmark.api import DEFAULT_ALGORITHMS, BenchmarkConfig, BenchmarkResult, run_benchmark
 
-DESCRIPTION = """Benchmark searches (MA2ML variants and baselines) on one task and backend: algorithms x seeds.
+DESCRIPTION = """Benchmark searches (MA2ML variants, baselines, dha) on one task and backend: algorithms x seeds.
 
     automl-env benchmark --task cifar100 --seeds 0 1 2 3 4 --batches 40
     automl-env benchmark --task nb201-cifar100 --batches 42 --budgets 96 312 1008
 
 Every (algorithm, seed) run is ma2ml_agents.run_search in its own folder OUT/<algorithm>/seed<k>/, run in
-parallel worker processes. A finished run leaves done.json; re-running with the same arguments reuses it,
-and resumes a run killed half-way from its checkpoint. Writes OUT/evaluations.csv, OUT/results.md (per
-algorithm and budget: mean and std over seeds of the best reward, top-k mean, regret, evaluations to reach
-random search's final best, simulated and wall time) and OUT/anytime_*.png. docs/benchmark.md has the details.
+parallel worker processes (dha, one-shot: one network trained for one step per evaluation of the budget, or
+--set steps=N, and the pipeline it returns evaluated once by the backend; docs/peers.md). A finished run
+leaves done.json; re-running with the same arguments reuses it, and resumes a run killed half-way from its
+checkpoint. Writes OUT/evaluations.csv, OUT/results.md (per algorithm and budget: mean and std over seeds of
+the best reward, top-k mean, regret, evaluations to reach random search's final best, simulated and wall
+time) and OUT/anytime_*.png. docs/benchmark.md has the details.
 """
 
 
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     import automl_env
     from automl_env.backends.registry import BACKENDS
     from baselines.marl import MARL_ALGORITHMS
-    from baselines.registry import BASELINES
+    from baselines.registry import BASELINES, ONE_SHOT
     from ma2ml_agents.registry import ALGORITHMS
 
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a numeric backend option, repeatable, e.g. noise=0.005 (default: none)",
     )
-    names = list(dict.fromkeys([*ALGORITHMS, *BASELINES, *MARL_ALGORITHMS]))  # with searches a script registered
+    # With the searches a script registered:
+    names = list(dict.fromkeys([*ALGORITHMS, *BASELINES, *MARL_ALGORITHMS, *ONE_SHOT]))
     add(
         "--algorithms",
         nargs="+",

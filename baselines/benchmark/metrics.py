@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,10 @@ SECONDS_PER_GPU_DAY = 86400.0
 
 
 def load_evaluations(spec: RunSpec) -> list[dict[str, Any]]:
-    """The run's evaluations in order, with evaluation number, best-so-far and cumulative cost added."""
+    """The run's evaluations in order, with evaluation number, best-so-far and cumulative cost added.
+
+    The number is the row's place in the run, or its ``evaluation`` column where the run wrote one (a one-shot
+    search's single row counts at the run's last evaluation, when its answer exists)."""
     with open(Path(spec.out_dir) / "evaluations.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     best, cost = -np.inf, 0.0
@@ -30,7 +34,7 @@ def load_evaluations(spec: RunSpec) -> list[dict[str, Any]]:
             {
                 "algorithm": spec.algorithm,
                 "seed": spec.seed,
-                "evaluation": number,
+                "evaluation": int(row.get("evaluation") or number),
                 "batch": int(row["batch"]),
                 "index": int(row["index"]),
                 "reward": reward,
@@ -66,7 +70,14 @@ def run_metrics(
     reward and the top-k by observed reward are also scored without noise, as the paper retrains its top-k:
     the observed best of a noisy search is biased upwards, most for the search that samples most widely.
     With ``final``, the pipeline with the best reward also gets its final test accuracy and its regret.
+    Without rows (a one-shot search before its answer exists) every metric is NaN.
     """
+    if not rows:
+        return (
+            {key: float("nan") for key in ("best", "topk", "regret", "gpu_days")}
+            | ({"clean_best": math.nan, "clean_topk": math.nan} if rescore is not None else {})
+            | ({"test": math.nan, "test_regret": math.nan} if final is not None else {})
+        )
     by_pipeline: dict[str, float] = {}
     for row in rows:
         key = row["digest"] or f"{row['batch']}:{row['index']}"
@@ -109,7 +120,7 @@ def budget_metrics(
     metrics: dict[str, list[dict[str, float]]] = {s.algorithm: [] for s in specs}
     for s in specs:
         rescore = functools.partial(rescorer, s) if rescorer is not None else None
-        rows = rows_of[s.algorithm, s.seed][:budget]
+        rows = [row for row in rows_of[s.algorithm, s.seed] if row["evaluation"] <= budget]
         scorer = final(s) if final is not None else None
         metrics[s.algorithm].append(run_metrics(rows, top_k=s.top_k, optimum=optimum, rescore=rescore, final=scorer))
     if "random" in metrics:
@@ -117,7 +128,8 @@ def budget_metrics(
         for algorithm, runs in metrics.items():
             run_specs = [s for s in specs if s.algorithm == algorithm]
             for m, s in zip(runs, run_specs, strict=True):
-                m["reach"] = evaluations_to_reach(rows_of[s.algorithm, s.seed][:budget], target)
+                rows = [row for row in rows_of[s.algorithm, s.seed] if row["evaluation"] <= budget]
+                m["reach"] = evaluations_to_reach(rows, target)
     return metrics
 
 

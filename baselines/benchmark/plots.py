@@ -36,6 +36,9 @@ def plot_anytime(
             )
             scale = SECONDS_PER_GPU_DAY if axis_key != "evaluation" else 1.0
             mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+            if grid[0] == grid[-1]:  # one answer per run (a one-shot search): a point with its spread
+                axis.errorbar(grid[:1] / scale, mean[:1], yerr=std[:1], fmt="o", capsize=3, label=algorithm)
+                continue
             axis.plot(grid / scale, mean, label=algorithm)
             axis.fill_between(grid / scale, mean - std, mean + std, alpha=0.15)
         if optimum is not None:

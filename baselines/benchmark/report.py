@@ -46,12 +46,14 @@ def reached(values: Sequence[float]) -> str:
 
 
 def search_kind(name: str) -> str:
-    """How search ``name`` searches: jointly, one module at a time, or per token (a MARL library)."""
+    """How search ``name`` searches: jointly, one module at a time, per token (a MARL library), or one-shot."""
     from baselines.marl import MARL_ALGORITHMS
-    from baselines.registry import BASELINES
+    from baselines.registry import BASELINES, ONE_SHOT
 
     if name in MARL_ALGORITHMS:
         return "per token (MARL library)"
+    if name in ONE_SHOT:
+        return "one-shot"
     return "sequential" if name in BASELINES and not BASELINES[name].joint else "joint"
 
 

@@ -4,7 +4,9 @@ Every (algorithm, seed) run is ``ma2ml_agents.run_search`` on a vector env in it
 ``OUT/<algorithm>/seed<k>/``. A finished run leaves ``done.json`` holding its spec and resolved config; it is
 reused only when both are unchanged (a changed default reruns it), and a killed run is resumed from its
 checkpoint. The MARL library algorithms (``baselines.marl``) train their library on the token mode instead
-and start again when killed (their learners are not checkpointed).
+and start again when killed (their learners are not checkpointed); so do the one-shot searches
+(``baselines.registry.ONE_SHOT``, DHA), which train their own network for the run's budget and record the
+backend's evaluation of the pipeline they return as the run's one evaluation, at its last.
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ class RunSpec:
 def config_class(name: str) -> type:
     """The config dataclass of search ``name`` (a baseline, an MA2ML variant or a MARL library runner)."""
     from baselines.marl import MARL_ALGORITHMS
-    from baselines.registry import BASELINES
+    from baselines.registry import BASELINES, ONE_SHOT, one_shot_entry
     from ma2ml_agents import ALGORITHMS
 
     if name in MARL_ALGORITHMS:
         return type(MARL_ALGORITHMS[name].config)
+    if name in ONE_SHOT:
+        config_cls: type = one_shot_entry(name, "config_cls")
+        return config_cls
     return BASELINES[name].config_cls if name in BASELINES else ALGORITHMS[name].config_cls
 
 
@@ -109,8 +114,11 @@ def _typed(key: str, current: Any, value: str) -> Any:
 def resolved_config(spec: RunSpec) -> Any:
     """The algorithm's settings for this run as plain JSON (its defaults with the overrides applied)."""
     from baselines.marl import MARL_ALGORITHMS
+    from baselines.registry import ONE_SHOT
 
     config = algorithm_config(spec.algorithm, spec.config_overrides)
+    if spec.algorithm in ONE_SHOT:
+        config = one_shot_config(spec)
     if config is None and spec.algorithm in MARL_ALGORITHMS:
         config = MARL_ALGORITHMS[spec.algorithm].config
     if config is None:
@@ -158,11 +166,13 @@ def search_one(spec: RunSpec) -> dict[str, Any]:
     """The search of ``spec`` in its folder (resumed where a killed run left it)."""
     import automl_env
     from baselines.marl import MARL_ALGORITHMS
-    from baselines.registry import make_search
+    from baselines.registry import ONE_SHOT, make_search
     from ma2ml_agents import run_search
 
     if spec.algorithm in MARL_ALGORITHMS:
         return marl_search_one(spec)
+    if spec.algorithm in ONE_SHOT:
+        return one_shot_one(spec)
     env = automl_env.vector_env(
         spec.task,
         num_envs=spec.batch_size,
@@ -211,6 +221,35 @@ def marl_search_one(spec: RunSpec) -> dict[str, Any]:
         restart=True,  # a killed run left a partial folder: start it again
     )
     return _done(spec, time.perf_counter() - started, result.best_reward)
+
+
+def one_shot_config(spec: RunSpec) -> Any:
+    """The config a one-shot search runs ``spec`` with: its budget's (``batches`` x ``batch_size`` evaluations)
+    with the ``--set`` overrides it has applied on top."""
+    from baselines.registry import one_shot_entry
+
+    overrides = algorithm_config(spec.algorithm, spec.config_overrides)
+    overridden = {key for key, _ in spec.config_overrides if key in config_fields(spec.algorithm)}
+    budget_config = one_shot_entry(spec.algorithm, "budget_config")
+    return budget_config(spec.batches * spec.batch_size, overrides, overridden=overridden)
+
+
+def one_shot_one(spec: RunSpec) -> dict[str, Any]:
+    """A one-shot search's run of ``spec``: started afresh (its training is not checkpointed)."""
+    from baselines.registry import one_shot_entry
+
+    started = time.perf_counter()
+    run = one_shot_entry(spec.algorithm, "run")(
+        spec.task,
+        backend=spec.backend,
+        backend_options=dict(spec.backend_options),
+        seed=spec.seed,
+        config=one_shot_config(spec),
+        evaluations=spec.batches * spec.batch_size,
+        out_dir=spec.out_dir,
+        restart=True,  # a killed run left a partial folder: start it again
+    )
+    return _done(spec, time.perf_counter() - started, run.reward) | {"test_accuracy": run.result.test_accuracy}
 
 
 def _done(spec: RunSpec, wall_seconds: float, best_reward: float) -> dict[str, Any]:

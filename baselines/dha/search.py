@@ -42,13 +42,14 @@ from automl_env.modules.nb201 import NB201Cell
 from automl_env.tasks import TaskSpec, get_task
 from baselines.dha.coding import ArchitectureCode
 from baselines.dha.hypergrad import LogAdam, hypergradient, sgd_step, stepped
-from baselines.dha.policy import K, PairAugmenter, entropy, pair_policy_loss, sample_pairs
+from baselines.dha.policy import DHA_OPERATIONS, K, PairAugmenter, entropy, pair_policy_loss, sample_pairs
 
 
 @dataclass(frozen=True)
 class DHAConfig:
     steps: int = 200
-    """Training steps of the whole run (search and tune)."""
+    """Training steps of the whole run (search and tune): DHA's budget. The commands give it one step per
+    evaluation of their budget (``baselines.dha.command``)."""
     batch_size: int = 64
     search_fraction: float = 0.5
     """Fraction of the steps after which every node is frozen."""
@@ -72,6 +73,15 @@ class DHAResult:
     policy_entropy: float
     seconds: float
     frozen_at: list[int]
+    top_pairs: tuple[tuple[str, str, float], ...] = ()
+    """The most probable ordered pairs of the final policy P, (first, second, probability), most probable first
+    (up to ``TOP_PAIRS``): what ``baselines.dha.answer`` projects onto a task's AUG module."""
+
+
+TOP_PAIRS = 25
+"""Pairs kept in ``DHAResult.top_pairs``: enough for the largest AUG module (25 sub-policies, ImageNet-200)."""
+CURVE = "curve.csv"
+"""Per-step record of a run (``out_dir``): step, training loss of the augmented batch, lr, wd, policy entropy."""
 
 
 def run_dha(
@@ -126,13 +136,28 @@ def run_dha(
         policy_entropy=entropy(tau),
         seconds=seconds,
         frozen_at=loop.frozen_at,
+        top_pairs=top_pairs(tau),
     )
     if out_dir is not None:
         folder = Path(out_dir)
         folder.mkdir(parents=True, exist_ok=True)
         payload = {"task": task.name, "seed": seed, "config": asdict(config), "result": asdict(result)}
         (folder / "result.json").write_text(json.dumps(payload, indent=2) + "\n")
+        _write_curve(folder / CURVE, loop.curve)
     return result
+
+
+def top_pairs(tau: Any, k: int = TOP_PAIRS) -> tuple[tuple[str, str, float], ...]:
+    """The ``k`` most probable ordered pairs of P = softmax(vec tau), ties broken by pair index."""
+    p = torch.softmax(tau.detach().flatten(), dim=0).tolist()
+    order = sorted(range(len(p)), key=lambda j: (-p[j], j))[:k]
+    return tuple((DHA_OPERATIONS[j // K], DHA_OPERATIONS[j % K], p[j]) for j in order)
+
+
+def _write_curve(path: Path, rows: list[dict[str, float]]) -> None:
+    columns = ["step", "train_loss", "lr", "weight_decay", "policy_entropy"]
+    lines = [",".join(columns)] + [",".join(f"{row[c]:.6g}" for c in columns) for row in rows]
+    path.write_text("\n".join(lines) + "\n")
 
 
 class _Loop:
@@ -156,6 +181,7 @@ class _Loop:
         self.wd = LogAdam(config.initial_wd, low=config.wd_bounds[0], high=config.wd_bounds[1], rate=config.eta_rate)
         self.buffers: dict[int, torch.Tensor] = {}
         self.frozen_at: list[int] = []
+        self.curve: list[dict[str, float]] = []
 
     def note_frozen(self, step: int) -> None:
         self.frozen_at += [step] * (sum(self.code.frozen) - len(self.frozen_at))
@@ -183,7 +209,8 @@ class _Loop:
         params = list(self.model.parameters())
         torch.nn.utils.clip_grad_norm_(stepped(params), self.config.clip)
         lr = self.lr.value
-        taken = sgd_step(params, self.buffers, lr=lr, weight_decay=self.wd.value)
+        taken_wd = self.wd.value
+        taken = sgd_step(params, self.buffers, lr=lr, weight_decay=taken_wd)
         clean_images, clean_labels = self._batch(split)
         moved = [p for p in params if p.grad is not None]
         out = self.model(self.view.eval(clean_images), ops, self.code.edge_scales().detach())
@@ -193,6 +220,10 @@ class _Loop:
         d_lr, d_wd = hypergradient(new_grads, taken, lr=lr)
         self.lr.step(d_lr)
         self.wd.step(d_wd)
+        self.curve.append(
+            {"step": len(self.curve), "train_loss": float(losses.detach().mean()), "lr": lr,
+             "weight_decay": taken_wd, "policy_entropy": entropy(self.tau)}
+        )  # fmt: skip
 
     @torch.no_grad()
     def accuracy(self, split: Any, batch_size: int = 500) -> float:
