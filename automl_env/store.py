@@ -114,6 +114,18 @@ class StoredEvaluation:
         }  # fmt: skip
 
 
+def _number(value: Any) -> float:
+    """A number of an export row: JSON's as is, a CSV's text as the int or float it was written from."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ValueError(f"{value!r} is not a number")
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return float(value)
+    return value
+
+
 def _task_name(task: str | TaskSpec) -> str:
     return task if isinstance(task, str) else task.name
 
@@ -336,6 +348,72 @@ class EvalStore:
                 host=host,
                 context=context,
             )
+
+    def restore(self, path: str | Path) -> int:
+        """Add the rows of an ``export`` (``.csv`` or ``.json``) that this store lacks; the number added.
+
+        Rows keep their times, package version and host; a row whose key (task, pipeline, fidelity, seed,
+        context) is already stored is left as stored. This is how a collection continues on a machine that
+        has its committed export but not its store: the evaluations already made are not trained again.
+        """
+        source = Path(path)
+        if self.read_only:
+            raise StoreError(f"evaluation store {self.path} is read-only (file or folder not writable); cannot restore")
+        try:
+            if source.suffix == ".json":
+                data = json.loads(source.read_text())
+                rows = data.get("rows") if isinstance(data, dict) else None
+                if not isinstance(rows, list):
+                    raise StoreError(f"{source}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
+            elif source.suffix == ".csv":
+                with source.open(newline="") as handle:
+                    rows = list(csv.DictReader(handle))
+            else:
+                raise StoreError(f"restore from an EvalStore export (.csv or .json), not {source.suffix!r}")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+            raise StoreError(f"cannot read export {source}: {error}") from None
+        values = [self._restored(source, number, row) for number, row in enumerate(rows, start=1)]
+        with self._connect() as db:
+            before = db.total_changes
+            db.executemany(
+                f"INSERT OR IGNORE INTO evaluations ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                values,
+            )
+            return db.total_changes - before
+
+    @staticmethod
+    def _restored(source: Path, number: int, row: Any) -> tuple[Any, ...]:
+        """One export row as the store's column values; StoreError naming the file and row if it does not decode."""
+        try:
+            missing = [c for c in EXPORT_COLUMNS if c not in row]
+            if missing:
+                raise ValueError(f"missing columns {missing}")
+            pipeline, fidelity = Pipeline.from_json(row["pipeline"]), Fidelity.from_key(str(row["fidelity"]))
+            if pipeline.digest != row["digest"]:
+                raise ValueError(f"digest {row['digest']!r} is not its pipeline's ({pipeline.digest})")
+            if row["status"] not in ("ok", "failed"):
+                raise ValueError(f"status {row['status']!r} is neither 'ok' nor 'failed'")
+            metrics = json.loads(row["metrics"]) if isinstance(row["metrics"], str) else row["metrics"]
+            result = EvalResult(
+                accuracy=_number(row["accuracy"]),
+                flops=_number(row["flops"]),
+                params=_number(row["params"]),
+                cost_seconds=_number(row["cost_seconds"]),
+                backend=str(row["backend"]),
+                status=row["status"],
+                reason=str(row["reason"] or ""),
+                metrics={str(k): float(v) for k, v in dict(metrics).items()},
+            )
+            started = row["started_at"]
+            return (
+                str(row["task"]), pipeline.digest, fidelity.key, int(row["seed"]), str(row["context"] or ""),
+                pipeline.to_json(), json.dumps(fidelity.to_dict(), sort_keys=True),
+                json.dumps(result.to_dict(), sort_keys=True), result.status, result.accuracy, result.backend,
+                None if started in ("", None) else float(started), float(row["finished_at"]), str(row["version"]),
+                str(row["host"]),
+            )  # fmt: skip
+        except (TypeError, ValueError, KeyError, AttributeError, json.JSONDecodeError) as error:
+            raise StoreError(f"{source} row {number}: not an EvalStore export row ({error})") from None
 
     def export(self, path: str | Path, *, task: str | TaskSpec | None = None) -> Path:
         """Write the store as a table: ``.csv`` (one row per evaluation) or ``.json`` (a list of rows)."""

@@ -5,7 +5,8 @@
 
 Every evaluation trains the pipeline with the ``train`` backend at the task's search fidelity and is
 committed to an ``EvalStore`` (``--store``) the moment it finishes; a killed or stopped run is continued
-by running the same command again (the store reads back what is done, nothing is trained twice). Every
+by running the same command again (the store reads back what is done, nothing is trained twice). On a machine
+that has the committed export but not the store, ``--restore`` reads the export into the store first. Every
 ``--export-every`` evaluations the store is exported as a table (``--export``, an ``EvalStore`` CSV that
 the ``table`` backend serves) next to a ``provenance.json`` (code version, data context, fidelity, machine,
 wall time, how many of each kind are done).
@@ -130,6 +131,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--store", type=Path, default=Path("runs/record-fashion-mnist/store.sqlite"))
     parser.add_argument("--export", type=Path, default=Path("runs/record-fashion-mnist/evaluations.csv"))
     parser.add_argument("--export-every", type=int, default=10)
+    parser.add_argument(
+        "--restore",
+        type=Path,
+        action="append",
+        default=[],
+        help="an EvalStore export whose evaluations the store takes before collecting (repeatable)",
+    )
     parser.add_argument("--hours", type=float, default=float("inf"), help="stop after this much wall time")
     parser.add_argument("--limit", type=int, default=None, help="evaluate at most the first N of the plan")
     parser.add_argument("--design-seed", type=int, default=0)
@@ -147,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     args.store.parent.mkdir(parents=True, exist_ok=True)
     store = EvalStore(args.store)
+    for export in args.restore:
+        print(f"restored {store.restore(export)} evaluations from {export}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
     done: Counter[str] = Counter()
     started, trained = time.monotonic(), 0.0

@@ -103,6 +103,44 @@ def test_export_csv_and_json(tmp_path: Path) -> None:
         store.export(tmp_path / "table.pkl")
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_restore_reads_an_export_back_without_replacing_what_is_stored(tmp_path: Path, suffix: str) -> None:
+    """A collection continued on another machine: the export's rows come back exactly, stored rows stay."""
+    store = EvalStore(tmp_path / "s.sqlite")
+    ps = pipelines(3)
+    for i, p in enumerate(ps):
+        store.put(TASK, p, FIDELITY, i % 2, result(i, "failed" if i == 2 else "ok"), started_at=5.0 + i)
+    exported = store.export(tmp_path / f"table{suffix}")
+    fresh = EvalStore(tmp_path / "fresh.sqlite")
+    fresh.put(TASK, ps[0], FIDELITY, 0, result(7))
+    assert fresh.restore(exported) == 2
+    assert fresh.restore(exported) == 0
+    assert fresh.get(TASK, ps[0], FIDELITY, 0) == result(7)
+    assert fresh.get(TASK, ps[2], FIDELITY, 0) == result(2, "failed")
+    again = EvalStore(tmp_path / "again.sqlite")
+    again.restore(exported)
+    assert again.export(tmp_path / f"again{suffix}").read_text() == exported.read_text()
+
+
+def test_restore_names_the_row_it_cannot_read(tmp_path: Path) -> None:
+    store = EvalStore(tmp_path / "s.sqlite")
+    for i, p in enumerate(pipelines(2)):
+        store.put(TASK, p, FIDELITY, 0, result(i))
+    with store.export(tmp_path / "table.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    rows[1]["digest"] = "0" * 16
+    with (tmp_path / "bad.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    fresh = EvalStore(tmp_path / "fresh.sqlite")
+    with pytest.raises(BackendSetupError, match=r"bad\.csv row 2: .*digest"):
+        fresh.restore(tmp_path / "bad.csv")
+    assert len(fresh) == 0, "a bad row restores nothing"
+    with pytest.raises(BackendSetupError, match=r"\.csv or \.json"):
+        fresh.restore(tmp_path / "table.pkl")
+
+
 def test_rows_are_plain_json(tmp_path: Path) -> None:
     store = EvalStore(tmp_path / "s.sqlite")
     store.put(TASK, pipelines(1)[0], FIDELITY, 0, result(0))
