@@ -8,8 +8,8 @@ committed to an ``EvalStore`` (``--store``) the moment it finishes; a killed or 
 by running the same command again (the store reads back what is done, nothing is trained twice). On a machine
 that has the committed export but not the store, ``--restore`` reads the export into the store first. Every
 ``--export-every`` evaluations the store is exported as a table (``--export``, an ``EvalStore`` CSV that
-the ``table`` backend serves) next to a ``provenance.json`` (code version, data context, fidelity, machine,
-wall time, how many of each kind are done).
+the ``table`` backend serves) next to a ``provenance.json`` (code commits, data context, fidelity, hosts, the
+training time and collection window of the store's rows, how much of the plan and of each kind is done).
 
 The design (``plan``, fixed by ``--design-seed``) answers the questions of the landscape study:
 - ``uniform``: pipelines drawn uniformly from the joint token space, at seed 0 (the landscape's spread,
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -109,19 +110,55 @@ def pipeline_of(task: TaskSpec, tokens: Sequence[int]) -> Pipeline:
     return Pipeline.of(configs)
 
 
-def write_provenance(path: Path, backend: object, task: TaskSpec, done: Counter[str], seconds: float) -> None:
+def write_provenance(
+    path: Path, store: EvalStore, backend: object, task: TaskSpec, done: Counter[str], *, design_seed: int, of: int
+) -> None:
+    """``provenance.json`` beside the export: the setting, and what the store holds (every session's rows)."""
+    records = [r for r in store.records(task) if r.context == getattr(backend, "context", "")]
+    finished = sorted(r.finished_at for r in records)
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    commits = list(previous.get("code_commits", []))
+    commit = _git_commit()
+    if commit and commit not in commits:
+        commits.append(commit)
     provenance = {
         "task": task.name,
         "task_version": task.version,
         "fidelity": asdict(task.search_fidelity),
         "context": getattr(backend, "context", None),
         "automl_env": automl_env.__version__,
-        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.node()}".strip(),
         "python": platform.python_version(),
+        "plan": {"design_seed": design_seed, "prefix": sum(done.values()), "of": of},
         "evaluations": dict(done),
-        "training_seconds_this_session": round(seconds, 1),
+        "training_seconds": round(sum(r.result.cost_seconds for r in records), 1),
+        "collected_utc": [_utc(finished[0]), _utc(finished[-1])] if finished else [],
+        "hosts": sorted({r.host for r in records}),
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "code_commits": commits,
     }
     path.write_text(json.dumps(provenance, indent=1) + "\n")
+
+
+def _utc(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (with ``+dirty`` when it has changes), or None outside a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -159,14 +196,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"restored {store.restore(export)} evaluations from {export}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
     done: Counter[str] = Counter()
-    started, trained = time.monotonic(), 0.0
+    started = time.monotonic()
     for i, item in enumerate(planned):
         if time.monotonic() - started > args.hours * 3600:
             print(f"stopping after {args.hours} h; run the same command to continue")
             break
         tick = time.monotonic()
         [result] = backend.evaluate([pipeline_of(task, item.tokens)], seed=item.seed)
-        trained += time.monotonic() - tick
         done[item.kind] += 1
         print(
             f"[{i + 1}/{len(planned)}] {item.kind:7s} seed {item.seed} {result.status} {result.accuracy:.4f} "
@@ -175,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if (i + 1) % args.export_every == 0 or i + 1 == len(planned):
             store.export(args.export, task=task.name)
-            write_provenance(args.export.with_name("provenance.json"), backend, task, done, trained)
+            provenance = args.export.with_name("provenance.json")
+            write_provenance(provenance, store, backend, task, done, design_seed=args.design_seed, of=len(planned))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -73,3 +74,31 @@ def test_an_export_path_the_store_cannot_write_is_a_usage_error_before_any_train
         recorder.main(["--export", export, "--plan-only"])
     assert stop.value.code == 2
     assert "--export must end in .csv or .json" in capsys.readouterr().err
+
+
+def test_the_provenance_describes_every_session_of_the_store(recorder: ModuleType, tmp_path: Path) -> None:
+    """Training time, window and hosts come from the store's rows of the backend's context, restored ones included."""
+    from types import SimpleNamespace
+
+    from automl_env.backends.base import EvalResult
+    from automl_env.store import EvalStore
+
+    task = automl_env.get_task("fashion-mnist")
+    planned = recorder.plan(
+        task, recorder.Design(uniform=3, mutants=1, repeated=0, per_module=0, default_seeds=0), seed=0
+    )
+    store = EvalStore(tmp_path / "store.sqlite")
+    for i, item in enumerate(planned):
+        result = EvalResult(0.7, 1.0, 1.0, 20.0 + i, "train")
+        store.put(task, recorder.pipeline_of(task, item.tokens), task.search_fidelity, item.seed, result, context="c")
+    store.put(task, recorder.pipeline_of(task, planned[0].tokens), task.search_fidelity, 9, result, context="other")
+    path = tmp_path / "provenance.json"
+    path.write_text(json.dumps({"code_commits": ["abc1234"]}))
+    done = Counter(p.kind for p in planned)
+    recorder.write_provenance(path, store, SimpleNamespace(context="c"), task, done, design_seed=0, of=10)
+    provenance = json.loads(path.read_text())
+    assert provenance["plan"] == {"design_seed": 0, "prefix": 4, "of": 10}
+    assert provenance["evaluations"] == {"uniform": 3, "mutant": 1}
+    assert provenance["training_seconds"] == 20.0 + 21.0 + 22.0 + 23.0
+    assert provenance["code_commits"][0] == "abc1234" and len(provenance["hosts"]) == 1
+    assert len(provenance["collected_utc"]) == 2
