@@ -41,6 +41,13 @@ def test_the_tiny_suite_writes_a_report_and_reuses_its_runs(tmp_path: Path, caps
     capsys.readouterr()
     main(argv)  # the same suite again: every run is reused
     assert capsys.readouterr().out.count(f"{per_task} runs reused, 0 to run") == len(suite.tasks)
+    main([*argv, "--algorithms", "rea", "random"])  # a subset of the suite: its runs reused, its rows only
+    assert capsys.readouterr().out.count(f"{2 * len(suite.seeds)} runs reused, 0 to run") == len(suite.tasks)
+    with open(tmp_path / "runs.csv", newline="") as handle:
+        assert {r["algorithm"] for r in csv.DictReader(handle)} == {"random", "rea"}
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--algorithms", "rea", "tpe"])
+    assert stop.value.code == 2 and "tpe is not one of them" in capsys.readouterr().err
 
 
 def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> None:

@@ -36,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="runs in parallel processes (default: %(default)s, the number of CPUs)",
     )
     parser.add_argument(
+        "--algorithms",
+        nargs="+",
+        default=None,
+        metavar="NAME",
+        help="only these searches of the suite (default: all of them); their finished runs in OUT are reused",
+    )
+    parser.add_argument(
         "--reps", type=integer(minimum=1), default=2000, help="bootstrap resamples of the IQM (default: %(default)s)"
     )
     parser.add_argument(
@@ -51,9 +58,16 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Pa
     """Run the leaderboard of a command line (``sys.argv[1:]`` by default); returns its output folder."""
     from ma2ml_agents.run_folder import RunFolderError
 
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    suite = SUITES[args.suite]
+    if args.algorithms is not None:
+        try:
+            suite = suite.only(args.algorithms)
+        except ValueError as error:
+            parser.error(f"--algorithms: {error}")
     config = LeaderboardConfig(
-        suite=SUITES[args.suite],
+        suite=suite,
         out=args.out or Path("runs") / f"leaderboard-{args.suite}",
         workers=args.workers,
         reps=args.reps,

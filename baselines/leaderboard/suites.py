@@ -11,7 +11,8 @@ synthetic-rugged cifar100 up to 4,008 evaluations, 5 seeds. ``tiny`` is the suit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from baselines.marl import MARL_ALGORITHMS
 from baselines.registry import SEARCHES
@@ -70,6 +71,16 @@ class Suite:
         for entry in self.tasks:
             if any(b % self.batch_size for b in entry.budgets):
                 raise ValueError(f"suite {self.name}: budgets of {entry.task} must be multiples of {self.batch_size}")
+
+    def only(self, algorithms: Sequence[str]) -> Suite:
+        """The suite with these of its searches only (in the suite's order): a report of a subset of its rows."""
+        unknown = [a for a in algorithms if a not in self.algorithms]
+        if unknown or not algorithms:
+            raise ValueError(
+                f"suite {self.name} runs {', '.join(self.algorithms)}; "
+                + (f"{', '.join(unknown)} is not one of them" if unknown else "name at least one of them")
+            )
+        return replace(self, algorithms=tuple(a for a in self.algorithms if a in algorithms))
 
 
 TPE_AT_4008 = (
