@@ -73,6 +73,9 @@ class ScreenedConfig(MA2MLConfig):
     """Local candidates (one-token mutants of the best evaluated pipelines) per policy draw; 0: none."""
     local_parents: int = 8
     """How many of the best evaluated pipelines (by observed reward) the local candidates mutate."""
+    local_coverage: float = 0.5
+    """c: where the local candidates L number fewer than c x N, N the size of the parents' one-token
+    neighbourhoods, they are cut to L x L / (c x N) (0: never cut)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,8 +84,9 @@ class ScreenedConfig(MA2MLConfig):
                 raise ValueError(f"screened MA2ML config: {name} must be >= 1, got {getattr(self, name)!r}")
         if not self.exploration_bonus >= 0.0:
             raise ValueError(f"screened MA2ML config: exploration_bonus must be >= 0, got {self.exploration_bonus!r}")
-        if not self.local_share >= 0.0:
-            raise ValueError(f"screened MA2ML config: local_share must be >= 0, got {self.local_share!r}")
+        for name in ("local_share", "local_coverage"):
+            if not getattr(self, name) >= 0.0:
+                raise ValueError(f"screened MA2ML config: {name} must be >= 0, got {getattr(self, name)!r}")
 
 
 class ScreenedMA2ML(MA2ML):
@@ -131,8 +135,8 @@ class ScreenedMA2ML(MA2ML):
         """Every candidate of a fresh pool, new distinct rows first by the screen's score, and how many are new."""
         m = self.config.proposal_pool * max(n, self.config.minibatch_size)
         candidates = self.sample_tokens(m)
-        local = round(self.config.local_share * m)
-        if local and len(self.replay):
+        local = self.local_count(m)
+        if local:
             candidates = torch.cat([candidates, self.local_tokens(local)])
         if len(set(row_keys(candidates)) - self.known) < n:
             candidates = torch.cat([candidates, self.uniform_tokens(m)])
@@ -149,6 +153,18 @@ class ScreenedMA2ML(MA2ML):
         nvec = torch.tensor(self.space.flat_nvec, device=self.device)
         draws = torch.rand(n, len(nvec), generator=self.act_generator, device=self.device)
         return (draws * nvec).long().clamp(max=nvec - 1)
+
+    def local_count(self, m: int) -> int:
+        """How many local candidates a pool of m policy draws gets (module docstring): none before any result."""
+        config = self.config
+        if not len(self.replay):
+            return 0
+        wanted = config.local_share * m
+        parents = min(config.local_parents, len(self.replay))
+        neighbourhoods = parents * sum(n - 1 for n in self.space.flat_nvec)
+        if wanted < config.local_coverage * neighbourhoods:
+            wanted *= wanted / (config.local_coverage * neighbourhoods)
+        return round(wanted)
 
     @torch.no_grad()
     def local_tokens(self, n: int) -> torch.Tensor:
