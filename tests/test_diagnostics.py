@@ -138,12 +138,33 @@ def test_local_candidates_are_one_token_mutants_of_the_best_evaluated(parents: i
     assert bool((distance == 1).any(dim=1).all())  # (a mutant may also equal another parent)
 
 
+@pytest.mark.parametrize(
+    ("nvec", "coverage", "expected"),
+    [
+        ([5] * 6, 0.5, 192),  # a NAS-Bench-201 cell: 8 parents' neighbourhoods hold 192 rows, the share stands
+        ([15] * 50, 0.5, 13),  # 8 x 700 = 5,600 neighbours: 192 x 192 / 2,800 = 13.2
+        ([15] * 50, 0.0, 192),  # never cut
+    ],
+)
+def test_local_candidates_are_cut_where_a_screen_covers_little_of_the_neighbourhoods(
+    nvec: list[int], coverage: float, expected: int
+) -> None:
+    from gymnasium import spaces
+
+    space = JointActionSpace.from_spaces({"a": spaces.MultiDiscrete(nvec)})
+    algorithm = make_algorithm("ma2ml_screened", space, seed=0, critic_hidden_size=8, local_coverage=coverage)
+    assert algorithm.local_count(384) == 0  # nothing evaluated yet: no parents
+    algorithm.replay.add(algorithm.uniform_tokens(24), torch.zeros(24))
+    assert algorithm.local_count(384) == expected
+
+
 BAD_SCREENS = [
     ("proposal_pool", 0),
     ("critic_ensemble", 0),
     ("exploration_bonus", -1.0),
     ("local_share", -0.5),
     ("local_parents", 0),
+    ("local_coverage", -1.0),
 ]
 
 
