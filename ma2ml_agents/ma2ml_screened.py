@@ -8,9 +8,10 @@ use their model, to decide which pipelines are worth an evaluation:
    and, once anything is evaluated, l = ``local_share`` x m local candidates: one-token mutants of the
    ``local_parents`` best pipelines evaluated so far (by observed reward; a parent drawn uniformly, one token
    position drawn uniformly, redrawn uniformly among its other values). Where l is below c x N (c =
-   ``local_coverage``, N the number of one-token neighbours of the parents), it is cut to l x l / (c x N). An asynchronous search asks for one
-   pipeline per free worker: its asks between two updates take the next best rows of one screen, as one batch
-   would. Drop the candidates already evaluated and repeats, and evaluate the n with the largest
+   ``local_coverage``, N the number of one-token neighbours of the parents), it is cut to l x l / (c x N).
+   An asynchronous search asks for one pipeline per free worker: its asks between two updates take the next
+   best rows of one screen, as one batch would. Drop the candidates already evaluated and repeats, and evaluate
+   the n with the largest
        u(A) = mean_e Q_e(S, A) + beta * std_e Q_e(S, A)
    over an ensemble of E critics (``critic_ensemble``, beta = ``exploration_bonus``, in standardised reward
    units); the first batch, before any fit, is the first n distinct draws; when the policies have committed so
@@ -48,8 +49,9 @@ search to settle early on a local optimum. Hence ``local_coverage`` 0.5 (chosen 
 where the local candidates cannot cover half the neighbourhoods they are cut, quadratically in how little they
 cover (13 a screen on cifar100); on the ten recorded tables (192 to 200 neighbours) nothing changes, run for run.
 On synthetic-rugged at 4,008 the cut raised the best found from 0.777 to 0.799 on seeds 0-4 (docs/ma2ml_study.md,
-section 5); it is still below REINFORCE's and BenchMARL's PPO learners' there (docs/marl.md). Uniform draws join only when the policies' draws (and the local ones) run out of new
-pipelines, so the policies, and with them the counterfactual credit, decide where the global draws look.
+section 5); it is still below REINFORCE's and BenchMARL's PPO learners' there (docs/marl.md). Uniform draws join
+only when the policies' draws (and the local ones) run out of new pipelines, so the policies, and with them the
+counterfactual credit, decide where the global draws look.
 """
 
 from __future__ import annotations
