@@ -149,11 +149,9 @@ class Comparison:
 
 
 def verdict(difference: Estimate, fit: SurrogateSpread) -> str:
+    """What a joint-minus-sequential difference says, given how well the served surrogate ranks held-out pipelines."""
     if not fit.spearman.value >= DECIDES_AT:
-        return (
-            f"undecided: the surrogate is too weak to decide (held-out Spearman {fit.spearman.value:.2f} < "
-            f"{DECIDES_AT} on {fit.pipelines} pipelines)"
-        )
+        return "undecided: the surrogate is too weak to decide"
     if difference.low > 0:
         return "joint better on the surrogate"
     if difference.high < 0:
@@ -203,6 +201,12 @@ def describe_comparison(comparison: Comparison) -> str:
     for pair, differences in comparison.differences.items():
         cells = [f"{differences[b]}: {comparison.verdicts[pair][b]}" for b in budgets]
         lines.append(f"| {pair} | {' | '.join(cells)} |")
+    fit = comparison.served_fit
+    lines.append(
+        f"\nThe served surrogate ({fit.kind}) ranks held-out recorded pipelines with Spearman {fit.spearman.value:.3f} "
+        f"[{fit.spearman.low:.3f}, {fit.spearman.high:.3f}] ({fit.pipelines} pipelines, {fit.splits} splits); "
+        f"a difference is read only at {DECIDES_AT} or more."
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -19,6 +19,7 @@ from automl_env.record_analysis import (
     Estimate,
     RecordSample,
     canonical_tokens,
+    design_sample,
     model_r2,
     mutation_correlation,
     read_record,
@@ -149,6 +150,12 @@ def test_noise_alone_shows_no_interaction(sample: RecordSample) -> None:
     assert models["full"].value < 0.2
 
 
+def test_the_whole_design_is_a_sample_of_every_planned_evaluation() -> None:
+    whole = design_sample(TASK)
+    assert whole.counts() == {"uniform": 750, "mutant": 375, "repeat": 300, "module": 85}
+    assert np.isnan(whole.accuracy).all() and whole.planned == 1510
+
+
 def test_synthetic_rugged_rescores_the_same_rows_and_seeds(sample: RecordSample) -> None:
     objective = token_objective(TASK, "synthetic-rugged")
     imitation = sample.rescored(objective)
@@ -182,22 +189,8 @@ def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.C
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "figures.json"
-    module.main(
-        [
-            "--resamples",
-            "20",
-            "--splits",
-            "2",
-            "--seeds",
-            "0",
-            "--budgets",
-            "24",
-            "--batch-size",
-            "8",
-            "--out",
-            str(out),
-        ]
-    )
+    tiny = ["--resamples", "20", "--splits", "2", "--surrogates", "random_forest", "--seeds", "1", "--budgets", "24"]
+    module.main([*tiny, "--batch-size", "8", "--no-reference", "--out", str(out)])
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text())
     recorded, synthetic = figures["statistics"]
