@@ -60,16 +60,16 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> RecordSample:
     return read
 
 
-WEIGHTS = [np.random.default_rng(1).normal(size=n) for n in TASK.modules["aug"].nvec] + [
-    np.random.default_rng(2 + p).normal(size=n)
-    for p, n in enumerate(np.concatenate([s.nvec for s in TASK.modules.values()])[30:])
-]
+_DRAW = np.random.default_rng(1)
+WEIGHTS = [_DRAW.normal(size=n) for space in TASK.modules.values() for n in space.nvec]
+"""A random effect of every token value of every position."""
 
 
 def effect(tokens: np.ndarray, position: int) -> np.ndarray:
-    """A centred random effect of one token (aug 2, nas 30 and 35, hpo 83 and 84 act in every pipeline)."""
-    weights = WEIGHTS[position] - WEIGHTS[position].mean()
-    return weights[tokens[:, position]]
+    """A random effect of one token, of mean 0 and variance 1 over its values (aug 2, nas 30 and 35, hpo 83 and 84
+    act in every pipeline)."""
+    weights = WEIGHTS[position]
+    return ((weights - weights.mean()) / weights.std())[tokens[:, position]]
 
 
 def additive(t: np.ndarray) -> np.ndarray:
@@ -133,15 +133,14 @@ def test_the_models_find_interactions_where_the_function_has_them(
 ) -> None:
     models = model_r2(scored(sample, function, 0.05), resamples=100)
     between, within = models["between_module_interaction"], models["within_module_interaction"]
-    assert models["full"].value > 0.6
     if expected == "between":
-        assert between.value > 0.15 and between.low > 0.05
+        assert between.value > 0.1 and between.low > 0.03
     else:
-        assert between.value < 0.05
+        assert between.value < 0.03
     if expected == "within":
-        assert within.value > 0.1 and within.low > 0
+        assert within.value > 0.15 and within.low > 0.05
     if expected == "additive":
-        assert models["per_token"].value > 0.9 and models["additive"].value > 0.3 and within.value < 0.05
+        assert models["per_token"].value > 0.9 and models["additive"].value > 0.5
 
 
 def test_noise_alone_shows_no_interaction(sample: RecordSample) -> None:
