@@ -60,7 +60,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> RecordSample:
     return read
 
 
-_DRAW = np.random.default_rng(1)
+_DRAW = np.random.default_rng(2)
 WEIGHTS = [_DRAW.normal(size=n) for space in TASK.modules.values() for n in space.nvec]
 """A random effect of every token value of every position."""
 
@@ -134,9 +134,9 @@ def test_the_models_find_interactions_where_the_function_has_them(
     models = model_r2(scored(sample, function, 0.05), resamples=100)
     between, within = models["between_module_interaction"], models["within_module_interaction"]
     if expected == "between":
-        assert between.value > 0.1 and between.low > 0.03
+        assert between.value > 0.15 and between.low > 0.05
     else:
-        assert between.value < 0.03
+        assert between.value < 0.05
     if expected == "within":
         assert within.value > 0.15 and within.low > 0.05
     if expected == "additive":
