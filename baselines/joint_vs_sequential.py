@@ -3,8 +3,9 @@
 The record (an ``EvalStore`` export of a task) is served by the ``table`` backend with a surrogate for the
 pipelines it does not hold (``runs="mean"``: a recorded pipeline's seed mean, a prediction otherwise). Each search
 of ``PAIRS`` (a joint search and the sequential search with the same inner algorithm, ``baselines.sequential``)
-runs on it at equal budgets over several seeds, and is scored by the served value of the best pipeline it found
-(noise-free by construction). A budget is evaluations; sequential search gives each module a third of it.
+runs on it, with random search (``REFERENCE``) as the floor, at equal budgets over several seeds, and is scored
+by the served value of the best pipeline it found (noise-free by construction). A budget is evaluations;
+sequential search gives each module a third of it.
 
 What this can decide is bounded by the surrogate: the searches climb the surrogate's landscape, not real
 training. ``surrogate_spread`` measures how well each kind predicts recorded pipelines it was not fitted on
@@ -32,6 +33,8 @@ from baselines.registry import make_search
 from ma2ml_agents.spaces import JointActionSpace
 
 PAIRS = (("tpe", "sequential_tpe"), ("rea", "sequential_rea"))
+REFERENCE = ("random",)
+"""Searches run beside the pairs, as the floor they are read against."""
 DECIDES_AT = 0.5
 """Mean held-out Spearman below which a surrogate's landscape is not read as the record's (a loose bar:
 surrogate benchmarks such as NAS-Bench-301 report 0.8 to 0.9)."""
@@ -170,11 +173,13 @@ def compare(
     budgets: Sequence[int] = (96, 312),
     batch_size: int = 24,
     pairs: Sequence[tuple[str, str]] = PAIRS,
+    reference: Sequence[str] = REFERENCE,
     splits: int = 10,
 ) -> Comparison:
-    """Each pair of ``pairs`` on the record ``export`` served with ``surrogate``; see the module docstring."""
+    """Each pair of ``pairs``, and the ``reference`` searches, on the record ``export`` served with ``surrogate``;
+    see the module docstring."""
     backend = TableBackend(sample.task, table=export, surrogate=surrogate, runs="mean")
-    names = [name for pair in pairs for name in pair]
+    names = [*reference, *(name for pair in pairs for name in pair)]
     scores = {name: search_scores(backend, name, seeds=seeds, budgets=budgets, batch_size=batch_size) for name in names}
     fit = surrogate_spread(sample, surrogate, splits=splits)
     differences = {
