@@ -181,7 +181,8 @@ def _mutation_correlation(
     return float(np.corrcoef(values, mutated)[0, 1])
 
 
-def _one_hot(rows: IntArray, nvec: IntArray) -> FloatArray:
+def one_hot(rows: IntArray, nvec: IntArray) -> FloatArray:
+    """(n, sum(nvec)) indicator matrix of token rows: one column per (position, token)."""
     offsets = np.concatenate([[0], np.cumsum(nvec)[:-1]])
     out = np.zeros((rows.shape[0], int(nvec.sum())))
     out[np.arange(rows.shape[0])[:, None], rows + offsets] = 1.0
@@ -191,7 +192,7 @@ def _one_hot(rows: IntArray, nvec: IntArray) -> FloatArray:
 def _additive_r2(rows: IntArray, values: FloatArray, nvec: IntArray, ridge: float = 1e-3) -> float:
     """Held-out R^2 (last quarter of the samples) of a ridge fit on one-hot tokens (first three quarters)."""
     cut = 3 * rows.shape[0] // 4
-    x = _one_hot(rows, nvec)
+    x = one_hot(rows, nvec)
     mean = values[:cut].mean()
     gram = x[:cut].T @ x[:cut] + ridge * np.eye(x.shape[1])
     weights = np.linalg.solve(gram, x[:cut].T @ (values[:cut] - mean))

@@ -11,16 +11,11 @@ that has the committed export but not the store, ``--restore`` reads the export 
 the ``table`` backend serves) next to a ``provenance.json`` (code commits, data context, fidelity, hosts, the
 training time and collection window of the store's rows, how much of the plan and of each kind is done).
 
-The design (``plan``, fixed by ``--design-seed``) answers the questions of the landscape study:
-- ``uniform``: pipelines drawn uniformly from the joint token space, at seed 0 (the landscape's spread,
-  additive R^2 and interactions between modules);
-- ``mutant``: for each of the first uniform pipelines, one neighbour with one token redrawn (mutation
-  correlation);
-- ``repeat``: some uniform pipelines again at seeds 1..3 (seed-to-seed noise and the intraclass correlation);
-- ``module``: the task's default pipeline with one module's tokens drawn at random and the others left at their
-  defaults, and the default pipeline itself over ``--default-seeds`` seeds (what each module alone can do).
-The kinds are interleaved so that every prefix of the plan holds each kind in proportion: a collection cut
-short is still a balanced, smaller design.
+The design (``automl_env.record_design.plan``, fixed by ``--design-seed``) answers the questions of the landscape
+study: ``uniform`` pipelines (spread, additive R^2, interactions between modules), one-token ``mutant``s of some of
+them (mutation correlation), ``repeat``s of some at seeds 1..3 (seed noise, intraclass correlation) and ``module``
+rows (the default pipeline with one module drawn at random; the default over several seeds), interleaved so that
+every prefix is a balanced, smaller design. ``examples/analyse_fashion_mnist_record.py`` reads them back.
 """
 
 from __future__ import annotations
@@ -32,74 +27,15 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-
-import numpy as np
 
 import automl_env
 from automl_env.backends.registry import make_backend
 from automl_env.pipeline import Pipeline
+from automl_env.record_design import Design, plan
 from automl_env.store import EvalStore
 from automl_env.tasks import TaskSpec
-
-
-@dataclass(frozen=True)
-class Planned:
-    """One evaluation of the design: a joint token row, the evaluation seed, and why it is in the design."""
-
-    kind: str
-    tokens: tuple[int, ...]
-    seed: int
-    ref: int = -1
-    """For ``mutant`` and ``repeat``: the index of the uniform pipeline it is paired with."""
-
-
-@dataclass(frozen=True)
-class Design:
-    uniform: int = 750
-    mutants: int = 375
-    repeated: int = 100
-    repeat_seeds: tuple[int, ...] = (1, 2, 3)
-    per_module: int = 25
-    default_seeds: int = 10
-
-
-def plan(task: TaskSpec, design: Design, *, seed: int) -> list[Planned]:
-    """The whole design in collection order (see the module docstring)."""
-    rng = np.random.default_rng(seed)
-    nvec = np.array([n for space in task.modules.values() for n in space.nvec])
-    uniform = rng.integers(0, nvec, size=(design.uniform, nvec.size))
-    kinds: dict[str, list[Planned]] = {"uniform": [Planned("uniform", tuple(map(int, r)), 0) for r in uniform]}
-    mutants = []
-    for i in range(min(design.mutants, design.uniform)):
-        row = uniform[i].copy()
-        position = int(rng.integers(nvec.size))
-        row[position] = (row[position] + 1 + rng.integers(nvec[position] - 1)) % nvec[position]
-        mutants.append(Planned("mutant", tuple(map(int, row)), 0, ref=i))
-    kinds["mutant"] = mutants
-    kinds["repeat"] = [
-        Planned("repeat", kinds["uniform"][i].tokens, s, ref=i)
-        for i in range(min(design.repeated, design.uniform))
-        for s in design.repeat_seeds
-    ]
-    default = np.concatenate([space.encode(space.default()) for space in task.modules.values()])
-    module_rows = [Planned("module", tuple(map(int, default)), s) for s in range(design.default_seeds)]
-    start = 0
-    for space in task.modules.values():
-        stop = start + space.num_tokens
-        for _ in range(design.per_module):
-            row = default.copy()
-            row[start:stop] = rng.integers(0, nvec[start:stop])
-            module_rows.append(Planned("module", tuple(map(int, row)), 0))
-        start = stop
-    kinds["module"] = module_rows
-    # Interleave: item i of a kind with n items sits at (i + 0.5) / n of the collection; a mutant or a repeat
-    # of uniform pipeline i therefore comes after it.
-    keyed = [
-        ((i + 0.5) / len(items), order, p) for order, items in enumerate(kinds.values()) for i, p in enumerate(items)
-    ]
-    return [p for _, _, p in sorted(keyed, key=lambda k: (k[0], k[1]))]
 
 
 def pipeline_of(task: TaskSpec, tokens: Sequence[int]) -> Pipeline:

@@ -1,0 +1,116 @@
+"""What the recorded Fashion-MNIST evaluations say so far: landscape statistics, surrogates, joint vs sequential.
+
+    python examples/analyse_fashion_mnist_record.py                       # the shipped export
+    python examples/analyse_fashion_mnist_record.py --export runs/record-fashion-mnist/evaluations.csv --out a.json
+
+Reads an ``EvalStore`` export of ``examples/record_fashion_mnist.py``'s design (any prefix of it) and prints, as
+markdown tables:
+
+1. the design-based landscape statistics (``automl_env.record_analysis``) of the record, beside
+   ``synthetic-rugged`` on the same token rows and seeds and on the whole design (made-up accuracies, never real
+   ones: what the estimators can see at the record's n and at the design's), and the first two rows in
+   docs/landscapes.md's hardness-table format;
+2. the held-out fit of each surrogate kind on the recorded pipelines (``baselines.joint_vs_sequential``);
+3. joint versus sequential search on the record served with the best of them, at equal budgets over seeds,
+   with intervals, and whether the surrogate is good enough to decide (``--no-search`` skips it). The search
+   seeds exclude the design seed: a search generator seeded like the design's draws its uniform pipelines.
+
+``--out`` writes every figure as JSON. Single process; the searches take a few minutes at the defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import automl_env
+from automl_env.landscape import token_objective
+from automl_env.record_analysis import (
+    describe_record,
+    design_sample,
+    hardness_row,
+    read_record,
+    record_statistics,
+)
+from automl_env.record_design import Design
+from baselines.joint_vs_sequential import compare, describe_comparison, describe_fits, surrogate_spread
+
+SHIPPED = Path(automl_env.__file__).parent / "data" / "fashion_mnist_record" / "evaluations.csv"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--export", type=Path, default=SHIPPED, help="EvalStore export (default: the shipped one)")
+    parser.add_argument("--task", default="fashion-mnist")
+    parser.add_argument("--design-seed", type=int, default=0)
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of every interval")
+    parser.add_argument("--splits", type=int, default=10, help="random 80/20 splits scoring each surrogate")
+    parser.add_argument("--surrogates", nargs="+", default=["hist_gb", "random_forest"])
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=list(range(1, 11)), help="search seeds (not the design seed)"
+    )
+    parser.add_argument("--budgets", type=int, nargs="+", default=[96, 312], help="evaluations per search")
+    parser.add_argument("--batch-size", type=int, default=24)
+    parser.add_argument("--no-search", action="store_true", help="skip joint versus sequential search")
+    parser.add_argument("--no-reference", action="store_true", help="skip synthetic-rugged on the whole design")
+    parser.add_argument("--out", type=Path, default=None, help="write every figure to this JSON file")
+    args = parser.parse_args(argv)
+    if args.resamples < 10 or args.splits < 2:
+        parser.error("--resamples must be >= 10 and --splits >= 2")
+    if args.design_seed in args.seeds:
+        # A search's generator seeded like the design's draws the design's uniform pipelines first: the recorded ones.
+        parser.error(f"--seeds must not hold the design seed {args.design_seed}: that search would replay the record")
+
+    sample = read_record(args.export, args.task, design=Design(), design_seed=args.design_seed)
+    print(
+        f"{args.export}: {sample.accuracy.size} evaluations of the {sample.planned}-evaluation design {sample.counts()}"
+    )
+    if sample.unplanned:
+        print(f"({sample.unplanned} recorded evaluations are not in the design and are left out)")
+    record = record_statistics(sample, name=f"{args.task} (recorded, partial)", resamples=args.resamples)
+    rugged = token_objective(args.task, "synthetic-rugged")
+    synthetic = record_statistics(
+        sample.rescored(rugged), name=f"{args.task}, synthetic-rugged, same rows", resamples=args.resamples
+    )
+    statistics = [record, synthetic]
+    if not args.no_reference:
+        whole = design_sample(args.task, design=Design(), design_seed=args.design_seed)
+        name = f"{args.task}, synthetic-rugged, whole design"
+        statistics.append(record_statistics(whole.rescored(rugged), name=name, resamples=args.resamples))
+    print("\n## Landscape statistics (95% intervals, n)\n")
+    print(describe_record(statistics))
+    print("Hardness-table rows (docs/landscapes.md):\n")
+    print(hardness_row(record))
+    print(hardness_row(synthetic))
+    fits = [surrogate_spread(sample, kind, splits=args.splits) for kind in args.surrogates]
+    print("\n## Surrogates on the recorded pipelines (seed means; mean and 2.5-97.5% over splits)\n")
+    print(describe_fits(fits))
+    figures = {
+        "export": str(args.export),
+        "counts": sample.counts(),
+        "statistics": [s.to_dict() for s in statistics],
+        "surrogates": [f.to_dict() for f in fits],
+    }
+    if not args.no_search:
+        served = max(fits, key=lambda f: f.spearman.value).kind
+        comparison = compare(
+            str(args.export),
+            sample,
+            surrogate=served,
+            seeds=args.seeds,
+            budgets=args.budgets,
+            batch_size=args.batch_size,
+            splits=args.splits,
+        )
+        print(f"\n## Joint versus sequential on the record served with {served} (best served value; n seeds)\n")
+        print(describe_comparison(comparison))
+        figures["search"] = comparison.to_dict()
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(figures, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
