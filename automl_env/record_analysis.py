@@ -41,7 +41,7 @@ seed noise caps every held-out R^2 near the ICC.
 ``rescored`` puts another landscape on the same rows and seeds (``synthetic-rugged`` through
 ``landscape.token_objective``), so a record and its imitation are compared on the same design and n.
 
-    from automl_env.record_analysis import read_record, record_statistics
+    from automl_env.record_analysis import describe_record, read_record, record_statistics
     sample = read_record("automl_env/data/fashion_mnist_record/evaluations.csv", "fashion-mnist")
     print(describe_record([record_statistics(sample, name="fashion-mnist (recorded)")]))
 
