@@ -47,14 +47,22 @@ def pipeline_of(task: TaskSpec, tokens: Sequence[int]) -> Pipeline:
 
 
 def write_provenance(
-    path: Path, store: EvalStore, backend: object, task: TaskSpec, done: Counter[str], *, design_seed: int, of: int
+    path: Path,
+    store: EvalStore,
+    backend: object,
+    task: TaskSpec,
+    done: Counter[str],
+    *,
+    design_seed: int,
+    of: int,
+    commit: str | None,
 ) -> None:
-    """``provenance.json`` beside the export: the setting, and what the store holds (every session's rows)."""
+    """``provenance.json`` beside the export: the setting, and what the store holds (every session's rows);
+    ``commit`` (``git_commit()``, read once a run) joins the commits of earlier sessions."""
     records = [r for r in store.records(task) if r.context == getattr(backend, "context", "")]
     finished = sorted(r.finished_at for r in records)
     previous = json.loads(path.read_text()) if path.exists() else {}
     commits = list(previous.get("code_commits", []))
-    commit = _git_commit()
     if commit and commit not in commits:
         commits.append(commit)
     provenance = {
@@ -79,7 +87,7 @@ def _utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(seconds))
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
     """The checkout's commit (with ``+dirty`` when it has changes), or None outside a git checkout."""
     root = Path(__file__).resolve().parents[1]
     try:
@@ -132,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"restored {store.restore(export)} evaluations from {export}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
     done: Counter[str] = Counter()
-    started = time.monotonic()
+    started, commit = time.monotonic(), git_commit()
     for i, item in enumerate(planned):
         if time.monotonic() - started > args.hours * 3600:
             print(f"stopping after {args.hours} h; run the same command to continue")
@@ -148,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if (i + 1) % args.export_every == 0 or i + 1 == len(planned):
             store.export(args.export, task=task.name)
             provenance = args.export.with_name("provenance.json")
-            write_provenance(provenance, store, backend, task, done, design_seed=args.design_seed, of=len(planned))
+            write_provenance(
+                provenance, store, backend, task, done, design_seed=args.design_seed, of=len(planned), commit=commit
+            )
 
 
 if __name__ == "__main__":

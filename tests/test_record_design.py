@@ -95,10 +95,12 @@ def test_the_provenance_describes_every_session_of_the_store(recorder: ModuleTyp
     path = tmp_path / "provenance.json"
     path.write_text(json.dumps({"code_commits": ["abc1234"]}))
     done = Counter(p.kind for p in planned)
-    recorder.write_provenance(path, store, SimpleNamespace(context="c"), task, done, design_seed=0, of=10)
+    recorder.write_provenance(
+        path, store, SimpleNamespace(context="c"), task, done, design_seed=0, of=10, commit="def5678"
+    )
     provenance = json.loads(path.read_text())
     assert provenance["plan"] == {"design_seed": 0, "prefix": 4, "of": 10}
     assert provenance["evaluations"] == {"uniform": 3, "mutant": 1}
     assert provenance["training_seconds"] == 20.0 + 21.0 + 22.0 + 23.0
-    assert provenance["code_commits"][0] == "abc1234" and len(provenance["hosts"]) == 1
+    assert provenance["code_commits"] == ["abc1234", "def5678"] and len(provenance["hosts"]) == 1
     assert len(provenance["collected_utc"]) == 2
