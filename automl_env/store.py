@@ -126,6 +126,49 @@ def _number(value: Any) -> float:
     return value
 
 
+MAX_EXPORT_BYTES = 2**31
+"""The largest export read (2 GiB; an export of a million evaluations is about 1 GiB)."""
+
+
+def read_export(path: str | Path) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of an ``EvalStore.export`` file and whether their values are text (a CSV's) or JSON values.
+
+    The one reader of the export format, strict about the file; what a row means is for its caller
+    (``EvalStore.restore``, the table backend's ``read_store_export``). A JSON export is an object whose
+    ``rows`` are flat objects (strings, numbers, booleans or null). A file over ``MAX_EXPORT_BYTES``, a suffix
+    other than ``.csv`` or ``.json`` (never a pickle), JSON nested deeper than flat rows, or a file that cannot
+    be read raise ``StoreError`` naming the file (and the row).
+    """
+    path = Path(path)
+    if path.suffix not in (".csv", ".json"):
+        raise StoreError(f"{path}: read an EvalStore export (.csv or .json), not {path.suffix!r}; never pickles")
+    try:
+        size = path.stat().st_size
+        if size > MAX_EXPORT_BYTES:
+            raise StoreError(f"export {path} holds {size} bytes, more than the {MAX_EXPORT_BYTES} an export may hold")
+        if path.suffix == ".csv":
+            with path.open(newline="") as handle:
+                return list(csv.DictReader(handle)), True
+        data = json.loads(path.read_text())
+    except RecursionError:
+        raise StoreError(
+            f"cannot read export {path}: its JSON is nested too deeply (an export's rows are flat)"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
+        raise StoreError(f"cannot read export {path}: {error}") from None
+    rows = data.get("rows") if isinstance(data, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise StoreError(f"{path}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
+    for number, row in enumerate(rows, start=1):
+        for column, value in row.items():
+            if isinstance(value, (dict, list)):
+                raise StoreError(
+                    f"{path} row {number}: {column} holds a JSON {type(value).__name__}; an export's values are "
+                    "strings, numbers or null"
+                )
+    return rows, False
+
+
 def _task_name(task: str | TaskSpec) -> str:
     return task if isinstance(task, str) else task.name
 
@@ -359,19 +402,7 @@ class EvalStore:
         source = Path(path)
         if self.read_only:
             raise StoreError(f"evaluation store {self.path} is read-only (file or folder not writable); cannot restore")
-        try:
-            if source.suffix == ".json":
-                data = json.loads(source.read_text())
-                rows = data.get("rows") if isinstance(data, dict) else None
-                if not isinstance(rows, list):
-                    raise StoreError(f"{source}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
-            elif source.suffix == ".csv":
-                with source.open(newline="") as handle:
-                    rows = list(csv.DictReader(handle))
-            else:
-                raise StoreError(f"restore from an EvalStore export (.csv or .json), not {source.suffix!r}")
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
-            raise StoreError(f"cannot read export {source}: {error}") from None
+        rows, _ = read_export(source)
         values = [self._restored(source, number, row) for number, row in enumerate(rows, start=1)]
         with self._connect() as db:
             before = db.total_changes

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity, Status
+from automl_env.backends.table.store_export import read_store_export
 from automl_env.pipeline import Pipeline
-from automl_env.store import EvalStore
+from automl_env.store import SCHEMA_VERSION, EvalStore, StoreError
 from automl_env.tasks import get_task
 
 TASK = get_task("cifar10")
@@ -300,3 +301,14 @@ def test_read_only_store_can_be_read(read_only: str) -> None:
     finally:
         folder.chmod(0o755)
         shutil.rmtree(folder)
+
+
+def test_restore_and_the_table_backend_read_an_export_with_one_strict_reader(tmp_path: Path) -> None:
+    """A nested JSON value is refused the same way by both readers of the export format (read_export)."""
+    path = tmp_path / "nested.json"
+    rows = [{"task": TASK.name, "metrics": {"a": [1]}}]
+    path.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "rows": rows}))
+    with pytest.raises(StoreError, match=r"nested\.json row 1: metrics holds a JSON dict"):
+        EvalStore(tmp_path / "s.sqlite").restore(path)
+    with pytest.raises(BackendSetupError, match=r"nested\.json row 1: metrics holds a JSON dict"):
+        read_store_export(TASK, path)

@@ -371,14 +371,14 @@ def test_a_bad_csv_is_a_clear_setup_error(recorded: Recorded, tmp_path: Path, ca
 
 
 BAD_FILES: dict[str, tuple[bytes, str]] = {
-    "table.pkl": (b"\x80\x04\x95\x00", r"read \.csv or \.json .* not '\.pkl'; never pickles"),
+    "table.pkl": (b"\x80\x04\x95\x00", r"\(\.csv or \.json\), not '\.pkl'; never pickles"),
     "table.pickle": (b"\x80\x04\x95\x00", r"never pickles"),
     "list.json": (b"[1, 2]", r"expected an EvalStore JSON export"),
     "rows-not-records.json": (b'{"schema_version": 1, "rows": [1, 2]}', r"expected an EvalStore JSON export"),
     "no-rows.json": (b'{"schema_version": 1}', r"expected an EvalStore JSON export"),
-    "truncated.json": (b'{"rows": [', r"cannot read table"),
-    "binary.csv": (bytes(range(128, 256)) * 4, r"cannot read table"),
-    "binary.json": (b"\xff\xfe\x00\x81" * 64, r"cannot read table"),
+    "truncated.json": (b'{"rows": [', r"cannot read export"),
+    "binary.csv": (bytes(range(128, 256)) * 4, r"cannot read export"),
+    "binary.json": (b"\xff\xfe\x00\x81" * 64, r"cannot read export"),
     "empty.csv": (b"", r"no records for task 'cifar100'"),
 }
 

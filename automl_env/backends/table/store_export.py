@@ -6,8 +6,6 @@ become a ``RecordedTable`` (``automl_env.backends.table.records``) that the ``ta
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -19,6 +17,7 @@ import numpy as np
 from automl_env.backends.base import Fidelity
 from automl_env.backends.table.records import RecordedTable, Records, Split, TableError, task_tokens
 from automl_env.pipeline import Pipeline
+from automl_env.store import StoreError, read_export
 from automl_env.tasks import TaskSpec
 
 RETRAIN_SUFFIX = "/retrain"  # the training backend stores final trainings under "<task>/retrain"
@@ -38,11 +37,14 @@ def read_store_export(task: TaskSpec, path: str | Path, *, context: str | None =
     fidelity, seed) are one evaluation recorded twice, collapsed when they agree (status and every metric) and
     refused, naming both rows, when they do not (rows of other seeds are that pipeline's other runs). Metrics
     are real numbers: a CSV's text parses as numbers, a JSON's values must be JSON numbers (``true`` or
-    ``"0.7"`` are refused); an ``ok`` row needs a finite accuracy. Files over ``MAX_TABLE_BYTES``, JSON nested
-    deeper than rows of plain values, and groups of more than ``MAX_CELLS`` (pipelines x seeds) are refused.
+    ``"0.7"`` are refused); an ``ok`` row needs a finite accuracy. The file is read by ``automl_env.store.read_export``
+    (size, suffix and flat JSON rows checked there); groups of more than ``MAX_CELLS`` (pipelines x seeds) are refused.
     """
     path = Path(path)
-    rows, text = _read_rows(path)
+    try:
+        rows, text = read_export(path)
+    except StoreError as error:
+        raise TableError(str(error)) from None
     rows = _context_rows(path, rows, context)
     grouped: dict[tuple[str, Split], dict[str, dict[int, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
     for number, row in enumerate(rows, start=1):
@@ -66,8 +68,6 @@ def read_store_export(task: TaskSpec, path: str | Path, *, context: str | None =
     return RecordedTable(task, groups, source=str(path))
 
 
-MAX_TABLE_BYTES = 2**31
-"""The largest table file read (2 GiB; an export of a million evaluations is about 1 GiB)."""
 MAX_CELLS = 50_000_000
 """The most (pipelines x seeds) cells of one group's accuracy matrix (400 MB of float64)."""
 _METRICS = ("accuracy", "cost_seconds", "flops", "params")
@@ -125,41 +125,6 @@ def _context_rows(path: Path, rows: list[dict[str, Any]], context: str | None) -
     if not chosen:
         raise TableError(f"{path} has no rows of context {context!r}; it holds {found}")
     return chosen
-
-
-def _read_rows(path: Path) -> tuple[list[dict[str, Any]], bool]:
-    """The file's rows and whether their values are text (CSV: numbers parse from text) or JSON values."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_TABLE_BYTES:
-            raise TableError(f"table {path} holds {size} bytes, more than the {MAX_TABLE_BYTES} a table may hold")
-        if path.suffix == ".json":
-            return _json_rows(path, json.loads(path.read_text())), False
-        if path.suffix == ".csv":
-            with path.open(newline="") as handle:
-                return list(csv.DictReader(handle)), True
-    except RecursionError:
-        raise TableError(
-            f"cannot read table {path}: its JSON is nested too deeply; an export's rows are flat"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as error:
-        raise TableError(f"cannot read table {path}: {error}") from None
-    raise TableError(f"table {path}: read .csv or .json (an EvalStore export), not {path.suffix!r}; never pickles")
-
-
-def _json_rows(path: Path, data: Any) -> list[dict[str, Any]]:
-    """``data["rows"]``, each a flat object (values are strings, numbers, booleans or null)."""
-    rows = data.get("rows") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise TableError(f"{path}: expected an EvalStore JSON export ({{'schema_version', 'rows'}})")
-    for number, row in enumerate(rows, start=1):
-        for column, value in row.items():
-            if isinstance(value, (dict, list)):
-                raise TableError(
-                    f"{path} row {number}: {column} holds a JSON {type(value).__name__}; an export's values are "
-                    "strings, numbers or null"
-                )
-    return rows
 
 
 def _number(row: dict[str, Any], column: str, path: Path, *, text: bool) -> float:
