@@ -48,6 +48,13 @@ def test_the_tiny_suite_writes_a_report_and_reuses_its_runs(tmp_path: Path, caps
     with pytest.raises(SystemExit) as stop:
         main([*argv, "--algorithms", "rea", "tpe"])
     assert stop.value.code == 2 and "tpe is not one of them" in capsys.readouterr().err
+    main([*argv, "--tasks", "cifar100", "--algorithms", "rea"])  # one task of the suite, one search
+    assert capsys.readouterr().out.count(f"{len(suite.seeds)} runs reused, 0 to run") == 1
+    with open(tmp_path / "runs.csv", newline="") as handle:
+        assert {(r["task"], r["algorithm"]) for r in csv.DictReader(handle)} == {("cifar100", "rea")}
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--tasks", "nb201-cifar100"])
+    assert stop.value.code == 2 and "nb201-cifar100 is not one of them" in capsys.readouterr().err
 
 
 def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> None:

@@ -17,6 +17,7 @@ DESCRIPTION = """Every search on every real task and budget; one report with boo
     automl-env leaderboard                      # the fast searches, 20 seeds (docs/benchmark.md: about an hour)
     automl-env leaderboard --suite marl         # the MARL library runners, 5 seeds (opt-in, longer)
     automl-env leaderboard --suite tiny         # seconds: the suite the tests run
+    automl-env leaderboard --suite marl --tasks nb201-cifar100 --algorithms random benchmarl_mappo_pipeline
 
 Each task is a benchmark in OUT/<task>/ (finished runs are reused, killed ones resumed); the report is
 OUT/leaderboard.md with runs.csv, aggregate.csv and iqm.png.
@@ -43,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these searches of the suite (default: all of them); their finished runs in OUT are reused",
     )
     parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=None,
+        metavar="TASK",
+        help="only these tasks of the suite (default: all of them); their finished runs in OUT are reused",
+    )
+    parser.add_argument(
         "--reps", type=integer(minimum=1), default=2000, help="bootstrap resamples of the IQM (default: %(default)s)"
     )
     parser.add_argument(
@@ -61,11 +69,12 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Pa
     parser = build_parser()
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     suite = SUITES[args.suite]
-    if args.algorithms is not None:
-        try:
-            suite = suite.only(args.algorithms)
-        except ValueError as error:
-            parser.error(f"--algorithms: {error}")
+    for option, names in (("algorithms", args.algorithms), ("tasks", args.tasks)):
+        if names is not None:
+            try:
+                suite = suite.only(**{option: names})
+            except ValueError as error:
+                parser.error(f"--{option}: {error}")
     config = LeaderboardConfig(
         suite=suite,
         out=args.out or Path("runs") / f"leaderboard-{args.suite}",

@@ -72,15 +72,24 @@ class Suite:
             if any(b % self.batch_size for b in entry.budgets):
                 raise ValueError(f"suite {self.name}: budgets of {entry.task} must be multiples of {self.batch_size}")
 
-    def only(self, algorithms: Sequence[str]) -> Suite:
-        """The suite with these of its searches only (in the suite's order): a report of a subset of its rows."""
-        unknown = [a for a in algorithms if a not in self.algorithms]
-        if unknown or not algorithms:
+    def only(self, *, algorithms: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> Suite:
+        """The suite with these of its searches and tasks only (in the suite's order): a part of its report."""
+        suite = self
+        if algorithms is not None:
+            suite = replace(suite, algorithms=self._subset("searches", self.algorithms, algorithms))
+        if tasks is not None:
+            chosen = self._subset("tasks", tuple(e.task for e in self.tasks), tasks)
+            suite = replace(suite, tasks=tuple(e for e in self.tasks if e.task in chosen))
+        return suite
+
+    def _subset(self, what: str, offered: tuple[str, ...], asked: Sequence[str]) -> tuple[str, ...]:
+        unknown = [name for name in asked if name not in offered]
+        if unknown or not asked:
             raise ValueError(
-                f"suite {self.name} runs {', '.join(self.algorithms)}; "
+                f"suite {self.name} runs the {what} {', '.join(offered)}; "
                 + (f"{', '.join(unknown)} is not one of them" if unknown else "name at least one of them")
             )
-        return replace(self, algorithms=tuple(a for a in self.algorithms if a in algorithms))
+        return tuple(name for name in offered if name in asked)
 
 
 TPE_AT_4008 = (
