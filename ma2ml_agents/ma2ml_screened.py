@@ -52,7 +52,7 @@ cover (13 a screen on cifar100); on the ten recorded tables (192 to 200 neighbou
 On synthetic-rugged at 4,008 the cut raised the best found from 0.777 to 0.799 on seeds 0-4 (docs/ma2ml_study.md,
 section 5). ``updates_per_batch`` 3 (MA2ML's default is 1), measured after the cut: three critic fits and policy
 steps per batch moved the median evaluations to random search's best of 1,008 from 83 / 93.5 / 67 / 107 to 73.5 /
-73 / 71 / 76 on hpolib-naval, nb201-cifar10-nodes, nb201-cifar100-nodes and hpolib-protein (seeds 100-119, which
+73 / 71 / 78 on hpolib-naval, nb201-cifar10-nodes, nb201-cifar100-nodes and hpolib-protein (seeds 100-119, which
 the leaderboard does not use), and the best found on synthetic-rugged at 4,008 from 0.799 to 0.808 (seeds 0-4); 5
 updates did no better there (0.808). It is still below REINFORCE's and BenchMARL's PPO learners' on
 synthetic-rugged (docs/marl.md). Uniform draws join
