@@ -39,25 +39,24 @@ on all 10 (on hpolib-naval by a margin inside the intervals: 83 against TPE's 89
 
 CHOICES (**ours**). ``proposal_pool`` 16, ``critic_ensemble`` 5 and ``exploration_bonus`` 1 were set once, before
 measuring, and not tuned: 16 x 24 draws keep the screen's cost (a critic forward per draw) below the critic's own
-regression steps; 5 members is the usual size of a deep ensemble (Lakshminarayanan et al. 2017); beta = 1 weighs
-one standard deviation of the members' disagreement like one standard deviation of the rewards. ``local_share``
-0.5 and ``local_parents`` 8 are the middle of a one-factor sweep (shares 0.25-1, 4-16 parents) on seeds the
-leaderboard does not use: every setting with local candidates beat none, and the greedier ends (share 1, 4
-parents) are what fails first on a larger, noisier space. On synthetic-rugged cifar100 (100 tokens, noisy) at
-4,008 evaluations the local candidates lowered the final best (0.787 against 0.806 without them, 5 seeds): there
-the parents' neighbourhoods hold 5,600 pipelines, and a screen's 192 mutants, a random sliver of them, led the
-search to settle early on a local optimum. Hence ``local_coverage`` 0.5 (chosen after that measurement, once):
-where the local candidates cannot cover half the neighbourhoods they are cut, quadratically in how little they
-cover (13 a screen on cifar100); on the ten recorded tables (192 to 200 neighbours) nothing changes, run for run.
-On synthetic-rugged at 4,008 the cut raised the best found from 0.777 to 0.799 on seeds 0-4 (docs/ma2ml_study.md,
-section 5). ``updates_per_batch`` 3 (MA2ML's default is 1), measured after the cut: three critic fits and policy
-steps per batch moved the median evaluations to random search's best of 1,008 from 83 / 93.5 / 67 / 107 to 73.5 /
-73 / 71 / 78 on hpolib-naval, nb201-cifar10-nodes, nb201-cifar100-nodes and hpolib-protein (seeds 100-119, which
-the leaderboard does not use), and the best found on synthetic-rugged at 4,008 from 0.799 to 0.808 (seeds 0-4); 5
-updates did no better there (0.808). It is still below REINFORCE's and BenchMARL's PPO learners' on
-synthetic-rugged (docs/marl.md). Uniform draws join
-only when the policies' draws (and the local ones) run out of new pipelines, so the policies, and with them the
-counterfactual credit, decide where the global draws look.
+regression steps; 5 members is the usual size of a deep ensemble (Lakshminarayanan et al. 2017); beta = 1 weighs one
+standard deviation of the members' disagreement like one standard deviation of the rewards. ``local_share`` 0.5 and
+``local_parents`` 8 are the middle of a one-factor sweep (shares 0.25-1, 4-16 parents) on seeds the leaderboard does
+not use: every setting with local candidates beat none, and the greedier ends (share 1, 4 parents) are what fails
+first on a larger, noisier space. On synthetic-rugged cifar100 (100 tokens, noisy) at 4,008 evaluations the local
+candidates lowered the final best (0.787 against 0.806 without them, 5 seeds): there the parents' neighbourhoods
+hold 5,600 pipelines, and a screen's 192 mutants, a random sliver of them, led the search to settle early on a local
+optimum. Hence ``local_coverage`` 0.5 (chosen after that measurement, once): where the local candidates cannot cover
+half the neighbourhoods they are cut, quadratically in how little they cover (13 a screen on cifar100); on the ten
+recorded tables (192 to 200 neighbours) nothing changes, run for run. On synthetic-rugged at 4,008 the cut raised
+the best found from 0.777 to 0.799 on seeds 0-4 (docs/ma2ml_study.md, section 5). ``updates_per_batch`` 3 (MA2ML's
+default is 1), measured after the cut: three critic fits and policy steps per batch moved the median evaluations to
+random search's best of 1,008 from 83 / 93.5 / 67 / 107 to 73.5 / 73 / 71 / 78 on hpolib-naval, nb201-cifar10-nodes,
+nb201-cifar100-nodes and hpolib-protein (seeds 100-119, which the leaderboard does not use), and the best found on
+synthetic-rugged at 4,008 from 0.799 to 0.808 (seeds 0-4); 5 updates did no better there (0.808). It is still below
+REINFORCE's and BenchMARL's PPO learners' on synthetic-rugged (docs/marl.md). Uniform draws join only when the
+policies' draws (and the local ones) run out of new pipelines, so the policies, and with them the counterfactual
+credit, decide where the global draws look.
 """
 
 from __future__ import annotations
