@@ -273,6 +273,14 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
         return advantages, kls
 
     def _policy_step(self, tokens: torch.Tensor) -> dict[str, float]:
+        loss, stats = self._policy_loss(tokens)
+        self.policy_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.policy_optimizer.step()
+        return stats
+
+    def _policy_loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The policy-gradient loss (its negative) on joint actions drawn from the current policies, with stats."""
         tables = [policy.log_prob_table(tokens[:, g]) for g, policy in zip(self.groups, self.policies, strict=True)]
         advantages, kls = self.advantages(tokens, tables)
         losses = [
@@ -280,11 +288,8 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
             for advantage, table, group in zip(advantages, tables, self.groups, strict=True)
         ]
         loss = -torch.stack(losses).sum()
-        self.policy_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.policy_optimizer.step()
         spread = float(torch.stack(advantages).std())
-        return {"policy_loss": float(loss.detach()), "advantage_std": spread, "kl_mean": sum(kls) / len(kls)}
+        return loss, {"policy_loss": float(loss.detach()), "advantage_std": spread, "kl_mean": sum(kls) / len(kls)}
 
 
 def _pick(table: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

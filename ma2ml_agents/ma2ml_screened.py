@@ -23,7 +23,13 @@ use their model, to decide which pipelines are worth an evaluation:
 3. the policy gradient is MA2ML's (counterfactual baseline, KL to the Polyak target), estimated on fresh joint
    actions drawn from the current policies and scored by the critic: the screened batch is not a draw from
    the policies, so it feeds the critic only (MA2ML's ``tell`` does the same for stale results). Steps 2 and
-   3 run ``updates_per_batch`` (3) times per evaluated batch, each policy step on a fresh draw.
+   3 run ``updates_per_batch`` (3) times per evaluated batch, each policy step on a fresh draw;
+4. optional self-imitation (``imitation`` w > 0; off by default): every policy step also adds
+       -w sum_i mean_rows (R - b_i)_+ log pi_i(A_i)
+   over the batch just evaluated, R its observed rewards in the critic's units and b_i the counterfactual
+   baseline: an agent imitates its part of an evaluated pipeline that did better than its policy does on
+   average with the others held (self-imitation learning, Oh et al. 2018). It lets real rewards that the critic
+   cannot model (a landscape's high-order, hash-like part) reach the policies, which otherwise learn from Q alone.
 
 The policies stay what proposes globally, so the counterfactual credit still shapes which regions are drawn; the
 local candidates let the screen refine the best pipelines found, as REA's mutations do, which the policies alone
@@ -56,7 +62,9 @@ nb201-cifar100-nodes and hpolib-protein (seeds 100-119, which the leaderboard do
 synthetic-rugged at 4,008 from 0.799 to 0.808 (seeds 0-4); 5 updates did no better there (0.808). It is still below
 REINFORCE's and BenchMARL's PPO learners' on synthetic-rugged (docs/marl.md). Uniform draws join only when the
 policies' draws (and the local ones) run out of new pipelines, so the policies, and with them the counterfactual
-credit, decide where the global draws look.
+credit, decide where the global draws look. ``imitation`` is measured but not a default yet (docs/ma2ml_study.md,
+section 6): w = 1 raised the best found on synthetic-rugged cifar100 at 1,008 evaluations and did not close the gap to
+the PPO learners at 4,008.
 """
 
 from __future__ import annotations
@@ -68,7 +76,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig
+from ma2ml_agents.counterfactual import counterfactual
+from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig, _pick
 from ma2ml_agents.screening import CriticEnsemble, row_keys, screen
 
 
@@ -91,6 +100,8 @@ class ScreenedConfig(MA2MLConfig):
     local_coverage: float = 0.5
     """c: where the local candidates L number fewer than c x N, N the size of the parents' one-token
     neighbourhoods, they are cut to L x L / (c x N) (0: never cut)."""
+    imitation: float = 0.0
+    """w: weight of the policies' self-imitation of the batch just evaluated (module docstring; 0: none)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -99,7 +110,7 @@ class ScreenedConfig(MA2MLConfig):
                 raise ValueError(f"screened MA2ML config: {name} must be >= 1, got {getattr(self, name)!r}")
         if not self.exploration_bonus >= 0.0:
             raise ValueError(f"screened MA2ML config: exploration_bonus must be >= 0, got {self.exploration_bonus!r}")
-        for name in ("local_share", "local_coverage"):
+        for name in ("local_share", "local_coverage", "imitation"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"screened MA2ML config: {name} must be >= 0, got {getattr(self, name)!r}")
 
@@ -131,6 +142,8 @@ class ScreenedMA2ML(MA2ML):
         self.ranked: torch.Tensor | None = None
         """The last screen's candidates not yet proposed, best first; None once an update has changed the critic."""
         self.ranked_new = 0
+        self.evaluated: tuple[torch.Tensor, torch.Tensor] | None = None
+        """The batch an update is learning from, while it runs (for the self-imitation term)."""
 
     def act(self, n: int) -> dict[str, np.ndarray]:
         """n joint actions screened by the critic from the policies' draws (module docstring).
@@ -214,7 +227,46 @@ class ScreenedMA2ML(MA2ML):
     ) -> dict[str, float]:
         self.known.update(row_keys(tokens))
         self.ranked = None
-        return super().update_tokens(tokens, rewards, drawn_by_current_policies=False)
+        self.evaluated = (tokens, rewards)
+        try:
+            return super().update_tokens(tokens, rewards, drawn_by_current_policies=False)
+        finally:
+            self.evaluated = None
+
+    def _policy_loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """MA2ML's loss on fresh draws, plus w x the self-imitation loss of the batch just evaluated."""
+        loss, stats = super()._policy_loss(tokens)
+        if self.config.imitation > 0.0 and self.evaluated is not None:
+            imitation, stats["imitation_share"] = self._imitation_loss(*self.evaluated)
+            loss = loss + self.config.imitation * imitation
+        return loss, stats
+
+    def _imitation_loss(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """-sum_i mean_rows (R - b_i)_+ log pi_i(A_i) on evaluated rows, and the share of (row, agent) terms > 0.
+
+        R in the critic's units, b_i the counterfactual baseline under the current policies: an agent imitates
+        its part of an evaluated pipeline only where the observed reward beat what its policy gets on average
+        with the other agents' choices held (self-imitation learning, Oh et al. 2018, with MA2ML's credit).
+        """
+        config = self.config
+        targets = self.critic_targets(rewards)
+        losses, positive = [], 0
+        for group, policy, target in zip(self.groups, self.policies, self.target_policies, strict=True):
+            own = tokens[:, group]
+            cf = counterfactual(
+                self.critic,
+                tokens,
+                group,
+                policy=policy,
+                target=target,
+                samples=config.baseline_samples,
+                exact_max=config.exact_baseline_max,
+                generator=self.update_generator,
+            )
+            gain = (targets - cf.baseline).clamp(min=0.0)
+            positive += int((gain > 0).sum())
+            losses.append((gain * _pick(policy.log_prob_table(own), own)).mean())
+        return -torch.stack(losses).sum(), positive / (tokens.shape[0] * len(self.groups))
 
     def _minibatch(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One regression set per critic member (the newest batch plus its own replay draw), stacked."""
