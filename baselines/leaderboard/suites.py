@@ -109,9 +109,10 @@ TIANSHOU_DQN_AT_4008 = (
 
 
 PIPELINE_REFERENCES = ("random", "rea", "reinforce", "ma2ml_screened")
-"""The searches the marl-pipeline suite compares BenchMARL with: random search; REA and REINFORCE, the strongest of
-the library on synthetic-rugged cifar100 at 4,008 evaluations (docs/ma2ml_study.md); and the library's default
-MA2ML. They cost seconds to two minutes a run at 4,008 here; TPE about 1,000 s, so it is left to the fast suite."""
+"""The searches the marl-pipeline suite compares the MARL runners with: random search; REA and REINFORCE, the
+strongest of the library on synthetic-rugged cifar100 at 4,008 evaluations (docs/ma2ml_study.md); and the library's
+default MA2ML. They cost seconds to two minutes a run at 4,008 here; TPE about 1,000 s, so it is left to the fast
+suite."""
 
 
 def _real_tasks(
