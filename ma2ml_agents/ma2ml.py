@@ -69,7 +69,7 @@ from torch import nn
 
 from ma2ml_agents.base import ControllerAlgorithm
 from ma2ml_agents.controllers import TokenController, polyak_update
-from ma2ml_agents.counterfactual import counterfactual
+from ma2ml_agents.counterfactual import Counterfactual, counterfactual
 from ma2ml_agents.critic import JointCritic
 from ma2ml_agents.normalize import RunningMoments
 from ma2ml_agents.replay import ReplayBuffer
@@ -255,22 +255,28 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
                 own = tokens[:, group]
                 table, target_table = table.detach(), target.log_prob_table(own)
                 log_ratio = _pick(table, own) - _pick(target_table, own)
-                cf = counterfactual(
-                    self.critic,
-                    tokens,
-                    group,
-                    policy=policy,
-                    target=target,
-                    samples=config.baseline_samples,
-                    exact_max=config.exact_baseline_max,
-                    generator=self.update_generator,
-                )
+                cf = self._counterfactual(tokens, group, policy, target)
                 # Sequence space too large to enumerate: the mean over the rows of the per-position exact KL
                 # along their prefixes (one scalar, so it stays a baseline-like shift of the advantage).
                 kl = cf.kl if cf.kl is not None else (table.exp() * (table - target_table)).sum(dim=(1, 2)).mean()
                 advantages.append(q - config.lam * log_ratio - cf.baseline + config.lam * kl)
                 kls.append(float(kl))
         return advantages, kls
+
+    def _counterfactual(
+        self, tokens: torch.Tensor, group: slice, policy: TokenController, target: TokenController
+    ) -> Counterfactual:
+        """Agent ``group``'s counterfactual baseline (and KL) on the rows, with this config's sampling settings."""
+        return counterfactual(
+            self.critic,
+            tokens,
+            group,
+            policy=policy,
+            target=target,
+            samples=self.config.baseline_samples,
+            exact_max=self.config.exact_baseline_max,
+            generator=self.update_generator,
+        )
 
     def _policy_step(self, tokens: torch.Tensor) -> dict[str, float]:
         loss, stats = self._policy_loss(tokens)

@@ -78,7 +78,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ma2ml_agents.counterfactual import counterfactual
 from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig, _pick
 from ma2ml_agents.screening import CriticEnsemble, row_keys, screen
 
@@ -250,21 +249,11 @@ class ScreenedMA2ML(MA2ML):
         its part of an evaluated pipeline only where the observed reward beat what its policy gets on average
         with the other agents' choices held (self-imitation learning, Oh et al. 2018, with MA2ML's credit).
         """
-        config = self.config
         targets = self.critic_targets(rewards)
         losses, positive = [], 0
         for group, policy, target in zip(self.groups, self.policies, self.target_policies, strict=True):
             own = tokens[:, group]
-            cf = counterfactual(
-                self.critic,
-                tokens,
-                group,
-                policy=policy,
-                target=target,
-                samples=config.baseline_samples,
-                exact_max=config.exact_baseline_max,
-                generator=self.update_generator,
-            )
+            cf = self._counterfactual(tokens, group, policy, target)
             gain = (targets - cf.baseline).clamp(min=0.0)
             positive += int((gain > 0).sum())
             losses.append((gain * _pick(policy.log_prob_table(own), own)).mean())
