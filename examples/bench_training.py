@@ -1,7 +1,7 @@
 """Benchmark the training backend: seconds per evaluation, images/s, augmentation share, peak memory.
 
     python examples/bench_training.py                                  # Fashion-MNIST on CPU
-    python examples/bench_training.py --device cuda --synthetic        # CIFAR-shaped tensors on a GPU
+    python examples/bench_training.py --task cifar100 --device cuda --synthetic   # CIFAR-shaped tensors, GPU
 
 Timings follow a warm-up evaluation (airbench's rule). Each timed evaluation trains a pipeline with
 a random augmentation policy (so every operation's cost is in the figure) at the given fidelity;
@@ -35,7 +35,7 @@ class Args:
     device: str | None = None
     """cpu, cuda, cuda:1 ...; default: cuda when available."""
     synthetic: bool = False
-    """Train on random CIFAR-shaped uint8 tensors (50k, 3x32x32) instead of the task's dataset."""
+    """Train on random uint8 tensors of the task's shape (50k training, 10k test images) instead of its dataset."""
     epochs: int = 1
     train_subset: int | None = 4000
     cells: int = 3
@@ -67,23 +67,24 @@ def parse() -> Args:
 
 
 def synthetic_task(base: TaskSpec) -> TaskSpec:
-    """The task with its dataset replaced by random CIFAR-shaped tensors (speed only, accuracy meaningless)."""
+    """The task with its dataset replaced by random tensors of its shape (speed only, accuracy meaningless)."""
     from automl_env.backends.training.datasets import READERS, RawDataset
+
+    shape, classes = (base.in_channels, base.image_size, base.image_size), base.num_classes
 
     def read(_config: object) -> RawDataset:
         rng = np.random.default_rng(0)
         return RawDataset(
-            rng.integers(0, 256, (50_000, 3, 32, 32), dtype=np.uint8),
-            rng.integers(0, 10, 50_000).astype(np.int64),
-            rng.integers(0, 256, (10_000, 3, 32, 32), dtype=np.uint8),
-            rng.integers(0, 10, 10_000).astype(np.int64),
-            num_classes=10,
+            rng.integers(0, 256, (50_000, *shape), dtype=np.uint8),
+            rng.integers(0, classes, 50_000).astype(np.int64),
+            rng.integers(0, 256, (10_000, *shape), dtype=np.uint8),
+            rng.integers(0, classes, 10_000).astype(np.int64),
+            num_classes=classes,
         )
 
-    READERS["synthetic-cifar"] = read
-    return dataclasses.replace(
-        base, name=f"{base.name}-synthetic", dataset="synthetic-cifar", num_classes=10, image_size=32, in_channels=3
-    )
+    dataset = f"{base.dataset}-synthetic"
+    READERS[dataset] = read
+    return dataclasses.replace(base, name=f"{base.name}-synthetic", dataset=dataset)
 
 
 def random_pipeline(task: TaskSpec, rng: np.random.Generator) -> Pipeline:
@@ -98,7 +99,7 @@ def main() -> None:
     from automl_env.backends.training import TrainingBackend
     from automl_env.backends.training.deps import torch
 
-    task = synthetic_task(get_task("cifar10")) if args.synthetic else get_task(args.task)
+    task = synthetic_task(get_task(args.task)) if args.synthetic else get_task(args.task)
     fidelity = Fidelity(epochs=args.epochs, train_subset=args.train_subset, cells=args.cells, channels=args.channels,
                         batch_size=args.batch_size, warmup_epochs=0)  # fmt: skip
     backend = TrainingBackend(task, data_root=args.data_root, device=args.device, num_threads=args.threads)

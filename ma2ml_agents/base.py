@@ -126,7 +126,8 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
         """The controllers, typed (the same objects as ``self.controllers``)."""
         for policy in self.policies:
             policy.reset_parameters(init_generator)
-        self.controllers.to(self.device)
+        for module in self.modules().values():  # after build: its copies (MA2ML's targets) too
+            module.to(self.device)
 
     @property
     def hidden_size(self) -> int:

@@ -11,7 +11,6 @@ Target copies (rho_i in the paper) are plain deep copies updated by ``polyak_upd
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -139,12 +138,6 @@ class TokenController(nn.Module):
             mine, theirs = self.log_prob_table(actions), other.log_prob_table(actions)
             return (mine.exp() * (mine - theirs)).sum(dim=(1, 2))
         return self.log_prob(actions) - other.log_prob(actions)
-
-    def target_copy(self) -> TokenController:
-        """A frozen copy to serve as the target policy rho."""
-        target = copy.deepcopy(self)
-        target.requires_grad_(False)
-        return target
 
 
 def _gumbel_argmax(log_probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -153,7 +153,6 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
             self.space.flat_nvec, hidden_size=config.critic_hidden_size, num_layers=config.critic_layers
         )
         self.critic.reset_parameters(generator)
-        self.critic.to(self.device)
         self.targets = copy.deepcopy(self.controllers).requires_grad_(False)
         self.replay = ReplayBuffer(config.replay_capacity, self.space.total_tokens, device=self.device)
         self.moments = RunningMoments()

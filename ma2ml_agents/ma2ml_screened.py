@@ -137,7 +137,6 @@ class ScreenedMA2ML(MA2ML):
                 num_layers=config.critic_layers,
             )
             self.critic.reset_parameters(generator)
-            self.critic.to(self.device)
             self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.known: set[tuple[int, ...]] = set()
         self.ranked: torch.Tensor | None = None

@@ -23,6 +23,21 @@ def _fast(name: str) -> dict:
     return overrides
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_every_algorithm_learns_on_cuda(name: str) -> None:
+    """Every module of the state, MA2ML's target policies and critic too, lives and learns on the device."""
+    env = TokenGame()
+    algorithm = make_algorithm(name, env, seed=0, device="cuda", **_fast(name))
+    for batch in range(3):
+        actions = algorithm.act(8)
+        stats = algorithm.update(actions, BatchEvaluator(env).evaluate(actions, seed=batch)[0])
+        assert all(np.isfinite(v) for v in stats.values())
+    tensors = [t for module in algorithm.modules().values() for t in [*module.parameters(), *module.buffers()]]
+    assert {t.device.type for t in tensors} == {"cuda"}
+
+
 @pytest.mark.parametrize("name", sorted(ALGORITHMS))
 def test_every_algorithm_acts_and_updates_on_both_games(name: str) -> None:
     for env in (MatrixGame(), TokenGame()):

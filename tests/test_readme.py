@@ -227,7 +227,8 @@ def _run_example(script: str, args: list[str], tmp_path: Path, monkeypatch: pyte
     command = next((name for name, c in cli.COMMANDS.items() if c.script == script), None)
     if "cuda" in args and not pytest.importorskip("torch").cuda.is_available():
         pytest.skip("needs a CUDA device")
-    if script in ("bench_training.py", "bench_throughput.py"):
+    trains = script in ("bench_training.py", "bench_throughput.py") or _option(args, "--backend") == "train"
+    if trains and "--data-root" not in args:  # the default root is empty on a fresh machine and offline
         from test_training_data import write_fashion_mnist
 
         argv += ["--data-root", str(write_fashion_mnist(tmp_path / "data"))]
@@ -239,6 +240,10 @@ def _run_example(script: str, args: list[str], tmp_path: Path, monkeypatch: pyte
         else:
             monkeypatch.setattr(sys, "argv", [str(ROOT / "examples" / script), *argv])
             runpy.run_path(str(ROOT / "examples" / script), run_name="__main__")
+
+
+def _option(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
 
 
 @contextmanager
