@@ -44,9 +44,14 @@ def rank_correlation(scores: Sequence[float] | np.ndarray, rewards: Sequence[flo
         raise ValueError(f"scores and rewards must be two 1-d arrays of one length, got {x.shape} and {y.shape}")
     if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return math.nan
-    from scipy.stats import rankdata
+    return float(np.corrcoef(average_ranks(x), average_ranks(y))[0, 1])
 
-    return float(np.corrcoef(rankdata(x), rankdata(y))[0, 1])
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """0-based ranks of a 1-d array, tied values sharing the mean of their ranks (SciPy's ``rankdata`` - 1)."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + ends - 1) / 2)[inverse.reshape(-1)]
 
 
 class DuplicateCounter:

@@ -17,7 +17,11 @@ use their model, to decide which pipelines are worth an evaluation:
    units); the first batch, before any fit, is the first n distinct draws; when the policies have committed so
    far that their m draws hold fewer than n new pipelines, m uniform draws join the candidates; a known
    pipeline (evaluated, or proposed and still in flight) is proposed again only when all 2m draws hold fewer
-   than n new ones (the space is nearly exhausted), the best-scored known ones then filling the batch;
+   than n new ones (the space is nearly exhausted), the best-scored known ones then filling the batch.
+   With ``adaptive_pool`` (off by default) the screen is as greedy as the critic has shown it can be: every
+   evaluated batch is first scored by the critic as it stands, and once ``SKILL_MIN`` evaluations are scored,
+   ``proposal_pool`` is replaced by a pool set from Spearman's rho between those scores and the rewards over the
+   newest ``SKILL_WINDOW``: ``proposal_pool`` at rho >= 0.6, 2 at rho <= 0.3, geometric in between;
 2. every critic member e regresses on the batch just evaluated plus its own replay draw (a bootstrap of the
    replay), from its own initial weights: L = sum_e E[(Q_e(S, A) - R)^2]; Q in the policy gradient is the mean;
 3. the policy gradient is MA2ML's (counterfactual baseline, KL to the Polyak target), estimated on fresh joint
@@ -71,6 +75,7 @@ random search's best of 1,008 on hpolib-naval and nb201-cifar100-nodes from 73.5
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +83,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ma2ml_agents.diagnostics import rank_correlation
 from ma2ml_agents.ma2ml import MA2ML, MA2MLConfig, _pick
 from ma2ml_agents.screening import CriticEnsemble, row_keys, screen
 
@@ -103,6 +109,11 @@ class ScreenedConfig(MA2MLConfig):
     neighbourhoods, they are cut to L x L / (c x N) (0: never cut)."""
     imitation: float = 0.0
     """w: weight of the policies' self-imitation of the batch just evaluated (module docstring; 0: none)."""
+    adaptive_pool: bool = False
+    """Set the pool from the critic's measured ranking skill: ``proposal_pool`` draws per pipeline asked for
+    while its Spearman rho on the last ``SKILL_WINDOW`` evaluations, each scored before the critic learnt from
+    it, is at least ``SKILL_HIGH``, ``MIN_POOL`` at ``SKILL_LOW`` or below, geometric in between (module
+    docstring, step 1)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,6 +132,13 @@ class ScreenedMA2ML(MA2ML):
 
     name = "ma2ml_screened"
     config: ScreenedConfig
+    SKILL_WINDOW = 192
+    """Evaluations (the newest) over which ``adaptive_pool`` measures the critic's Spearman rho (8 batches of 24)."""
+    SKILL_MIN = 96
+    """Scored evaluations needed before ``adaptive_pool`` moves the pool from ``proposal_pool``."""
+    SKILL_LOW, SKILL_HIGH = 0.3, 0.6
+    """rho at or below which the pool is ``MIN_POOL``, at or above which it is ``proposal_pool``."""
+    MIN_POOL = 2
 
     @classmethod
     def default_config(cls) -> ScreenedConfig:
@@ -144,6 +162,8 @@ class ScreenedMA2ML(MA2ML):
         self.ranked_new = 0
         self.evaluated: tuple[torch.Tensor, torch.Tensor] | None = None
         """The batch an update is learning from, while it runs (for the self-imitation term)."""
+        self.skill_pairs = torch.zeros(0, 2, device=self.device)
+        """(critic's score before the fit, observed reward) of the newest evaluations, at most ``SKILL_WINDOW``."""
 
     def act(self, n: int) -> dict[str, np.ndarray]:
         """n joint actions screened by the critic from the policies' draws (module docstring).
@@ -161,7 +181,7 @@ class ScreenedMA2ML(MA2ML):
 
     def _screen_pool(self, n: int) -> tuple[torch.Tensor, int]:
         """Every candidate of a fresh pool, new distinct rows first by the screen's score, and how many are new."""
-        m = self.config.proposal_pool * max(n, self.config.minibatch_size)
+        m = self.pool_size() * max(n, self.config.minibatch_size)
         candidates = self.sample_tokens(m)
         local = self.local_count(m)
         if local:
@@ -174,6 +194,23 @@ class ScreenedMA2ML(MA2ML):
             scores = self.screen_scores(candidates)
         ranked = screen(candidates, candidates.shape[0], scores=scores, known=self.known)
         return ranked, len(set(row_keys(candidates)) - self.known)
+
+    def critic_skill(self) -> float | None:
+        """Spearman rho between the critic's scores before each fit and the rewards, over the newest evaluations;
+        None before ``SKILL_MIN`` of them or while their scores or rewards are all equal."""
+        if self.skill_pairs.shape[0] < self.SKILL_MIN:
+            return None
+        pairs = self.skill_pairs.double().cpu().numpy()
+        rho = rank_correlation(pairs[:, 0], pairs[:, 1])
+        return None if math.isnan(rho) else rho
+
+    def pool_size(self) -> int:
+        """Draws per pipeline asked for: ``proposal_pool``, or with ``adaptive_pool`` set by the critic's skill."""
+        pool, rho = self.config.proposal_pool, self.critic_skill()
+        if not self.config.adaptive_pool or rho is None or pool <= self.MIN_POOL:
+            return pool
+        share = min(max((rho - self.SKILL_LOW) / (self.SKILL_HIGH - self.SKILL_LOW), 0.0), 1.0)
+        return round(self.MIN_POOL * (pool / self.MIN_POOL) ** share)
 
     @torch.no_grad()
     def uniform_tokens(self, n: int) -> torch.Tensor:
@@ -228,10 +265,18 @@ class ScreenedMA2ML(MA2ML):
         self.known.update(row_keys(tokens))
         self.ranked = None
         self.evaluated = (tokens, rewards)
+        if len(self.replay):  # the critic has learnt something: how well it ranks what it has not seen yet
+            with torch.no_grad():
+                scored = torch.stack([self.critic(tokens).float(), rewards.float()], dim=1)
+            self.skill_pairs = torch.cat([self.skill_pairs, scored])[-self.SKILL_WINDOW :]
         try:
-            return super().update_tokens(tokens, rewards, drawn_by_current_policies=False)
+            stats = super().update_tokens(tokens, rewards, drawn_by_current_policies=False)
         finally:
             self.evaluated = None
+        rho = self.critic_skill()
+        if rho is not None:
+            stats["critic_skill"] = rho
+        return {**stats, "pool": float(self.pool_size())}
 
     def _policy_loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """MA2ML's loss on fresh draws, plus w x the self-imitation loss of the batch just evaluated."""
@@ -267,9 +312,11 @@ class ScreenedMA2ML(MA2ML):
 
     def extra_state(self) -> dict[str, Any]:
         known = torch.tensor(sorted(self.known), dtype=torch.long).reshape(-1, self.space.total_tokens)
-        return {**super().extra_state(), "known": known}
+        return {**super().extra_state(), "known": known, "skill_pairs": self.skill_pairs}
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         super().load_extra_state(state)
         self.known = set(row_keys(state["known"]))
         self.ranked = None
+        # Checkpoints written before adaptive_pool existed hold no pairs: the pool then starts from proposal_pool.
+        self.skill_pairs = state.get("skill_pairs", torch.zeros(0, 2)).to(self.device)

@@ -11,7 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ma2ml_agents import JointActionSpace, TokenController, make_algorithm
-from ma2ml_agents.diagnostics import DuplicateCounter, entropy_fraction, evaluations_to_reach, rank_correlation
+from ma2ml_agents.diagnostics import (
+    DuplicateCounter,
+    average_ranks,
+    entropy_fraction,
+    evaluations_to_reach,
+    rank_correlation,
+)
 from ma2ml_agents.screening import CriticEnsemble, row_keys, screen
 
 
@@ -37,6 +43,17 @@ def test_rank_correlation_is_spearman_and_nan_when_undefined() -> None:
     assert math.isnan(rank_correlation([1, 1, 1], [1, 2, 3]))
     with pytest.raises(ValueError, match="1-d arrays of one length"):
         rank_correlation([1, 2], [1, 2, 3])
+
+
+def test_average_ranks_share_ties() -> None:
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [2.5, 0.0, 2.5, 1.0]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-3, 3), min_size=1, max_size=30))
+def test_average_ranks_are_scipys_rankdata_less_one(values: list[int]) -> None:
+    rankdata = pytest.importorskip("scipy.stats").rankdata
+    np.testing.assert_allclose(average_ranks(np.array(values, dtype=float)), rankdata(values) - 1)
 
 
 def test_duplicates_count_repeats_within_and_across_batches() -> None:
@@ -212,3 +229,67 @@ def test_self_imitation_pulls_the_policies_towards_an_evaluated_pipeline_that_be
         gains.append(_log_prob(algorithm, tokens[5]) - before)
         assert ("imitation_share" in stats) == (imitation > 0)
     assert gains[1] > gains[0] + 0.1
+
+
+@pytest.mark.parametrize(
+    ("adaptive", "pairs", "noise", "pool"),
+    [
+        (False, 192, 0.0, 16),  # off: always proposal_pool
+        (True, 95, 0.0, 16),  # too few scored evaluations to judge the critic
+        (True, 192, 0.0, 16),  # rho 1: the critic ranks well, the screen stays greedy
+        (True, 192, 100.0, 2),  # rho near 0: two draws per pipeline asked for
+        (True, 400, 100.0, 2),  # only the newest SKILL_WINDOW evaluations count
+    ],
+)
+def test_adaptive_pool_follows_the_critics_measured_skill(adaptive: bool, pairs: int, noise: float, pool: int) -> None:
+    algorithm = make_algorithm("ma2ml_screened", _tiny_space(), seed=0, critic_hidden_size=8, adaptive_pool=adaptive)
+    scores = torch.arange(pairs, dtype=torch.float32)
+    rewards = scores + noise * pairs * torch.randn(pairs, generator=torch.Generator().manual_seed(0))
+    algorithm.skill_pairs = torch.stack([scores, rewards], dim=1)[-algorithm.SKILL_WINDOW :]
+    assert algorithm.pool_size() == pool
+
+
+def test_adaptive_pool_interpolates_geometrically_between_the_two_skills() -> None:
+    algorithm = make_algorithm("ma2ml_screened", _tiny_space(), seed=0, critic_hidden_size=8, adaptive_pool=True)
+    middle = (algorithm.SKILL_LOW + algorithm.SKILL_HIGH) / 2
+    algorithm.critic_skill = lambda: middle  # type: ignore[method-assign]
+    assert algorithm.pool_size() == round(2 * (16 / 2) ** 0.5) == 6
+
+
+def test_adaptive_pool_scores_each_batch_before_the_critic_learns_from_it() -> None:
+    space = _tiny_space()
+    algorithm = make_algorithm("ma2ml_screened", space, seed=0, critic_hidden_size=8, adaptive_pool=True)
+    actions = algorithm.act(6)
+    algorithm.update(actions, np.arange(6, dtype=np.float32))
+    assert algorithm.skill_pairs.shape == (0, 2)  # the first batch meets a critic that has learnt nothing
+    actions = algorithm.act(6)
+    tokens, rewards = space.to_tensor(actions), np.arange(6, 12, dtype=np.float32)
+    with torch.no_grad():
+        before = algorithm.critic(tokens)
+    algorithm.update(actions, rewards)
+    assert torch.equal(algorithm.skill_pairs[:, 0], before) and algorithm.skill_pairs[:, 1].tolist() == rewards.tolist()
+
+
+def test_adaptive_pool_draws_wider_where_the_critic_cannot_rank() -> None:
+    from gymnasium import spaces
+
+    space = JointActionSpace.from_spaces({"a": spaces.MultiDiscrete([6] * 4), "b": spaces.MultiDiscrete([6] * 4)})
+    algorithm = make_algorithm("ma2ml_screened", space, seed=0, critic_hidden_size=16, adaptive_pool=True)
+    for _ in range(5):  # 120 evaluations, the last 96 scored by a fitted critic: enough to judge it
+        actions = algorithm.act(24)
+        rewards = [np.random.default_rng([int(v) for v in row]).random() for row in space.to_tensor(actions)]
+        stats = algorithm.update(actions, np.array(rewards, dtype=np.float32))  # a hash: nothing to learn
+    assert abs(stats["critic_skill"]) < algorithm.SKILL_LOW
+    assert algorithm.pool_size() == stats["pool"] == algorithm.MIN_POOL
+
+
+def test_screened_state_round_trip_keeps_the_critics_measured_skill() -> None:
+    space = _tiny_space()
+    algorithm = make_algorithm("ma2ml_screened", space, seed=1, critic_hidden_size=8, adaptive_pool=True)
+    for _ in range(3):
+        actions = algorithm.act(4)
+        algorithm.update(actions, space.to_tensor(actions).sum(dim=1).numpy().astype(np.float32))
+    assert algorithm.skill_pairs.shape == (8, 2)  # the first batch is scored by no fitted critic
+    copy = make_algorithm("ma2ml_screened", space, seed=1, critic_hidden_size=8, adaptive_pool=True)
+    copy.load_state_dict(algorithm.state_dict())
+    assert torch.equal(copy.skill_pairs, algorithm.skill_pairs)
