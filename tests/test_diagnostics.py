@@ -238,15 +238,28 @@ def test_self_imitation_pulls_the_policies_towards_an_evaluated_pipeline_that_be
         (True, 95, 0.0, 16),  # too few scored evaluations to judge the critic
         (True, 192, 0.0, 16),  # rho 1: the critic ranks well, the screen stays greedy
         (True, 192, 100.0, 2),  # rho near 0: two draws per pipeline asked for
-        (True, 400, 100.0, 2),  # only the newest SKILL_WINDOW evaluations count
     ],
 )
 def test_adaptive_pool_follows_the_critics_measured_skill(adaptive: bool, pairs: int, noise: float, pool: int) -> None:
     algorithm = make_algorithm("ma2ml_screened", _tiny_space(), seed=0, critic_hidden_size=8, adaptive_pool=adaptive)
     scores = torch.arange(pairs, dtype=torch.float32)
     rewards = scores + noise * pairs * torch.randn(pairs, generator=torch.Generator().manual_seed(0))
-    algorithm.skill_pairs = torch.stack([scores, rewards], dim=1)[-algorithm.SKILL_WINDOW :]
+    algorithm.skill_pairs = torch.stack([scores, rewards], dim=1)
     assert algorithm.pool_size() == pool
+
+
+def test_adaptive_pool_measures_only_the_newest_evaluations() -> None:
+    space = _tiny_space()
+    algorithm = make_algorithm("ma2ml_screened", space, seed=0, critic_hidden_size=8, adaptive_pool=True)
+    actions = algorithm.act(6)
+    algorithm.update(actions, np.arange(6, dtype=np.float32))
+    window = algorithm.SKILL_WINDOW
+    older = torch.arange(-window, 0, dtype=torch.float32)  # a full window of earlier rewards, oldest first
+    algorithm.skill_pairs = torch.stack([older, older], dim=1)
+    actions = algorithm.act(6)
+    algorithm.update(actions, np.arange(6, 12, dtype=np.float32))
+    assert algorithm.skill_pairs.shape == (window, 2)  # the six oldest dropped, the six new ones kept
+    assert algorithm.skill_pairs[:, 1].tolist() == [*range(6 - window, 0), *range(6, 12)]
 
 
 def test_adaptive_pool_interpolates_geometrically_between_the_two_skills() -> None:
