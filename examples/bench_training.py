@@ -7,7 +7,8 @@ Timings follow a warm-up evaluation (airbench's rule). Each timed evaluation tra
 a random augmentation policy (so every operation's cost is in the figure) at the given fidelity;
 a final profiled evaluation synchronises around the phases to split step time into data handling
 (indexing the on-device uint8 tensors), augmentation (crop/flip/policy/normalise) and the
-forward/backward/optimiser step.
+forward/backward/optimiser step. A small batch's augmentation on a GPU costs what it launches, so the last line
+counts the tensor operations (views left out) the batched augmenter dispatches per batch, over random policies.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import argparse
 import dataclasses
 import resource
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -117,6 +118,35 @@ def main() -> None:
     backend.profile = True
     profiled = backend.evaluate([random_pipeline(task, rng)], fidelity=fidelity, seed=99)[0]
     report(results, profiled, backend.device)
+    shape = (args.batch_size, *data.train.images.shape[1:])
+    print(f"augmentation ops/batch   {augment_ops(task, shape, backend.device, rng):.1f} (mean of 20 random policies)")
+
+
+def augment_ops(task: TaskSpec, shape: tuple[int, ...], device: torch.device, rng: np.random.Generator) -> float:
+    """Mean tensor operations (views left out) one batch of ``shape`` costs the augmenter of a random policy."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from automl_env.backends.training.augment import PolicyAugmenter
+    from automl_env.backends.training.deps import torch
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(
+            self, func: Any, types: Any, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+        ) -> Any:
+            self.ops += not func.is_view
+            return func(*args, **(kwargs or {}))
+
+    aug = task.modules["aug"]
+    x = torch.rand(shape, device=device) * 255
+    counts = []
+    for seed in range(20):
+        augmenter = PolicyAugmenter(aug.decode(rng.integers(0, aug.nvec)), device)
+        with Count() as count:
+            augmenter(x, torch.Generator(device=device).manual_seed(seed))
+        counts.append(count.ops)
+    return float(np.mean(counts))
 
 
 def report(results: list[EvalResult], profiled: EvalResult, device: torch.device) -> None:

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -150,3 +152,48 @@ def test_random_crop_flip_shifts_within_padding() -> None:
         nonzero = img[img > 0]
         assert len(nonzero) >= 8  # at most one row and one column padded in
     assert len({tuple(img.flatten().tolist()) for img in out}) > 3
+
+
+def one_at_a_time(augmenter: A.PolicyAugmenter, x: torch.Tensor, draws: list[A.SlotDraws]) -> torch.Tensor:
+    """What the batched augmenter must give, computed image by image with each image's own operation alone."""
+    h, w = x.shape[-2:]
+    warps = any(name in A.GEOMETRIC for name in augmenter.ops_used)
+    images = []
+    for i in range(x.shape[0]):
+        xi = x[i : i + 1]
+        for d in draws:
+            name = OPERATIONS[int(d.op[i])] if bool(d.apply[i]) else None
+            m = d.m[i : i + 1]
+            if warps:  # a policy with a geometric operation resamples every image, by the identity where none applies
+                xi = A.warp(xi, A.inverse_affine(name, m, h, w) if name in A.GEOMETRIC else torch.eye(2, 3)[None])
+            if name == "Cutout":
+                assert d.centre is not None
+                centre = d.centre[:, i : i + 1]
+                xi = A.cutout(xi, (m * min(h, w)).round(), (centre[0] * h).floor(), (centre[1] * w).floor())
+            elif name is not None and name not in A.GEOMETRIC:
+                xi = A.PIXEL_OPS[name](xi, m)
+        images.append(xi)
+    return torch.cat(images)
+
+
+operation = st.builds(AugmentOp, st.sampled_from(OPERATIONS), st.integers(0, 10), st.integers(0, NUM_MAGNITUDES - 1))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    subs=st.lists(st.tuples(operation, operation), min_size=1, max_size=5),
+    channels=st.sampled_from([1, 3]),
+    size=st.sampled_from([(28, 28), (32, 32), (24, 40)]),
+    seed=st.integers(0, 2**16),
+)
+def test_batched_policy_is_each_image_augmented_alone(
+    subs: list[tuple[AugmentOp, AugmentOp]], channels: int, size: tuple[int, int], seed: int
+) -> None:
+    """Bit for bit: per-slot operation sets, one affine formula for every geometric operation and shared masks
+    change how many kernels a batch launches, never an image."""
+    augmenter = A.PolicyAugmenter(AugmentPolicy(sub_policies=tuple(subs)), torch.device("cpu"))
+    x = torch.rand(24, channels, *size, generator=torch.Generator().manual_seed(seed)).mul(255).round()
+    batched = augmenter(x, torch.Generator().manual_seed(seed))
+    if augmenter.active:
+        x = one_at_a_time(augmenter, x, augmenter.draw(x.shape[0], torch.Generator().manual_seed(seed)))
+    assert torch.equal(batched, x)

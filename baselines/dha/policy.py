@@ -20,7 +20,7 @@ PEERS.md DHA gap 2); the entropy of P is logged.
 
 from __future__ import annotations
 
-from automl_env.backends.training.augment import MAGNITUDES, PolicyAugmenter
+from automl_env.backends.training.augment import MAGNITUDES, PolicyAugmenter, SlotDraws
 from automl_env.backends.training.deps import torch
 from automl_env.modules.augment import OPERATIONS, AugmentOp, AugmentPolicy
 
@@ -58,7 +58,7 @@ class PairAugmenter(PolicyAugmenter):
             flip = self.signed_ops[slot_ops] & (torch.rand(x.shape[0], generator=generator) < 0.5)
             m = torch.where(flip, -m, m)
             op = self.index[slot_ops]
-            x = self._slot(x, op, op >= 0, m, generator)
+            x = self.apply_slot(x, SlotDraws(op, op >= 0, m), self.ops_used)
         return x
 
 

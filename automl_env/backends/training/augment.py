@@ -3,16 +3,16 @@
 Every image draws its own sub-policy; each of the sub-policy's two operations is applied with its
 probability and a magnitude given by ``MAGNITUDES`` (AutoAugment's ranges as torchvision
 implements them, plus the paper's Cutout). Signed operations flip the sign with probability 1/2.
-No host synchronisation: each operation in the policy is computed for the whole batch with
+No host synchronisation: each operation a slot can apply is computed for the whole batch with
 per-image magnitudes and selected per image with ``torch.where``; the geometric operations of one
-slot share a single ``grid_sample``. Images are float32 in [0, 255] throughout; empty pixels are
+slot share one affine map and a single ``grid_sample``. Images are float32 in [0, 255] throughout; empty pixels are
 filled with grey (128), as in AutoAugment.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from automl_env.backends.training.deps import torch
@@ -173,23 +173,88 @@ def warp(x: Tensor, matrix: Tensor) -> Tensor:
     theta[:, 1, 0] *= w / h
     theta[:, 0, 2] *= 2 / w
     theta[:, 1, 2] *= 2 / h
+    return resample(x, theta)
+
+
+def resample(x: Tensor, theta: Tensor) -> Tensor:
+    """Nearest-neighbour resampling by per-image inverse maps in grid_sample's [-1, 1] coordinates, grey outside."""
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x - FILL, grid, mode="nearest", padding_mode="zeros", align_corners=False) + FILL
 
 
+@dataclass(frozen=True)
+class SlotDraws:
+    """One slot's per-image draws: operation (index into ``OPERATIONS``), whether it applies, signed magnitude, and
+    the Cutout square's centre (uniform, (2, B); None where the policy has no Cutout)."""
+
+    op: Tensor
+    apply: Tensor
+    m: Tensor
+    centre: Tensor | None = None
+
+    def applied(self) -> Tensor:
+        """(B,) the operation each image applies, -1 where its operation does not apply."""
+        return torch.where(self.apply, self.op, -1)
+
+
+def slot_theta(applied: Tensor, m: Tensor, names: Sequence[str], h: int, w: int) -> Tensor:
+    """(B, 2, 3) inverse maps of one slot in ``resample``'s coordinates: each image's operation
+    (``SlotDraws.applied``) among the geometric ``names`` with its magnitude m, as ``warp`` applies
+    ``inverse_affine``; the identity where none applies.
+
+    One formula for all five (a rotation with the shears and translations added), exact because at most one of
+    them is non-zero per image: about fifteen element-wise kernels a slot instead of twenty per operation.
+    """
+    zero = torch.zeros_like(m)
+    own = {name: torch.where(applied == OPERATIONS.index(name), m, zero) for name in names}
+    shear_x, shear_y, move_x, move_y, degrees = (own.get(name, zero) for name in GEOMETRIC)
+    radians = torch.deg2rad(degrees)
+    cos, sin = torch.cos(radians), torch.sin(radians)
+    # inverse_affine's entries, scaled as warp scales them (h / 2 is exact: x * h / 2 == x * (h / 2))
+    entries = [
+        cos,
+        (shear_x - sin) * (h / w),
+        (shear_x * (h / 2) - torch.trunc(move_x * w)) * (2 / w),
+        (shear_y + sin) * (w / h),
+        cos,
+        (shear_y * (w / 2) - torch.trunc(move_y * h)) * (2 / h),
+    ]
+    return torch.stack(entries, dim=-1).view(-1, 2, 3)
+
+
 class PolicyAugmenter:
-    """Applies one AugmentPolicy to batches on one device."""
+    """Applies one AugmentPolicy to batches on one device.
+
+    Each slot computes only the operations some sub-policy can apply at that slot (``slot_ops``): the others are
+    selected for no image, so leaving them out changes nothing but the number of kernels launched, which is what
+    a small batch's augmentation costs on a GPU (docs/performance.md).
+    """
 
     def __init__(self, policy: AugmentPolicy, device: torch.device) -> None:
         names = [[op.name for op in sub] for sub in policy.sub_policies]
         self.ops_used = sorted({n for sub in names for n in sub}, key=OPERATIONS.index)
-        self.op_index = torch.tensor([[OPERATIONS.index(n) for n in sub] for sub in names], device=device)
-        self.probability = torch.tensor([[op.probability for op in sub] for sub in policy.sub_policies], device=device)
-        self.magnitude = torch.tensor(
-            [[MAGNITUDES[op.name].value(op.magnitude) for op in sub] for sub in policy.sub_policies], device=device
+        self.slot_ops = tuple(
+            sorted(
+                {sub[slot].name for sub in policy.sub_policies if sub[slot].probability_level > 0}, key=OPERATIONS.index
+            )
+            for slot in range(2)
         )
-        self.signed = torch.tensor(
-            [[MAGNITUDES[op.name].signed for op in sub] for sub in policy.sub_policies], device=device
+        # One row per (sub-policy, slot): probability, magnitude, signed (0/1), operation index; a batch's draws
+        # read it with one gather.
+        self.table = torch.tensor(
+            [
+                [
+                    [
+                        op.probability,
+                        MAGNITUDES[op.name].value(op.magnitude),
+                        MAGNITUDES[op.name].signed,
+                        OPERATIONS.index(op.name),
+                    ]
+                    for op in sub
+                ]
+                for sub in policy.sub_policies
+            ],
+            device=device,
         )
         self.active = any(op.probability_level > 0 for sub in policy.sub_policies for op in sub)
 
@@ -197,35 +262,47 @@ class PolicyAugmenter:
         """x: float (B, C, H, W) in [0, 255]; returns the augmented batch."""
         if not self.active:
             return x
-        b = x.shape[0]
-        dev = x.device
-        sub = torch.randint(0, self.op_index.shape[0], (b,), device=dev, generator=generator)
-        for slot in range(2):
-            apply = torch.rand(b, device=dev, generator=generator) < self.probability[sub, slot]
-            flip = self.signed[sub, slot] & (torch.rand(b, device=dev, generator=generator) < 0.5)
-            m = torch.where(flip, -self.magnitude[sub, slot], self.magnitude[sub, slot])
-            x = self._slot(x, self.op_index[sub, slot], apply, m, generator)
+        for names, draws in zip(self.slot_ops, self.draw(x.shape[0], generator), strict=True):
+            x = self.apply_slot(x, draws, names)
         return x
 
-    def _slot(self, x: Tensor, op: Tensor, apply: Tensor, m: Tensor, generator: torch.Generator) -> Tensor:
+    def draw(self, b: int, generator: torch.Generator) -> list[SlotDraws]:
+        """Both slots' draws for b images: a sub-policy per image, then per slot whether its operation applies,
+        the magnitude's sign, and Cutout's centre whenever the policy holds a Cutout (at either slot: a policy's
+        draws do not depend on where its operations sit, so they stay those its recorded evaluations used)."""
+        dev = self.table.device
+        rows = self.table[torch.randint(0, self.table.shape[0], (b,), device=dev, generator=generator)]
+        draws = []
+        for slot in rows.unbind(1):
+            probability, magnitude, signed, op = slot.unbind(-1)
+            apply = torch.rand(b, device=dev, generator=generator) < probability
+            flip = (signed > 0) & (torch.rand(b, device=dev, generator=generator) < 0.5)
+            m = torch.where(flip, -magnitude, magnitude)
+            centre = torch.rand(2, b, device=dev, generator=generator) if "Cutout" in self.ops_used else None
+            draws.append(SlotDraws(op.long(), apply, m, centre))
+        return draws
+
+    def apply_slot(self, x: Tensor, draws: SlotDraws, names: Sequence[str]) -> Tensor:
+        """One slot: every image's drawn operation among ``names``, where it applies."""
         h, w = x.shape[-2:]
-        geometric = [n for n in self.ops_used if n in GEOMETRIC]
-        if geometric:
-            eye = torch.eye(2, 3, device=x.device, dtype=x.dtype).expand(x.shape[0], 2, 3)
-            matrix = eye
-            for name in geometric:
-                chosen = (apply & (op == OPERATIONS.index(name))).view(-1, 1, 1)
-                matrix = torch.where(chosen, inverse_affine(name, m, h, w), matrix)
-            x = warp(x, matrix)
-        for name in self.ops_used:
+        applied = draws.applied()
+        # A policy with a geometric operation warps in both slots, by the identity where none applies: resampling
+        # x - 128 by the identity rounds fractional values below 64, so skipping it would change recorded results.
+        if any(name in GEOMETRIC for name in self.ops_used):
+            x = resample(x, slot_theta(applied, draws.m, [n for n in names if n in GEOMETRIC], h, w))
+        applied = applied.view(-1, 1, 1, 1)
+        for name in names:
             if name in GEOMETRIC:
                 continue
-            chosen = (apply & (op == OPERATIONS.index(name))).view(-1, 1, 1, 1)
+            chosen = applied == OPERATIONS.index(name)
             if name == "Cutout":
-                centre = torch.rand(2, x.shape[0], device=x.device, generator=generator)
-                y = cutout(x, (m * min(h, w)).round(), (centre[0] * h).floor(), (centre[1] * w).floor())
+                if draws.centre is None:
+                    raise ValueError("Cutout needs the square's centres: draw them with the policy's draw()")
+                y = cutout(
+                    x, (draws.m * min(h, w)).round(), (draws.centre[0] * h).floor(), (draws.centre[1] * w).floor()
+                )
             else:
-                y = PIXEL_OPS[name](x, m)
+                y = PIXEL_OPS[name](x, draws.m)
             x = torch.where(chosen, y, x)
         return x
 
