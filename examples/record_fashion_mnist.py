@@ -2,6 +2,7 @@
 
     python examples/record_fashion_mnist.py --data-root /usr/share/datasets/fashion-mnist --hours 2
     python examples/record_fashion_mnist.py --plan-only          # print the design's composition and stop
+    python examples/record_fashion_mnist.py --shard 1/2 ...       # the second of two collectors on one store
 
 Every evaluation trains the pipeline with the ``train`` backend at the task's search fidelity and is
 committed to an ``EvalStore`` (``--store``) the moment it finishes; a killed or stopped run is continued
@@ -9,7 +10,10 @@ by running the same command again (the store reads back what is done, nothing is
 that has the committed export but not the store, ``--restore`` reads the export into the store first. Every
 ``--export-every`` evaluations the store is exported as a table (``--export``, an ``EvalStore`` CSV that
 the ``table`` backend serves) next to a ``provenance.json`` (code commits, data context, fidelity, hosts, the
-training time and collection window of the store's rows, how much of the plan and of each kind is done).
+training time and collection window of the store's rows, how much of the plan and of each kind the store holds).
+``--shard K/N`` takes the plan's evaluations i with i mod N = K only: N collectors (processes on one machine,
+or hosts sharing the store's file) split the plan without training anything twice, and together keep close to
+a prefix of it.
 
 The design (``automl_env.record_design.plan``, fixed by ``--design-seed``) answers the questions of the landscape
 study: ``uniform`` pipelines (spread, additive R^2, interactions between modules), one-token ``mutant``s of some of
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import time
@@ -33,7 +38,7 @@ from pathlib import Path
 import automl_env
 from automl_env.backends.registry import make_backend
 from automl_env.pipeline import Pipeline
-from automl_env.record_design import Design, plan
+from automl_env.record_design import Design, Planned, plan
 from automl_env.store import EvalStore
 from automl_env.tasks import TaskSpec
 
@@ -51,15 +56,18 @@ def write_provenance(
     store: EvalStore,
     backend: object,
     task: TaskSpec,
-    done: Counter[str],
+    planned: Sequence[Planned],
     *,
     design_seed: int,
-    of: int,
     commit: str | None,
 ) -> None:
-    """``provenance.json`` beside the export: the setting, and what the store holds (every session's rows);
+    """``provenance.json`` beside the export: the setting, and what the store holds (every session's and every
+    shard's rows): the evaluations of ``planned`` it holds by kind, and the longest prefix of the plan it holds;
     ``commit`` (``git_commit()``, read once a run) joins the commits of earlier sessions."""
     records = [r for r in store.records(task) if r.context == getattr(backend, "context", "")]
+    stored = {(r.pipeline.digest, r.seed) for r in records if r.fidelity == task.search_fidelity}
+    held = [(pipeline_of(task, item.tokens).digest, item.seed) in stored for item in planned]
+    prefix = held.index(False) if False in held else len(held)
     finished = sorted(r.finished_at for r in records)
     previous = json.loads(path.read_text()) if path.exists() else {}
     commits = list(previous.get("code_commits", []))
@@ -72,8 +80,8 @@ def write_provenance(
         "context": getattr(backend, "context", None),
         "automl_env": automl_env.__version__,
         "python": platform.python_version(),
-        "plan": {"design_seed": design_seed, "prefix": sum(done.values()), "of": of},
-        "evaluations": dict(done),
+        "plan": {"design_seed": design_seed, "prefix": prefix, "held": sum(held), "of": len(planned)},
+        "evaluations": dict(Counter(item.kind for item, h in zip(planned, held, strict=True) if h)),
         "training_seconds": round(sum(r.result.cost_seconds for r in records), 1),
         "collected_utc": [_utc(finished[0]), _utc(finished[-1])] if finished else [],
         "hosts": sorted({r.host for r in records}),
@@ -123,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="evaluate at most the first N of the plan")
     parser.add_argument("--design-seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--shard", type=shard, default=(0, 1), help="K/N: collect the plan's items i with i mod N = K")
     parser.add_argument("--plan-only", action="store_true")
     args = parser.parse_args(argv)
     if args.export_every < 1 or args.hours <= 0 or (args.limit is not None and args.limit < 1):
@@ -139,26 +148,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     for export in args.restore:
         print(f"restored {store.restore(export)} evaluations from {export}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
-    done: Counter[str] = Counter()
     started, commit = time.monotonic(), git_commit()
-    for i, item in enumerate(planned):
+    index, shards = args.shard
+    mine = [(i, item) for i, item in enumerate(planned) if i % shards == index]
+    for done, (i, item) in enumerate(mine, start=1):
         if time.monotonic() - started > args.hours * 3600:
             print(f"stopping after {args.hours} h; run the same command to continue")
             break
         tick = time.monotonic()
         [result] = backend.evaluate([pipeline_of(task, item.tokens)], seed=item.seed)
-        done[item.kind] += 1
         print(
             f"[{i + 1}/{len(planned)}] {item.kind:7s} seed {item.seed} {result.status} {result.accuracy:.4f} "
             f"({time.monotonic() - tick:.1f} s)",
             flush=True,
         )
-        if (i + 1) % args.export_every == 0 or i + 1 == len(planned):
-            store.export(args.export, task=task.name)
+        if done % args.export_every == 0 or done == len(mine):
+            export_table(args.export, store, task)
             provenance = args.export.with_name("provenance.json")
-            write_provenance(
-                provenance, store, backend, task, done, design_seed=args.design_seed, of=len(planned), commit=commit
-            )
+            write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=commit)
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``K/N`` with 0 <= K < N, for ``--shard``."""
+    index, _, count = text.partition("/")
+    try:
+        k, n = int(index), int(count)
+    except ValueError:
+        k, n = -1, 0
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"expected K/N with 0 <= K < N (1/2: the second of two shards), got {text!r}")
+    return k, n
+
+
+def export_table(path: Path, store: EvalStore, task: TaskSpec) -> None:
+    """The store's rows of ``task`` as a table at ``path``, replaced whole: shards export to the same file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}{path.suffix}")
+    store.export(partial, task=task.name)
+    partial.replace(path)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,8 @@ def test_an_export_path_the_store_cannot_write_is_a_usage_error_before_any_train
 
 
 def test_the_provenance_describes_every_session_of_the_store(recorder: ModuleType, tmp_path: Path) -> None:
-    """Training time, window and hosts come from the store's rows of the backend's context, restored ones included."""
+    """Training time, window, hosts and plan coverage come from the store's rows of the backend's context
+    (restored ones and other shards' included), not from the session that writes it."""
     from types import SimpleNamespace
 
     from automl_env.backends.base import EvalResult
@@ -88,19 +89,69 @@ def test_the_provenance_describes_every_session_of_the_store(recorder: ModuleTyp
         task, recorder.Design(uniform=3, mutants=1, repeated=0, per_module=0, default_seeds=0), seed=0
     )
     store = EvalStore(tmp_path / "store.sqlite")
-    for i, item in enumerate(planned):
+    held = [0, 1, 3]  # the third is missing: a prefix of 2
+    for i in held:
         result = EvalResult(0.7, 1.0, 1.0, 20.0 + i, "train")
+        item = planned[i]
         store.put(task, recorder.pipeline_of(task, item.tokens), task.search_fidelity, item.seed, result, context="c")
-    store.put(task, recorder.pipeline_of(task, planned[0].tokens), task.search_fidelity, 9, result, context="other")
+    store.put(task, recorder.pipeline_of(task, planned[2].tokens), task.search_fidelity, 9, result, context="other")
     path = tmp_path / "provenance.json"
     path.write_text(json.dumps({"code_commits": ["abc1234"]}))
-    done = Counter(p.kind for p in planned)
-    recorder.write_provenance(
-        path, store, SimpleNamespace(context="c"), task, done, design_seed=0, of=10, commit="def5678"
-    )
+    recorder.write_provenance(path, store, SimpleNamespace(context="c"), task, planned, design_seed=0, commit="def5678")
     provenance = json.loads(path.read_text())
-    assert provenance["plan"] == {"design_seed": 0, "prefix": 4, "of": 10}
-    assert provenance["evaluations"] == {"uniform": 3, "mutant": 1}
-    assert provenance["training_seconds"] == 20.0 + 21.0 + 22.0 + 23.0
+    assert provenance["plan"] == {"design_seed": 0, "prefix": 2, "held": 3, "of": 4}
+    assert provenance["evaluations"] == dict(Counter(planned[i].kind for i in held))
+    assert provenance["training_seconds"] == 20.0 + 21.0 + 23.0
     assert provenance["code_commits"] == ["abc1234", "def5678"] and len(provenance["hosts"]) == 1
     assert len(provenance["collected_utc"]) == 2
+
+
+class FakeTraining:
+    """Stands in for the ``train`` backend: records what it is asked to evaluate, stores it as the backend would."""
+
+    context = "fake"
+
+    def __init__(self, task: automl_env.TaskSpec, store: object, asked: list[tuple[str, int]]) -> None:
+        self.task, self.store, self.asked = task, store, asked
+
+    def evaluate(self, pipelines: list[object], *, seed: int) -> list[object]:
+        from automl_env.backends.base import EvalResult
+
+        [pipeline] = pipelines
+        self.asked.append((pipeline.digest, seed))  # type: ignore[attr-defined]
+        result = EvalResult(0.5, 1.0, 1.0, 2.0, "fake")
+        self.store.put(self.task, pipeline, self.task.search_fidelity, seed, result, context=self.context)  # type: ignore[attr-defined]
+        return [result]
+
+
+def test_shards_split_the_plan_and_together_record_a_prefix(
+    recorder: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    task = automl_env.get_task("fashion-mnist")
+    asked: dict[str, list[tuple[str, int]]] = {"0/2": [], "1/2": []}
+    current: list[str] = []
+    monkeypatch.setattr(
+        recorder, "make_backend", lambda name, spec, store, **_: FakeTraining(spec, store, asked[current[0]])
+    )
+    export = tmp_path / "evaluations.csv"
+    for shard in ("1/2", "0/2"):
+        current[:] = [shard]
+        argv = ["--store", str(tmp_path / "store.sqlite"), "--export", str(export), "--limit", "7", "--shard", shard]
+        recorder.main([*argv, "--export-every", "2"])
+    planned = recorder.plan(task, recorder.Design(), seed=0)[:7]
+    keys = [(recorder.pipeline_of(task, p.tokens).digest, p.seed) for p in planned]
+    assert asked == {"0/2": keys[0::2], "1/2": keys[1::2]}
+    assert len(export.read_text().strip().splitlines()) == 1 + 7
+    provenance = json.loads(export.with_name("provenance.json").read_text())
+    assert provenance["plan"] == {"design_seed": 0, "prefix": 7, "held": 7, "of": 7}
+    assert not list(tmp_path.glob(".evaluations*"))  # the partial exports were renamed into place
+
+
+@pytest.mark.parametrize("bad", ["2/2", "1", "-1/2", "a/b", "0/0"])
+def test_a_shard_outside_its_count_is_a_usage_error(
+    recorder: ModuleType, bad: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        recorder.main([f"--shard={bad}", "--plan-only"])
+    assert stop.value.code == 2
+    assert "expected K/N with 0 <= K < N" in capsys.readouterr().err
