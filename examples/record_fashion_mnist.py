@@ -88,7 +88,9 @@ def write_provenance(
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "code_commits": commits,
     }
-    path.write_text(json.dumps(provenance, indent=1) + "\n")
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(provenance, indent=1) + "\n")
+    partial.replace(path)  # whole: another shard may be reading it
 
 
 def _utc(seconds: float) -> str:

@@ -144,7 +144,7 @@ def test_shards_split_the_plan_and_together_record_a_prefix(
     assert len(export.read_text().strip().splitlines()) == 1 + 7
     provenance = json.loads(export.with_name("provenance.json").read_text())
     assert provenance["plan"] == {"design_seed": 0, "prefix": 7, "held": 7, "of": 7}
-    assert not list(tmp_path.glob(".evaluations*"))  # the partial exports were renamed into place
+    assert not list(tmp_path.glob(".*"))  # the partial exports and provenances were renamed into place
 
 
 @pytest.mark.parametrize("bad", ["2/2", "1", "-1/2", "a/b", "0/0"])
