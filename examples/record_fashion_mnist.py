@@ -62,7 +62,8 @@ def write_provenance(
     commit: str | None,
 ) -> None:
     """``provenance.json`` beside the export: the setting, and what the store holds (every session's and every
-    shard's rows): the evaluations of ``planned`` it holds by kind, and the longest prefix of the plan it holds;
+    shard's rows): the evaluations of ``planned`` it holds by kind, the longest prefix of the plan it holds, and
+    its rows (fewer than the evaluations held where two planned ones decode to one pipeline and seed);
     ``commit`` (``git_commit()``, read once a run) joins the commits of earlier sessions."""
     records = [r for r in store.records(task) if r.context == getattr(backend, "context", "")]
     stored = {(r.pipeline.digest, r.seed) for r in records if r.fidelity == task.search_fidelity}
@@ -81,6 +82,7 @@ def write_provenance(
         "automl_env": automl_env.__version__,
         "python": platform.python_version(),
         "plan": {"design_seed": design_seed, "prefix": prefix, "held": sum(held), "of": len(planned)},
+        "rows": len(stored),
         "evaluations": dict(Counter(item.kind for item, h in zip(planned, held, strict=True) if h)),
         "training_seconds": round(sum(r.result.cost_seconds for r in records), 1),
         "collected_utc": [_utc(finished[0]), _utc(finished[-1])] if finished else [],

@@ -99,7 +99,7 @@ def test_the_provenance_describes_every_session_of_the_store(recorder: ModuleTyp
     path.write_text(json.dumps({"code_commits": ["abc1234"]}))
     recorder.write_provenance(path, store, SimpleNamespace(context="c"), task, planned, design_seed=0, commit="def5678")
     provenance = json.loads(path.read_text())
-    assert provenance["plan"] == {"design_seed": 0, "prefix": 2, "held": 3, "of": 4}
+    assert provenance["plan"] == {"design_seed": 0, "prefix": 2, "held": 3, "of": 4} and provenance["rows"] == 3
     assert provenance["evaluations"] == dict(Counter(planned[i].kind for i in held))
     assert provenance["training_seconds"] == 20.0 + 21.0 + 23.0
     assert provenance["code_commits"] == ["abc1234", "def5678"] and len(provenance["hosts"]) == 1
