@@ -5,8 +5,8 @@ probability and a magnitude given by ``MAGNITUDES`` (AutoAugment's ranges as tor
 implements them, plus the paper's Cutout). Signed operations flip the sign with probability 1/2.
 No host synchronisation: each operation a slot can apply is computed for the whole batch with
 per-image magnitudes and selected per image with ``torch.where``; the geometric operations of one
-slot share one affine map and a single ``grid_sample``. Images are float32 in [0, 255] throughout; empty pixels are
-filled with grey (128), as in AutoAugment.
+slot share one affine map and a single ``grid_sample``. Images are float32 in [0, 255] throughout;
+empty pixels are filled with grey (128), as in AutoAugment.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def slot_theta(applied: Tensor, m: Tensor, names: Sequence[str], h: int, w: int)
     ``inverse_affine``; the identity where none applies.
 
     One formula for all five (a rotation with the shears and translations added), exact because at most one of
-    them is non-zero per image: about fifteen element-wise kernels a slot instead of twenty per operation.
+    them is non-zero per image: one set of element-wise kernels a slot, not one per geometric operation.
     """
     zero = torch.zeros_like(m)
     own = {name: torch.where(applied == OPERATIONS.index(name), m, zero) for name in names}
