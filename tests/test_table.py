@@ -26,6 +26,7 @@ from automl_env.backends.base import BackendSetupError, EvalResult, Fidelity
 from automl_env.backends.synthetic.backend import SyntheticBackend
 from automl_env.backends.table.backend import TableBackend
 from automl_env.backends.table.records import RecordedTable, Records, TableError, TableIndex, task_tokens
+from automl_env.backends.table.surrogate import Surrogate
 from automl_env.cost import arch_cost
 from automl_env.modules.nb201 import OPERATIONS, NB201Node, NB201NodeSpace
 from automl_env.store import EvalStore
@@ -172,6 +173,20 @@ def test_a_surrogate_predicts_unrecorded_pipelines(recorded: Recorded) -> None:
     # 62 rows, less the failed one, split 80/20 (the failed row has no accuracy to fit)
     assert (fit["kind"], fit["train_rows"], fit["held_out_rows"]) == ("hist_gb", 49, 12)
     assert set(fit) == {"kind", "train_rows", "held_out_rows", "spearman", "r2"}
+
+
+def test_the_averaged_surrogate_predicts_the_mean_of_the_two_models() -> None:
+    pytest.importorskip("sklearn")
+    nvec = (3, 4, 2)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, nvec, size=(80, 3))
+    accuracy = 0.5 + 0.1 * tokens[:, 0] - 0.05 * tokens[:, 1] * tokens[:, 2] + rng.normal(0, 0.01, 80)
+    fitted = {kind: Surrogate(kind, nvec, seed=3).fit(tokens, accuracy) for kind in ("hist_gb", "random_forest")}
+    averaged = Surrogate("averaged", nvec, seed=3).fit(tokens, accuracy)
+    new = rng.integers(0, nvec, size=(20, 3))
+    mean = (fitted["hist_gb"].predict(new) + fitted["random_forest"].predict(new)) / 2
+    np.testing.assert_allclose(averaged.predict(new), mean, rtol=0, atol=1e-12)
+    assert not np.allclose(fitted["hist_gb"].predict(new), fitted["random_forest"].predict(new))
 
 
 def test_describe_reports_the_groups_and_a_partial_table_has_no_optimum(recorded: Recorded) -> None:
