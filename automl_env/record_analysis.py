@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from automl_env.backends.synthetic.rugged import ShortfallNoise
 from automl_env.backends.table.store_export import read_store_export
 from automl_env.landscape import TokenObjective, one_hot
 from automl_env.record_design import Design, plan
@@ -284,6 +285,67 @@ def seed_noise(sample: RecordSample, *, resamples: int = 1000, seed: int = 0) ->
     return noise, icc
 
 
+@dataclass(frozen=True)
+class NoiseProfile:
+    """How a record's seed noise depends on the pipeline's level (``noise_profile``; the form is ``ShortfallNoise``)."""
+
+    median: float
+    spread: float
+    """Median and (median - 5% quantile) of the uniform pipelines' seed-0 accuracies."""
+    base: Estimate
+    """Noise std of pipelines at or above the median (accuracy units)."""
+    slope: Estimate
+    """Relative growth of the noise per spread below the median."""
+    cap: float
+
+    def shortfall_noise(self) -> ShortfallNoise:
+        return ShortfallNoise(relative_base=self.base.value / self.spread, slope=self.slope.value, cap=self.cap)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+SLOPES = np.linspace(0.0, 20.0, 2001)
+
+
+def _fit_shortfall(shortfall: FloatArray, dof: FloatArray, variance: FloatArray) -> tuple[float, float]:
+    """Maximum-likelihood (base, slope) of groups whose sample variances are sigma^2 chi2(dof) / dof, sigma = base
+    (1 + slope shortfall); slope on a grid of 0.01, base in closed form given it."""
+    factor = (1.0 + SLOPES[:, None] * shortfall[None, :]) ** 2  # (slopes, groups)
+    base2 = (dof * variance / factor).sum(axis=1) / dof.sum()
+    nll = (dof * np.log(factor)).sum(axis=1) + dof.sum() * np.log(np.maximum(base2, 1e-300))
+    best = int(np.argmin(nll))
+    return math.sqrt(float(base2[best])), float(SLOPES[best])
+
+
+def noise_profile(sample: RecordSample, *, cap: float = 2.0, resamples: int = 1000, seed: int = 0) -> NoiseProfile:
+    """The seed noise of the repeat groups as ``ShortfallNoise``: std = base (1 + slope z), z = clip((median -
+    m) / spread, 0, cap), m the group's mean accuracy (its pipeline's level), median and spread those of the uniform
+    seed-0 accuracies; fitted by maximum likelihood (each group's variance a scaled chi-square), intervals by a
+    bootstrap over groups. A group's mean holds its own noise, so noisy low groups are placed a little too far out
+    (on four seeds the mean's noise is half the evaluation's)."""
+    uniform = sample.accuracy[sample.of("uniform")]
+    groups = repeat_groups(sample)
+    if uniform.size < MIN_ROWS or len(groups) < MIN_GROUPS:
+        return NoiseProfile(math.nan, math.nan, NOT_ESTIMATED, NOT_ESTIMATED, cap)
+    median, q5 = (float(q) for q in np.quantile(uniform, [0.5, 0.05]))
+    spread = median - q5
+    shortfall = np.array([np.clip((median - g.mean()) / spread, 0.0, cap) for g in groups])
+    dof = np.array([g.size - 1.0 for g in groups])
+    variance = np.array([g.var(ddof=1) for g in groups])
+    rng = np.random.default_rng(seed)
+    fits = [
+        _fit_shortfall(shortfall[i], dof[i], variance[i])
+        for i in (rng.integers(0, len(groups), len(groups)) for _ in range(resamples))
+    ]
+    point = _fit_shortfall(shortfall, dof, variance)
+    estimates = []
+    for k in (0, 1):
+        low, high = np.quantile([f[k] for f in fits], [0.025, 0.975])
+        estimates.append(Estimate(point[k], float(low), float(high), len(groups)))
+    return NoiseProfile(median, spread, estimates[0], estimates[1], cap)
+
+
 def _families(sample: RecordSample) -> list[object]:
     """The cross-validation group of each row: its uniform pipeline (mutants and repeats go with it), else its
     tokens (a module row; the default pipeline's seeds are one group)."""
@@ -426,6 +488,22 @@ def describe_record(stats: Sequence[RecordStatistics]) -> str:
         lines.append(
             f"| {s.name} | {s.evaluations} | {s.mutation_correlation} | {m['additive']} | {m['per_token']} "
             f"| {m['module_additive']} | {m['full']} | {m['between_module_interaction']} | {s.noise_std} | {s.icc} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def describe_noise_profiles(profiles: Mapping[str, NoiseProfile]) -> str:
+    """A markdown table of ``noise_profile``s, one row per landscape, with base also in spreads (v2's unit)."""
+    lines = [
+        "| landscape | median | spread | base std | base / spread | slope | repeat groups |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, p in profiles.items():
+        b, s = p.base, p.spread
+        lines.append(
+            f"| {name} | {p.median:.4f} | {s:.4f} | {b.value:.4f} [{b.low:.4f}, {b.high:.4f}] "
+            f"| {b.value / s:.3f} [{b.low / s:.3f}, {b.high / s:.3f}] "
+            f"| {p.slope.value:.2f} [{p.slope.low:.2f}, {p.slope.high:.2f}] | {b.n} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -7,9 +7,10 @@ Reads an ``EvalStore`` export of ``examples/record_fashion_mnist.py``'s design (
 markdown tables:
 
 1. the design-based landscape statistics (``automl_env.record_analysis``) of the record, beside
-   ``synthetic-rugged`` on the same token rows and seeds and on the whole design (made-up accuracies, never real
-   ones: what the estimators can see at the record's n and at the design's), and the first two rows in
-   docs/landscapes.md's hardness-table format;
+   ``synthetic-rugged`` (v1, and v2 with the seed noise measured here) on the same token rows and seeds and v1 on
+   the whole design (made-up accuracies, never real ones: what the estimators can see at the record's n and at the
+   design's), those rows in docs/landscapes.md's hardness-table format, and how the seed noise grows below the
+   median pipeline (``noise_profile``: the record's is what ``synthetic-rugged`` v2's ``SEARCH_NOISE`` holds);
 2. the held-out fit of each surrogate kind on the recorded pipelines (``baselines.joint_vs_sequential``);
 3. joint versus sequential search on the record served with ``--serve`` (``averaged``, the mean of the two
    models, fixed in advance: serving whichever ranked better flipped between records whose two scores were 0.01
@@ -31,9 +32,11 @@ import automl_env
 from automl_env.backends.table.surrogate import SURROGATES
 from automl_env.landscape import token_objective
 from automl_env.record_analysis import (
+    describe_noise_profiles,
     describe_record,
     design_sample,
     hardness_row,
+    noise_profile,
     read_record,
     record_statistics,
 )
@@ -78,7 +81,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     synthetic = record_statistics(
         sample.rescored(rugged), name=f"{args.task}, synthetic-rugged, same rows", resamples=args.resamples
     )
-    statistics = [record, synthetic]
+    rugged2 = token_objective(args.task, "synthetic-rugged", backend_options={"version": 2})
+    synthetic2 = record_statistics(
+        sample.rescored(rugged2), name=f"{args.task}, synthetic-rugged v2, same rows", resamples=args.resamples
+    )
+    statistics = [record, synthetic, synthetic2]
     if not args.no_reference:
         whole = design_sample(args.task, design=Design(), design_seed=args.design_seed)
         name = f"{args.task}, synthetic-rugged, whole design"
@@ -86,8 +93,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("\n## Landscape statistics (95% intervals, n)\n")
     print(describe_record(statistics))
     print("Hardness-table rows (docs/landscapes.md):\n")
-    print(hardness_row(record))
-    print(hardness_row(synthetic))
+    for row in (record, synthetic, synthetic2):
+        print(hardness_row(row))
+    profiles = {
+        name: noise_profile(rows, resamples=args.resamples)
+        for name, rows in (
+            (record.name, sample),
+            (synthetic.name, sample.rescored(rugged)),
+            (synthetic2.name, sample.rescored(rugged2)),
+        )
+    }
+    print("\n## Seed noise by level: std = base (1 + slope z), z = shortfall below the median in spreads\n")
+    print(describe_noise_profiles(profiles))
     fits = [surrogate_spread(sample, kind, splits=args.splits) for kind in args.surrogates]
     print("\n## Surrogates on the recorded pipelines (seed means; mean and 2.5-97.5% over splits)\n")
     print(describe_fits(fits))
@@ -96,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "counts": sample.counts(),
         "statistics": [s.to_dict() for s in statistics],
         "surrogates": [f.to_dict() for f in fits],
+        "noise_profiles": {name: p.to_dict() for name, p in profiles.items()},
     }
     if not args.no_search:
         comparison = compare(

@@ -29,6 +29,7 @@ from automl_env.backends.synthetic.hparam_terms import SGDModel
 from automl_env.backends.synthetic.keys import HPOKeys, KeyedModel, cyclic_max_plus, key_tables
 from automl_env.backends.synthetic.rugged import (
     RUGGED_CALIBRATIONS,
+    SEARCH_NOISE,
     VALIDATION_IMAGES,
     RuggedSyntheticBackend,
     binomial_noise,
@@ -291,6 +292,62 @@ def test_pickled_backend_and_another_process_give_identical_results() -> None:
         check=True,
     )
     assert json.loads(out.stdout) == here
+
+
+# -- v2: seed noise measured on real training --------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_v2_is_v1s_surface_with_noise_that_grows_below_the_median(task: str) -> None:
+    v1, v2 = backend(task, None), make_backend("synthetic-rugged", get_task(task), version=2)
+    assert isinstance(v2, RuggedSyntheticBackend) and (v1.version, v2.version) == (1, 2)
+    tokens = random_tokens(v1.task, 4_000, seed=11)
+    expected = v1.expected_accuracy_tokens(tokens)
+    np.testing.assert_array_equal(v2.expected_accuracy_tokens(tokens), expected)
+    assert v2.optimum().accuracy == v1.optimum().accuracy
+    median, q5 = np.quantile(expected, [0.5, 0.05])
+    assert v2.noise == pytest.approx(SEARCH_NOISE.relative_base * (median - q5), rel=0.05)
+    # Per pipeline: the std over 300 seeds is base (1 + slope z), z its shortfall below the median in spreads.
+    rows = {m: t[:40] for m, t in tokens.items()}
+    draws = np.stack([v2.evaluate_tokens(rows, seed=seed) for seed in range(300)])
+    z = np.clip((median - expected[:40]) / (median - q5), 0.0, SEARCH_NOISE.cap)
+    predicted = v2.noise * (1.0 + SEARCH_NOISE.slope * z)
+    unclipped = (expected[:40] - 4 * predicted > 1 / v2.task.num_classes) & (expected[:40] + 4 * predicted < 1)
+    np.testing.assert_allclose(draws.std(axis=0)[unclipped], predicted[unclipped], rtol=0.25)
+    assert z.max() > 1.0 and z.min() == 0.0  # both regimes are tested
+
+
+def test_v2_noise_is_recovered_by_the_records_estimator() -> None:
+    """The backend's noise and ``record_analysis.noise_profile`` agree: fitted on v2's answers to the whole
+    Fashion-MNIST design (100 repeat groups), the slope and the base in spreads are the constants v2 uses."""
+    from automl_env.record_analysis import design_sample, noise_profile
+    from automl_env.record_design import Design
+
+    v2 = token_objective("fashion-mnist", "synthetic-rugged", backend_options={"version": 2})
+    profile = noise_profile(design_sample("fashion-mnist", design=Design()).rescored(v2), resamples=200)
+    assert profile.slope.low <= SEARCH_NOISE.slope <= profile.slope.high
+    assert profile.base.low / profile.spread <= SEARCH_NOISE.relative_base <= profile.base.high / profile.spread
+    v1 = token_objective("fashion-mnist", "synthetic-rugged")
+    flat = noise_profile(design_sample("fashion-mnist", design=Design()).rescored(v1), resamples=200)
+    assert flat.slope.low == 0.0 and flat.slope.high < 1.0  # v1's noise does not grow: the estimator tells
+
+
+def test_v2_pickles_with_its_version_and_bad_versions_are_refused() -> None:
+    task = get_task("cifar100")
+    v2 = make_backend("synthetic-rugged", task, version=2)
+    again = pickle.loads(pickle.dumps(v2))
+    tokens = random_tokens(task, 50, seed=4)
+    assert (
+        again.version == 2
+        and again.evaluate_tokens(tokens, seed=3).tolist() == v2.evaluate_tokens(tokens, seed=3).tolist()
+    )
+    assert (
+        make_backend("synthetic-rugged", task, version=2, noise=0.0).evaluate_tokens(tokens, seed=3).tolist()
+        == v2.expected_accuracy_tokens(tokens).tolist()
+    )
+    for bad in (0, 3, "2"):
+        with pytest.raises(ValueError, match="versions \\(1, 2\\)"):
+            RuggedSyntheticBackend(task, version=bad)  # type: ignore[arg-type]
 
 
 def test_a_joint_matrix_of_the_wrong_width_is_refused() -> None:
