@@ -189,8 +189,10 @@ def read_record(
 def canonical_tokens(task: TaskSpec, tokens: IntArray) -> IntArray:
     """The tokens of the pipelines the rows decode to (``ModuleSpace.canonical``): what was trained and recorded.
 
-    A token that does not act in a pipeline (a magnitude at probability 0, an unused cell input) takes its
-    canonical value, so a mutant that changed only such a token is the same pipeline as its parent."""
+    A token that does not act in a pipeline where the space says so (an unused cell input) takes its canonical
+    value, so a mutant that changed only such a token is the same pipeline as its parent. The augmentation space
+    is one-to-one: a magnitude at probability 0, or of an operation that has none, is part of its policy, so such
+    a mutant is another pipeline, whose training at its parent's seed is bit for bit its parent's."""
     bounds = np.cumsum([0, *(space.num_tokens for space in task.modules.values())])
     return np.concatenate(
         [
@@ -283,6 +285,57 @@ def seed_noise(sample: RecordSample, *, resamples: int = 1000, seed: int = 0) ->
         for k in (0, 1)
     )
     return noise, icc
+
+
+def _median_abs(values: FloatArray, *, resamples: int, rng: np.random.Generator) -> Estimate:
+    magnitude = np.abs(values)
+    return _estimate(lambda i: float(np.median(magnitude[i])), magnitude.size, resamples=resamples, rng=rng)
+
+
+@dataclass(frozen=True)
+class NeighbourDifferences:
+    """``neighbour_differences``: median |difference| of same-seed neighbours by module, and of same-pipeline
+    evaluations at two seeds."""
+
+    mutants: dict[str, Estimate]
+    """Per module: its one-token mutants against their pipelines, both at seed 0."""
+    repeats: Estimate
+    """Each repeat against its pipeline's first recorded evaluation (seed 0 where recorded)."""
+    identical: int
+    """Mutants left out because they scored exactly their pipeline's accuracy (a token training ignores)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def neighbour_differences(sample: RecordSample, *, resamples: int = 1000, seed: int = 0) -> NeighbourDifferences:
+    """How far apart two evaluations land that share a seed but not a pipeline, against two that share a pipeline
+    but not a seed. Were seed noise independent of the pipeline, a mutant would differ from its pipeline by two
+    draws of noise and its effect, so every module's median |difference| would be at or above the repeats'; a
+    module below them shares noise with its parent at the same seed (the same initialisation and data order
+    giving nearly the same training). Bit-identical pairs are left out (counted): they share everything."""
+    rng = np.random.default_rng(seed)
+    bounds = np.cumsum([0, *sample.module_sizes])
+    modules = list(get_task(sample.task).modules)
+    parent = {int(sample.refs[i]): i for i in sample.of("uniform")}
+    by_module: dict[str, list[float]] = {name: [] for name in modules}
+    identical = 0
+    for i in sample.of("mutant").tolist():
+        j = parent.get(int(sample.refs[i]))
+        if j is None:
+            continue
+        changed = np.flatnonzero(sample.tokens[i] != sample.tokens[j])
+        difference = float(sample.accuracy[i] - sample.accuracy[j])
+        if changed.size == 0 or difference == 0.0:
+            identical += 1
+            continue
+        by_module[modules[int(np.searchsorted(bounds, changed[0], side="right")) - 1]].append(difference)
+    repeats = [g[1:] - g[0] for g in repeat_groups(sample)]
+    return NeighbourDifferences(
+        mutants={name: _median_abs(np.asarray(d), resamples=resamples, rng=rng) for name, d in by_module.items()},
+        repeats=_median_abs(np.concatenate(repeats) if repeats else np.zeros(0), resamples=resamples, rng=rng),
+        identical=identical,
+    )
 
 
 @dataclass(frozen=True)
@@ -505,6 +558,19 @@ def describe_noise_profiles(profiles: Mapping[str, NoiseProfile]) -> str:
             f"| {b.value / s:.3f} [{b.low / s:.3f}, {b.high / s:.3f}] "
             f"| {p.slope.value:.2f} [{p.slope.low:.2f}, {p.slope.high:.2f}] | {b.n} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+def describe_neighbours(differences: Mapping[str, NeighbourDifferences]) -> str:
+    """A markdown table of ``neighbour_differences``, one row per landscape."""
+    modules = list(next(iter(differences.values())).mutants) if differences else []
+    lines = [
+        "| landscape | " + " | ".join(f"{m} mutants" for m in modules) + " | repeats (other seed) | identical |",
+        "|---|" + "---|" * len(modules) + "---|---|",
+    ]
+    for name, d in differences.items():
+        cells = " | ".join(_short(d.mutants[m], 4) for m in modules)
+        lines.append(f"| {name} | {cells} | {_short(d.repeats, 4)} | {d.identical} |")
     return "\n".join(lines) + "\n"
 
 

@@ -10,7 +10,8 @@ markdown tables:
    ``synthetic-rugged`` (v1, and v2 with the seed noise measured here) on the same token rows and seeds and v1 on
    the whole design (made-up accuracies, never real ones: what the estimators can see at the record's n and at the
    design's), those rows in docs/landscapes.md's hardness-table format, and how the seed noise grows below the
-   median pipeline (``noise_profile``: the record's is what ``synthetic-rugged`` v2's ``SEARCH_NOISE`` holds);
+   median pipeline (``noise_profile``: the record's is what ``synthetic-rugged`` v2's ``SEARCH_NOISE`` holds) and
+   whether a one-token mutant shares its pipeline's seed noise (``neighbour_differences``);
 2. the held-out fit of each surrogate kind on the recorded pipelines (``baselines.joint_vs_sequential``);
 3. joint versus sequential search on the record served with ``--serve`` (``averaged``, the mean of the two
    models, fixed in advance: serving whichever ranked better flipped between records whose two scores were 0.01
@@ -32,10 +33,12 @@ import automl_env
 from automl_env.backends.table.surrogate import SURROGATES
 from automl_env.landscape import token_objective
 from automl_env.record_analysis import (
+    describe_neighbours,
     describe_noise_profiles,
     describe_record,
     design_sample,
     hardness_row,
+    neighbour_differences,
     noise_profile,
     read_record,
     record_statistics,
@@ -105,6 +108,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     print("\n## Seed noise by level: std = base (1 + slope z), z = shortfall below the median in spreads\n")
     print(describe_noise_profiles(profiles))
+    neighbours = {
+        record.name: neighbour_differences(sample, resamples=args.resamples),
+        synthetic2.name: neighbour_differences(sample.rescored(rugged2), resamples=args.resamples),
+    }
+    print("## Same seed, other pipeline against same pipeline, other seed: median |difference| (95% interval, n)\n")
+    print(describe_neighbours(neighbours))
     fits = [surrogate_spread(sample, kind, splits=args.splits) for kind in args.surrogates]
     print("\n## Surrogates on the recorded pipelines (seed means; mean and 2.5-97.5% over splits)\n")
     print(describe_fits(fits))
@@ -114,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "statistics": [s.to_dict() for s in statistics],
         "surrogates": [f.to_dict() for f in fits],
         "noise_profiles": {name: p.to_dict() for name, p in profiles.items()},
+        "neighbours": {name: d.to_dict() for name, d in neighbours.items()},
     }
     if not args.no_search:
         comparison = compare(

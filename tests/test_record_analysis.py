@@ -22,6 +22,7 @@ from automl_env.record_analysis import (
     design_sample,
     model_r2,
     mutation_correlation,
+    neighbour_differences,
     read_record,
     seed_noise,
 )
@@ -90,6 +91,21 @@ def scored(sample: RecordSample, function: Callable[[np.ndarray], np.ndarray], n
     values = (values - values.mean()) / values.std()
     draws = np.random.default_rng(7).normal(0.0, noise, size=values.size)
     return replace(sample, accuracy=values + draws)
+
+
+def test_neighbour_differences_tell_shared_seed_noise_from_independent(sample: RecordSample) -> None:
+    independent = neighbour_differences(scored(sample, additive, 1.0), resamples=200)
+    # Mostly noise that every pipeline shares at one seed (one initialisation and data order), a little its own.
+    own = scored(sample, additive, 0.3)
+    seed_draws = np.random.default_rng(3).normal(size=sample.seeds.max() + 1)
+    shared = replace(own, accuracy=0.1 * own.accuracy + seed_draws[sample.seeds])
+    together = neighbour_differences(shared, resamples=200)
+    for d in (independent, together):
+        assert set(d.mutants) == set(TASK.modules) and d.repeats.n >= 40 and d.identical == 0
+    # Independent noise: a mutant is two noise draws and its effect apart, at least as far as a repeat.
+    assert all(e.value >= 0.9 * independent.repeats.value for e in independent.mutants.values())
+    # Shared noise: a mutant at its parent's seed lands far closer than its parent at another seed.
+    assert all(e.high < together.repeats.low for e in together.mutants.values() if e.n >= 10)
 
 
 def test_a_record_is_read_back_by_kind_with_its_pairs_and_seeds(tmp_path: Path) -> None:
