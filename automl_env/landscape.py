@@ -112,7 +112,9 @@ def token_objective(
         results = backend_.evaluate(pipelines, fidelity=evaluation.fidelity, seed=seed)
         return np.array([evaluation.objective(r) for r in results], dtype=np.float64)
 
-    return TokenObjective(nvec, evaluate, name=f"{spec.name} ({backend_.name})")
+    version = getattr(backend_, "version", 1)
+    label = backend_.name if version == 1 else f"{backend_.name} v{version}"
+    return TokenObjective(nvec, evaluate, name=f"{spec.name} ({label})")
 
 
 def landscape_statistics(

@@ -6,6 +6,7 @@ For each task (on its fast backend: the recorded table, else the synthetic bench
     python examples/landscape.py
     python examples/landscape.py --tasks cifar100 nb201-cifar100 --samples 4000 --restarts 30
     python examples/landscape.py --tasks cifar100 --backend-option noise=0.01
+    python examples/landscape.py --tasks fashion-mnist cifar100 --backend synthetic-rugged --backend-option version=2
 """
 
 from __future__ import annotations

@@ -324,6 +324,7 @@ def test_v2_noise_is_recovered_by_the_records_estimator() -> None:
     from automl_env.record_design import Design
 
     v2 = token_objective("fashion-mnist", "synthetic-rugged", backend_options={"version": 2})
+    assert v2.name == "fashion-mnist (synthetic-rugged v2)"
     profile = noise_profile(design_sample("fashion-mnist", design=Design()).rescored(v2), resamples=200)
     assert profile.slope.low <= SEARCH_NOISE.slope <= profile.slope.high
     assert profile.base.low / profile.spread <= SEARCH_NOISE.relative_base <= profile.base.high / profile.spread

@@ -199,9 +199,12 @@ class RuggedSyntheticBackend(SyntheticBackend):
         """``noise`` None: the task's seed-to-seed std (module docstring); the others override fitted constants.
         ``version`` 2: the same surface with v2's seed noise; there ``noise`` is the std of pipelines at or above the
         median (None: ``SEARCH_NOISE``'s, in the task's spread)."""
-        if version not in VERSIONS:
+        given: object = version
+        if isinstance(given, float) and given.is_integer():
+            version = int(given)  # numeric options from the command line arrive as floats
+        if isinstance(version, bool) or not isinstance(version, int) or version not in VERSIONS:
             raise ValueError(f"synthetic-rugged has versions {VERSIONS}, not {version!r}: pass version=1 or version=2")
-        self.version = version
+        self.version: int = version
         _, nas_name, hpo_name = _roles(task)
         if calibration is None and task.name not in RUGGED_CALIBRATIONS:
             raise ValueError(
