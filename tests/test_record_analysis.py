@@ -205,12 +205,22 @@ def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.C
     spec.loader.exec_module(module)
     out = tmp_path / "figures.json"
     tiny = ["--resamples", "20", "--splits", "2", "--surrogates", "random_forest", "--seeds", "1", "--budgets", "24"]
-    module.main([*tiny, "--batch-size", "8", "--no-reference", "--out", str(out)])
+    module.main([*tiny, "--serve", "random_forest", "--batch-size", "8", "--no-reference", "--out", str(out)])
     printed = capsys.readouterr().out
     figures = json.loads(out.read_text())
-    recorded, synthetic = figures["statistics"]
+    recorded, synthetic, synthetic2 = figures["statistics"]
     assert recorded["evaluations"] == sum(figures["counts"].values()) >= 79
     assert synthetic["evaluations"] == recorded["evaluations"] and "synthetic-rugged" in synthetic["name"]
+    assert "synthetic-rugged v2" in synthetic2["name"]
+    profiles, neighbours = figures["noise_profiles"], figures["neighbours"]
+    assert list(profiles) == [s["name"] for s in figures["statistics"]] and list(neighbours) == [
+        recorded["name"],
+        synthetic2["name"],
+    ]
+    # v2's noise is recorded-like in spreads, v1's is flat: the fits say so on the same rows.
+    assert profiles[synthetic2["name"]]["slope"]["value"] > profiles[synthetic["name"]]["slope"]["value"]
+    assert set(neighbours[recorded["name"]]["mutants"]) == {"aug", "nas", "hpo"}
+    assert "## Seed noise by level" in printed and "repeats (other seed)" in printed
     assert "| fashion-mnist (recorded, partial) |" in printed and "sequential_tpe" in printed
     served = figures["search"]["served_fit"]["spearman"]["value"]
     for by_budget in figures["search"]["verdicts"].values():
