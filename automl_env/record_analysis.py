@@ -339,6 +339,63 @@ def neighbour_differences(sample: RecordSample, *, resamples: int = 1000, seed: 
 
 
 @dataclass(frozen=True)
+class SharedNoise:
+    """``shared_noise``: pipelines and their one-token mutants, both trained at the same seeds (the design's second
+    stage)."""
+
+    noise_correlation: Estimate
+    """Correlation of the two's seed-to-seed deviations (each from its own mean over their common seeds): 0 when a
+    neighbour's noise is its own, 1 when it is the seed's."""
+    mean_correlation: Estimate
+    """Mutation correlation of the seed means (the noise averaged down, shared or not)."""
+    identical: int
+    """Pairs left out because they scored the same at every seed (a token training ignores)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def mutant_seed_pairs(sample: RecordSample) -> list[tuple[FloatArray, FloatArray]]:
+    """(pipeline's accuracies, its mutant's) at the seeds both were recorded at, for pairs with two or more."""
+    values: dict[tuple[str, int], dict[int, float]] = {}
+    side = {"uniform": "pipeline", "repeat": "pipeline", "mutant": "mutant", "mutant_repeat": "mutant"}
+    for i, kind in enumerate(sample.kinds):
+        if kind in side:
+            values.setdefault((side[kind], int(sample.refs[i])), {})[int(sample.seeds[i])] = float(sample.accuracy[i])
+    pairs = []
+    for (which, ref), mutant in sorted(values.items()):
+        pipeline = values.get(("pipeline", ref), {})
+        seeds = sorted(set(pipeline) & set(mutant)) if which == "mutant" else []
+        if len(seeds) >= 2:
+            pairs.append((np.array([pipeline[s] for s in seeds]), np.array([mutant[s] for s in seeds])))
+    return pairs
+
+
+def shared_noise(sample: RecordSample, *, resamples: int = 1000, seed: int = 0) -> SharedNoise:
+    """Whether a one-token mutant trained at its pipeline's seeds shares their noise (see ``SharedNoise``); pooled
+    over pairs, intervals by a bootstrap over pairs. NaN until the design's second stage is recorded."""
+    pairs = mutant_seed_pairs(sample)
+    kept = [(a, b) for a, b in pairs if not np.array_equal(a, b)]
+    deviations = [(a - a.mean(), b - b.mean()) for a, b in kept]
+    means = np.array([(a.mean(), b.mean()) for a, b in kept]).reshape(-1, 2)
+
+    def pooled(rows: IntArray) -> float:
+        a = np.concatenate([deviations[r][0] for r in rows]) if rows.size else np.zeros(0)
+        b = np.concatenate([deviations[r][1] for r in rows]) if rows.size else np.zeros(0)
+        scale = math.sqrt(float(a @ a) * float(b @ b))
+        return float(a @ b) / scale if scale > 0 else math.nan
+
+    rng = np.random.default_rng(seed)
+    return SharedNoise(
+        noise_correlation=_estimate(pooled, len(kept), resamples=resamples, rng=rng),
+        mean_correlation=_estimate(
+            lambda i: _pearson(means[i, 0], means[i, 1]), len(kept), resamples=resamples, rng=rng
+        ),
+        identical=len(pairs) - len(kept),
+    )
+
+
+@dataclass(frozen=True)
 class NoiseProfile:
     """How a record's seed noise depends on the pipeline's level (``noise_profile``; the form is ``ShortfallNoise``)."""
 
@@ -571,6 +628,17 @@ def describe_neighbours(differences: Mapping[str, NeighbourDifferences]) -> str:
     for name, d in differences.items():
         cells = " | ".join(_short(d.mutants[m], 4) for m in modules)
         lines.append(f"| {name} | {cells} | {_short(d.repeats, 4)} | {d.identical} |")
+    return "\n".join(lines) + "\n"
+
+
+def describe_shared_noise(shared: Mapping[str, SharedNoise]) -> str:
+    """A markdown table of ``shared_noise``, one row per landscape."""
+    lines = [
+        "| landscape | noise correlation, pipeline and mutant | mutation correlation of seed means | identical pairs |",
+        "|---|---|---|---|",
+    ]
+    for name, d in shared.items():
+        lines.append(f"| {name} | {d.noise_correlation} | {d.mean_correlation} | {d.identical} |")
     return "\n".join(lines) + "\n"
 
 

@@ -9,10 +9,15 @@
   correlation);
 - ``repeat``: some uniform pipelines again at seeds 1..3 (seed-to-seed noise and the intraclass correlation);
 - ``module``: the task's default pipeline with one module's tokens drawn at random and the others left at their
-  defaults, and the default pipeline itself over ``default_seeds`` seeds (what each module alone can do).
+  defaults, and the default pipeline itself over ``default_seeds`` seeds (what each module alone can do);
+- ``mutant_repeat`` (a second stage, after all of the above; ``mutant_repeats`` pairs, 0 by default): the first
+  mutants again at the repeat seeds, so that a pipeline and its one-token neighbour are both trained at the same
+  four seeds. Whether a neighbour trained at its pipeline's seed shares that seed's noise, and the mutation
+  correlation of seed means, need those (``record_analysis.shared_noise``).
 
-The kinds are interleaved so that every prefix of the plan holds each kind in proportion: a collection cut
-short is still a balanced, smaller design.
+The first stage's kinds are interleaved so that every prefix of the plan holds each kind in proportion: a
+collection cut short is still a balanced, smaller design. The second stage comes after it whole, pair by pair, so
+adding it leaves the first stage's plan as it was.
 """
 
 from __future__ import annotations
@@ -43,10 +48,18 @@ class Design:
     repeat_seeds: tuple[int, ...] = (1, 2, 3)
     per_module: int = 25
     default_seeds: int = 10
+    mutant_repeats: int = 0
+    """Second stage: mutants 0..k-1 at ``repeat_seeds`` (their pipelines must be repeated: k <= ``repeated``)."""
 
 
 def plan(task: TaskSpec, design: Design, *, seed: int) -> list[Planned]:
     """The whole design in collection order (see the module docstring)."""
+    pairs = min(design.mutants, design.repeated, design.uniform)
+    if not 0 <= design.mutant_repeats <= pairs:
+        raise ValueError(
+            f"mutant_repeats must be between 0 and {pairs} (mutants whose pipelines are repeated), "
+            f"got {design.mutant_repeats}"
+        )
     rng = np.random.default_rng(seed)
     nvec = np.array([n for space in task.modules.values() for n in space.nvec])
     uniform = rng.integers(0, nvec, size=(design.uniform, nvec.size))
@@ -79,4 +92,9 @@ def plan(task: TaskSpec, design: Design, *, seed: int) -> list[Planned]:
     keyed = [
         ((i + 0.5) / len(items), order, p) for order, items in enumerate(kinds.values()) for i, p in enumerate(items)
     ]
-    return [p for _, _, p in sorted(keyed, key=lambda k: (k[0], k[1]))]
+    second = [
+        Planned("mutant_repeat", mutants[i].tokens, s, ref=i)
+        for i in range(design.mutant_repeats)
+        for s in design.repeat_seeds
+    ]
+    return [p for _, _, p in sorted(keyed, key=lambda k: (k[0], k[1]))] + second

@@ -36,12 +36,14 @@ from automl_env.record_analysis import (
     describe_neighbours,
     describe_noise_profiles,
     describe_record,
+    describe_shared_noise,
     design_sample,
     hardness_row,
     neighbour_differences,
     noise_profile,
     read_record,
     record_statistics,
+    shared_noise,
 )
 from automl_env.record_design import Design
 from baselines.joint_vs_sequential import compare, describe_comparison, describe_fits, surrogate_spread
@@ -54,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--export", type=Path, default=SHIPPED, help="EvalStore export (default: the shipped one)")
     parser.add_argument("--task", default="fashion-mnist")
     parser.add_argument("--design-seed", type=int, default=0)
+    parser.add_argument(
+        "--mutant-repeats", type=int, default=50, help="the design's second stage (as record_fashion_mnist.py's)"
+    )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of every interval")
     parser.add_argument("--splits", type=int, default=10, help="random 80/20 splits scoring each surrogate")
     parser.add_argument("--surrogates", nargs="+", default=list(SURROGATES), help="surrogate kinds to score")
@@ -73,7 +78,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # A search's generator seeded like the design's draws the design's uniform pipelines first: the recorded ones.
         parser.error(f"--seeds must not hold the design seed {args.design_seed}: that search would replay the record")
 
-    sample = read_record(args.export, args.task, design=Design(), design_seed=args.design_seed)
+    design = Design(mutant_repeats=args.mutant_repeats)
+    sample = read_record(args.export, args.task, design=design, design_seed=args.design_seed)
     print(
         f"{args.export}: {sample.accuracy.size} evaluations of the {sample.planned}-evaluation design {sample.counts()}"
     )
@@ -90,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     statistics = [record, synthetic, synthetic2]
     if not args.no_reference:
-        whole = design_sample(args.task, design=Design(), design_seed=args.design_seed)
+        whole = design_sample(args.task, design=Design(), design_seed=args.design_seed)  # the first stage
         name = f"{args.task}, synthetic-rugged, whole design"
         statistics.append(record_statistics(whole.rescored(rugged), name=name, resamples=args.resamples))
     print("\n## Landscape statistics (95% intervals, n)\n")
@@ -114,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     print("## Same seed, other pipeline against same pipeline, other seed: median |difference| (95% interval, n)\n")
     print(describe_neighbours(neighbours))
+    shared = {record.name: shared_noise(sample, resamples=args.resamples)}
+    print("## Pipelines and their mutants at the same four seeds (the design's second stage)\n")
+    print(describe_shared_noise(shared))
     fits = [surrogate_spread(sample, kind, splits=args.splits) for kind in args.surrogates]
     print("\n## Surrogates on the recorded pipelines (seed means; mean and 2.5-97.5% over splits)\n")
     print(describe_fits(fits))
@@ -124,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "surrogates": [f.to_dict() for f in fits],
         "noise_profiles": {name: p.to_dict() for name, p in profiles.items()},
         "neighbours": {name: d.to_dict() for name, d in neighbours.items()},
+        "shared_noise": {name: d.to_dict() for name, d in shared.items()},
     }
     if not args.no_search:
         comparison = compare(

@@ -19,7 +19,10 @@ The design (``automl_env.record_design.plan``, fixed by ``--design-seed``) answe
 study: ``uniform`` pipelines (spread, additive R^2, interactions between modules), one-token ``mutant``s of some of
 them (mutation correlation), ``repeat``s of some at seeds 1..3 (seed noise, intraclass correlation) and ``module``
 rows (the default pipeline with one module drawn at random; the default over several seeds), interleaved so that
-every prefix is a balanced, smaller design. ``examples/analyse_fashion_mnist_record.py`` reads them back.
+every prefix is a balanced, smaller design (1,510 evaluations). A second stage follows it: the first
+``--mutant-repeats`` mutants at seeds 1..3 (150 evaluations at the default 50), so that a pipeline and its
+neighbour share four seeds (does a neighbour share its pipeline's seed noise?). Added after the first stage was
+collected, it leaves that stage's plan as it was. ``examples/analyse_fashion_mnist_record.py`` reads them back.
 """
 
 from __future__ import annotations
@@ -117,6 +120,10 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
+SECOND_STAGE = 50
+"""Mutants repeated at seeds 1..3 after the 1,510 first-stage evaluations (``Design.mutant_repeats``)."""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="fashion-mnist")
@@ -134,6 +141,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--hours", type=float, default=float("inf"), help="stop after this much wall time")
     parser.add_argument("--limit", type=int, default=None, help="evaluate at most the first N of the plan")
     parser.add_argument("--design-seed", type=int, default=0)
+    parser.add_argument(
+        "--mutant-repeats",
+        type=int,
+        default=SECOND_STAGE,
+        help=f"mutants repeated at seeds 1..3 after the first stage (the second stage; default {SECOND_STAGE})",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shard", type=shard, default=(0, 1), help="K/N: collect the plan's items i with i mod N = K")
     parser.add_argument("--plan-only", action="store_true")
@@ -143,7 +156,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.export.suffix not in (".csv", ".json"):
         parser.error(f"--export must end in .csv or .json (an EvalStore export), got {str(args.export)!r}")
     task = automl_env.get_task(args.task)
-    planned = plan(task, Design(), seed=args.design_seed)[: args.limit]
+    try:
+        planned = plan(task, Design(mutant_repeats=args.mutant_repeats), seed=args.design_seed)[: args.limit]
+    except ValueError as error:
+        parser.error(f"--mutant-repeats: {error}")
     if args.plan_only:
         print(f"{len(planned)} evaluations: {dict(Counter(p.kind for p in planned))}")
         return

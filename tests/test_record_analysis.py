@@ -25,6 +25,7 @@ from automl_env.record_analysis import (
     neighbour_differences,
     read_record,
     seed_noise,
+    shared_noise,
 )
 from automl_env.record_design import Design, Planned, plan
 
@@ -106,6 +107,25 @@ def test_neighbour_differences_tell_shared_seed_noise_from_independent(sample: R
     assert all(e.value >= 0.9 * independent.repeats.value for e in independent.mutants.values())
     # Shared noise: a mutant at its parent's seed lands far closer than its parent at another seed.
     assert all(e.high < together.repeats.low for e in together.mutants.values() if e.n >= 10)
+
+
+def test_shared_noise_reads_the_second_stage_and_tells_shared_from_own_noise() -> None:
+    whole = design_sample(TASK, design=Design(mutant_repeats=40))
+    assert (
+        shared_noise(whole.subset(np.flatnonzero(np.asarray(whole.kinds) != "mutant_repeat"))).noise_correlation.n == 0
+    )
+    signal = scored(whole, additive, 0.0).accuracy
+    rng = np.random.default_rng(5)
+    own = replace(whole, accuracy=signal + rng.normal(0.0, 0.5, signal.size))
+    per_seed = np.linspace(-0.5, 0.5, whole.seeds.max() + 1)[rng.permutation(whole.seeds.max() + 1)]
+    shared = replace(whole, accuracy=signal + per_seed[whole.seeds] + rng.normal(0.0, 0.1, signal.size))
+    independent, together = shared_noise(own, resamples=200), shared_noise(shared, resamples=200)
+    assert independent.noise_correlation.n == together.noise_correlation.n == 40
+    assert independent.noise_correlation.low < 0.0 < independent.noise_correlation.high < 0.5
+    assert together.noise_correlation.low > 0.8
+    # The seed means' mutation correlation sees through the noise either way (the signal is mostly unchanged by one
+    # token of 100); single evaluations at seed 0 lose more of it to independent noise.
+    assert independent.mean_correlation.value > mutation_correlation(own, resamples=50).value
 
 
 def test_a_record_is_read_back_by_kind_with_its_pairs_and_seeds(tmp_path: Path) -> None:
@@ -221,6 +241,8 @@ def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.C
     assert profiles[synthetic2["name"]]["slope"]["value"] > profiles[synthetic["name"]]["slope"]["value"]
     assert set(neighbours[recorded["name"]]["mutants"]) == {"aug", "nas", "hpo"}
     assert "## Seed noise by level" in printed and "repeats (other seed)" in printed
+    # The shipped record holds no second stage yet: its shared-noise figures say so instead of inventing any.
+    assert figures["shared_noise"][recorded["name"]]["noise_correlation"]["n"] == 0 and "n/a (n 0)" in printed
     assert "| fashion-mnist (recorded, partial) |" in printed and "sequential_tpe" in printed
     served = figures["search"]["served_fit"]["spearman"]["value"]
     for by_budget in figures["search"]["verdicts"].values():

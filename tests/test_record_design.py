@@ -45,6 +45,21 @@ def test_the_plan_holds_every_kind_and_pairs_each_with_an_earlier_pipeline(recor
     assert all(0 <= t < n for p in planned for t, n in zip(p.tokens, nvec, strict=True))
 
 
+def test_the_second_stage_repeats_mutants_after_the_first_which_it_leaves_as_it_was(recorder: ModuleType) -> None:
+    task = automl_env.get_task("fashion-mnist")
+    design = recorder.Design(uniform=40, mutants=20, repeated=6, per_module=3, default_seeds=2)
+    first = recorder.plan(task, design, seed=0)
+    both = recorder.plan(task, recorder.Design(**{**design.__dict__, "mutant_repeats": 4}), seed=0)
+    assert both[: len(first)] == first and len(both) == len(first) + 4 * 3
+    mutants = [p for p in first if p.kind == "mutant"]
+    second = both[len(first) :]
+    assert [(p.kind, p.ref, p.seed) for p in second] == [("mutant_repeat", i, s) for i in range(4) for s in (1, 2, 3)]
+    assert all(p.tokens == mutants[p.ref].tokens for p in second)
+    assert {p.ref for p in first if p.kind == "repeat"} >= {p.ref for p in second}  # both sides at every seed
+    with pytest.raises(ValueError, match="mutant_repeats must be between 0 and 6"):
+        recorder.plan(task, recorder.Design(**{**design.__dict__, "mutant_repeats": 7}), seed=0)
+
+
 def test_every_prefix_is_a_balanced_design(recorder: ModuleType) -> None:
     planned = recorder.plan(automl_env.get_task("fashion-mnist"), recorder.Design(), seed=0)
     assert len(planned) >= 1_500
