@@ -61,7 +61,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from automl_env.backends.synthetic.rugged import ShortfallNoise
 from automl_env.backends.table.store_export import read_store_export
 from automl_env.landscape import TokenObjective, one_hot
 from automl_env.record_design import Design, plan
@@ -357,15 +356,15 @@ class SharedNoise:
 
 def mutant_seed_pairs(sample: RecordSample) -> list[tuple[FloatArray, FloatArray]]:
     """(pipeline's accuracies, its mutant's) at the seeds both were recorded at, for pairs with two or more."""
-    values: dict[tuple[str, int], dict[int, float]] = {}
+    sides: dict[str, dict[int, dict[int, float]]] = {"pipeline": {}, "mutant": {}}
     side = {"uniform": "pipeline", "repeat": "pipeline", "mutant": "mutant", "mutant_repeat": "mutant"}
     for i, kind in enumerate(sample.kinds):
         if kind in side:
-            values.setdefault((side[kind], int(sample.refs[i])), {})[int(sample.seeds[i])] = float(sample.accuracy[i])
+            sides[side[kind]].setdefault(int(sample.refs[i]), {})[int(sample.seeds[i])] = float(sample.accuracy[i])
     pairs = []
-    for (which, ref), mutant in sorted(values.items()):
-        pipeline = values.get(("pipeline", ref), {})
-        seeds = sorted(set(pipeline) & set(mutant)) if which == "mutant" else []
+    for ref, mutant in sorted(sides["mutant"].items()):
+        pipeline = sides["pipeline"].get(ref, {})
+        seeds = sorted(set(pipeline) & set(mutant))
         if len(seeds) >= 2:
             pairs.append((np.array([pipeline[s] for s in seeds]), np.array([mutant[s] for s in seeds])))
     return pairs
@@ -407,9 +406,6 @@ class NoiseProfile:
     slope: Estimate
     """Relative growth of the noise per spread below the median."""
     cap: float
-
-    def shortfall_noise(self) -> ShortfallNoise:
-        return ShortfallNoise(relative_base=self.base.value / self.spread, slope=self.slope.value, cap=self.cap)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -586,60 +582,66 @@ def record_statistics(sample: RecordSample, *, name: str, resamples: int = 1000,
     )
 
 
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A markdown table: the header, its rule, one line per row."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def describe_record(stats: Sequence[RecordStatistics]) -> str:
     """A markdown table of the statistics with their intervals and n, one row per landscape."""
-    lines = [
-        "| landscape | evaluations | mutation corr. | additive R^2 (ridge) | per-token R^2 (trees) "
-        "| module-additive R^2 | full R^2 | between-module share | seed-noise std | ICC(1) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+    header = [
+        "landscape", "evaluations", "mutation corr.", "additive R^2 (ridge)", "per-token R^2 (trees)",
+        "module-additive R^2", "full R^2", "between-module share", "seed-noise std", "ICC(1)",
+    ]  # fmt: skip
+    models = ("additive", "per_token", "module_additive", "full", "between_module_interaction")
+    rows = [
+        [s.name, s.evaluations, s.mutation_correlation, *(s.models[m] for m in models), s.noise_std, s.icc]
+        for s in stats
     ]
-    for s in stats:
-        m = s.models
-        lines.append(
-            f"| {s.name} | {s.evaluations} | {s.mutation_correlation} | {m['additive']} | {m['per_token']} "
-            f"| {m['module_additive']} | {m['full']} | {m['between_module_interaction']} | {s.noise_std} | {s.icc} |"
-        )
-    return "\n".join(lines) + "\n"
+    return _markdown_table(header, rows)
 
 
 def describe_noise_profiles(profiles: Mapping[str, NoiseProfile]) -> str:
     """A markdown table of ``noise_profile``s, one row per landscape, with base also in spreads (v2's unit)."""
-    lines = [
-        "| landscape | median | spread | base std | base / spread | slope | repeat groups |",
-        "|---|---|---|---|---|---|---|",
+    header = ["landscape", "median", "spread", "base std", "base / spread", "slope", "repeat groups"]
+    rows = [
+        [
+            name,
+            f"{p.median:.4f}",
+            f"{p.spread:.4f}",
+            f"{p.base.value:.4f} [{p.base.low:.4f}, {p.base.high:.4f}]",
+            f"{p.base.value / p.spread:.3f} [{p.base.low / p.spread:.3f}, {p.base.high / p.spread:.3f}]",
+            f"{p.slope.value:.2f} [{p.slope.low:.2f}, {p.slope.high:.2f}]",
+            p.base.n,
+        ]
+        for name, p in profiles.items()
     ]
-    for name, p in profiles.items():
-        b, s = p.base, p.spread
-        lines.append(
-            f"| {name} | {p.median:.4f} | {s:.4f} | {b.value:.4f} [{b.low:.4f}, {b.high:.4f}] "
-            f"| {b.value / s:.3f} [{b.low / s:.3f}, {b.high / s:.3f}] "
-            f"| {p.slope.value:.2f} [{p.slope.low:.2f}, {p.slope.high:.2f}] | {b.n} |"
-        )
-    return "\n".join(lines) + "\n"
+    return _markdown_table(header, rows)
 
 
 def describe_neighbours(differences: Mapping[str, NeighbourDifferences]) -> str:
     """A markdown table of ``neighbour_differences``, one row per landscape."""
     modules = list(next(iter(differences.values())).mutants) if differences else []
-    lines = [
-        "| landscape | " + " | ".join(f"{m} mutants" for m in modules) + " | repeats (other seed) | identical |",
-        "|---|" + "---|" * len(modules) + "---|---|",
+    header = ["landscape", *(f"{m} mutants" for m in modules), "repeats (other seed)", "identical"]
+    rows = [
+        [name, *(_short(d.mutants[m], 4) for m in modules), _short(d.repeats, 4), d.identical]
+        for name, d in differences.items()
     ]
-    for name, d in differences.items():
-        cells = " | ".join(_short(d.mutants[m], 4) for m in modules)
-        lines.append(f"| {name} | {cells} | {_short(d.repeats, 4)} | {d.identical} |")
-    return "\n".join(lines) + "\n"
+    return _markdown_table(header, rows)
 
 
 def describe_shared_noise(shared: Mapping[str, SharedNoise]) -> str:
     """A markdown table of ``shared_noise``, one row per landscape."""
-    lines = [
-        "| landscape | noise correlation, pipeline and mutant | mutation correlation of seed means | identical pairs |",
-        "|---|---|---|---|",
+    header = [
+        "landscape",
+        "noise correlation, pipeline and mutant",
+        "mutation correlation of seed means",
+        "identical pairs",
     ]
-    for name, d in shared.items():
-        lines.append(f"| {name} | {d.noise_correlation} | {d.mean_correlation} | {d.identical} |")
-    return "\n".join(lines) + "\n"
+    rows = [[name, d.noise_correlation, d.mean_correlation, d.identical] for name, d in shared.items()]
+    return _markdown_table(header, rows)
 
 
 def hardness_row(stats: RecordStatistics) -> str:
