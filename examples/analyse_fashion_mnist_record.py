@@ -87,13 +87,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"({sample.unplanned} recorded evaluations are not in the design and are left out)")
     record = record_statistics(sample, name=f"{args.task} (recorded, partial)", resamples=args.resamples)
     rugged = token_objective(args.task, "synthetic-rugged")
-    synthetic = record_statistics(
-        sample.rescored(rugged), name=f"{args.task}, synthetic-rugged, same rows", resamples=args.resamples
-    )
-    rugged2 = token_objective(args.task, "synthetic-rugged", backend_options={"version": 2})
-    synthetic2 = record_statistics(
-        sample.rescored(rugged2), name=f"{args.task}, synthetic-rugged v2, same rows", resamples=args.resamples
-    )
+    as_v1 = sample.rescored(rugged)
+    as_v2 = sample.rescored(token_objective(args.task, "synthetic-rugged", backend_options={"version": 2}))
+    synthetic = record_statistics(as_v1, name=f"{args.task}, synthetic-rugged, same rows", resamples=args.resamples)
+    synthetic2 = record_statistics(as_v2, name=f"{args.task}, synthetic-rugged v2, same rows", resamples=args.resamples)
     statistics = [record, synthetic, synthetic2]
     if not args.no_reference:
         whole = design_sample(args.task, design=Design(), design_seed=args.design_seed)  # the first stage
@@ -106,17 +103,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(hardness_row(row))
     profiles = {
         name: noise_profile(rows, resamples=args.resamples)
-        for name, rows in (
-            (record.name, sample),
-            (synthetic.name, sample.rescored(rugged)),
-            (synthetic2.name, sample.rescored(rugged2)),
-        )
+        for name, rows in ((record.name, sample), (synthetic.name, as_v1), (synthetic2.name, as_v2))
     }
     print("\n## Seed noise by level: std = base (1 + slope z), z = shortfall below the median in spreads\n")
     print(describe_noise_profiles(profiles))
     neighbours = {
         record.name: neighbour_differences(sample, resamples=args.resamples),
-        synthetic2.name: neighbour_differences(sample.rescored(rugged2), resamples=args.resamples),
+        synthetic2.name: neighbour_differences(as_v2, resamples=args.resamples),
     }
     print("## Same seed, other pipeline against same pipeline, other seed: median |difference| (95% interval, n)\n")
     print(describe_neighbours(neighbours))
