@@ -11,9 +11,10 @@ that has the committed export but not the store, ``--restore`` reads the export 
 ``--export-every`` evaluations the store is exported as a table (``--export``, an ``EvalStore`` CSV that
 the ``table`` backend serves) next to a ``provenance.json`` (code commits, data context, fidelity, hosts, the
 training time and collection window of the store's rows, how much of the plan and of each kind the store holds).
-``--shard K/N`` takes the plan's evaluations i with i mod N = K only: N collectors (processes on one machine,
-or hosts sharing the store's file) split the plan without training anything twice, and together keep close to
-a prefix of it.
+``--export-only`` writes both from the store as it stands and trains nothing (after stopping the collectors, to
+ship what they stored since their last export). ``--shard K/N`` takes the plan's evaluations i with i mod N = K
+only: N collectors (processes on one machine, or hosts sharing the store's file) split the plan without training
+anything twice, and together keep close to a prefix of it.
 
 The design (``automl_env.record_design.plan``, fixed by ``--design-seed``) answers the questions of the landscape
 study: ``uniform`` pipelines (spread, additive R^2, interactions between modules), one-token ``mutant``s of some of
@@ -150,6 +151,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shard", type=shard, default=(0, 1), help="K/N: collect the plan's items i with i mod N = K")
     parser.add_argument("--plan-only", action="store_true")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="write the export and provenance.json from the store as it is (after --restore), train nothing",
+    )
     args = parser.parse_args(argv)
     if args.export_every < 1 or args.hours <= 0 or (args.limit is not None and args.limit < 1):
         parser.error("--export-every and --limit must be >= 1 and --hours > 0")
@@ -169,6 +175,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"restored {store.restore(export)} evaluations from {export}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
     started, commit = time.monotonic(), git_commit()
+    if args.export_only:
+        export_table(args.export, store, task)
+        provenance = args.export.with_name("provenance.json")
+        write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=None)
+        print(f"exported {args.export} and {provenance}")
+        return
     index, shards = args.shard
     mine = [(i, item) for i, item in enumerate(planned) if i % shards == index]
     for done, (i, item) in enumerate(mine, start=1):

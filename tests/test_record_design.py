@@ -162,6 +162,28 @@ def test_shards_split_the_plan_and_together_record_a_prefix(
     assert not list(tmp_path.glob(".*"))  # the partial exports and provenances were renamed into place
 
 
+def test_export_only_ships_what_the_store_holds_and_trains_nothing(
+    recorder: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Collectors export every few evaluations; after they stop, --export-only writes the rows stored since."""
+    asked: list[tuple[str, int]] = []
+    monkeypatch.setattr(recorder, "make_backend", lambda name, spec, store, **_: FakeTraining(spec, store, asked))
+    export = tmp_path / "evaluations.csv"
+    argv = ["--store", str(tmp_path / "store.sqlite"), "--export", str(export)]
+    recorder.main([*argv, "--limit", "5", "--export-every", "3"])  # exports after 3 and after the last, 5
+    export.unlink()
+    export.with_name("provenance.json").write_text(json.dumps({"code_commits": ["abc1234"]}))
+    trained = len(asked)
+    recorder.main([*argv, "--export-only"])
+    assert len(asked) == trained == 5
+    assert len(export.read_text().strip().splitlines()) == 1 + 5
+    provenance = json.loads(export.with_name("provenance.json").read_text())
+    design = recorder.Design(mutant_repeats=recorder.SECOND_STAGE)
+    of = len(recorder.plan(automl_env.get_task("fashion-mnist"), design, seed=0))
+    assert provenance["plan"] == {"design_seed": 0, "prefix": 5, "held": 5, "of": of}
+    assert provenance["code_commits"] == ["abc1234"]  # it trained nothing, so it adds no commit
+
+
 @pytest.mark.parametrize("bad", ["2/2", "1", "-1/2", "a/b", "0/0"])
 def test_a_shard_outside_its_count_is_a_usage_error(
     recorder: ModuleType, bad: str, capsys: pytest.CaptureFixture[str]
