@@ -14,7 +14,9 @@ token rows (``token_objective`` builds one for any backend):
   enough to enumerate, ``local_optima`` (pipelines no one-token neighbour beats; plateaus of equal
   rewards count) and ``strict_local_optima`` (pipelines better than all their one-token neighbours);
 - ``noise_std``: the standard deviation of a pipeline's reward between two evaluation seeds (0 for
-  seed-averaged tables and noise-free benchmarks);
+  seed-averaged tables and noise-free benchmarks), and ``icc``, the intraclass correlation ICC(1) of one
+  evaluation over the same pairs (``one_way_anova``): the share of its variance that is the pipeline's rather than
+  the seed's (1 where there is no noise);
 - ``quantiles`` of the reward under uniform sampling.
 
     from automl_env.landscape import landscape_statistics, token_objective
@@ -69,6 +71,7 @@ class LandscapeStats:
     local_optima: int | None
     strict_local_optima: int | None
     noise_std: float
+    icc: float
     quantiles: dict[str, float] = field(default_factory=dict)
     evaluations: int = 0
 
@@ -131,7 +134,8 @@ def landscape_statistics(
     optima = [_climb(counter, rng.integers(0, nvec, size=nvec.size), nvec) for _ in range(restarts)]
     distinct = {tuple(t.tolist()): v for t, v in optima}
     size = math.prod(int(n) for n in nvec)
-    noise = counter(rows[: samples // 4], seed=1) - values[: samples // 4]
+    quarter = values[: samples // 4]
+    again = counter(rows[: samples // 4], seed=1)
     local, strict = _local_optima(counter, nvec) if size <= ENUMERATE_AT_MOST else (None, None)
     return LandscapeStats(
         name=objective.name,
@@ -144,10 +148,25 @@ def landscape_statistics(
         best_optimum=float(max(distinct.values())),
         local_optima=local,
         strict_local_optima=strict,
-        noise_std=float(np.std(noise) / math.sqrt(2)),
+        noise_std=float(np.std(again - quarter) / math.sqrt(2)),
+        icc=one_way_anova(list(np.stack([quarter, again], axis=1)))[1] if np.any(again != quarter) else 1.0,
         quantiles={f"q{round(100 * q)}": float(np.quantile(values, q)) for q in QUANTILES},
         evaluations=counter.calls,
     )
+
+
+def one_way_anova(groups: Sequence[FloatArray]) -> tuple[float, float]:
+    """(within-group standard deviation, ICC(1)) of groups of repeated measurements (NaN where undefined)."""
+    sizes = np.array([g.size for g in groups], dtype=np.float64)
+    total, count = float(sizes.sum()), len(groups)
+    if count < 2 or total <= count:
+        return math.nan, math.nan
+    grand = float(np.concatenate(groups).mean())
+    between = float(sum(g.size * (g.mean() - grand) ** 2 for g in groups)) / (count - 1)
+    within = float(sum(((g - g.mean()) ** 2).sum() for g in groups)) / (total - count)
+    k0 = (total - float((sizes**2).sum()) / total) / (count - 1)
+    denominator = between + (k0 - 1) * within
+    return math.sqrt(within), (between - within) / denominator if denominator > 0 else math.nan
 
 
 class _Counter:
@@ -252,8 +271,8 @@ def describe(stats: Sequence[LandscapeStats]) -> str:
     """A markdown table of several landscapes side by side."""
     lines = [
         "| landscape | log10 size | mutation corr. | additive R^2 | distinct optima / climbs | mean climbed optimum "
-        "| local optima (strict) | seed-noise std | reward q5 / q50 / q95 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| local optima (strict) | seed-noise std | ICC(1) | reward q5 / q50 / q95 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in stats:
         strict = (
@@ -265,6 +284,6 @@ def describe(stats: Sequence[LandscapeStats]) -> str:
         lines.append(
             f"| {s.name} | {s.log10_size:.1f} | {s.mutation_correlation:.3f} | {s.additive_r2:.3f} "
             f"| {s.distinct_optima} / {s.restarts} | {s.mean_optimum:.4f} | {strict} | {s.noise_std:.4f} "
-            f"| {q['q5']:.4f} / {q['q50']:.4f} / {q['q95']:.4f} |"
+            f"| {s.icc:.3f} | {q['q5']:.4f} / {q['q50']:.4f} / {q['q95']:.4f} |"
         )
     return "\n".join(lines) + "\n"

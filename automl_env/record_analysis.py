@@ -62,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 from automl_env.backends.table.store_export import read_store_export
-from automl_env.landscape import TokenObjective, one_hot
+from automl_env.landscape import TokenObjective, one_hot, one_way_anova
 from automl_env.record_design import Design, plan
 from automl_env.tasks import TaskSpec, get_task
 
@@ -253,20 +253,6 @@ def repeat_groups(sample: RecordSample) -> list[FloatArray]:
     for i in np.concatenate([sample.of("uniform"), sample.of("repeat")]).tolist():
         groups.setdefault(int(sample.refs[i]), []).append(float(sample.accuracy[i]))
     return [np.asarray(g) for _, g in sorted(groups.items()) if len(g) >= 2]
-
-
-def one_way_anova(groups: Sequence[FloatArray]) -> tuple[float, float]:
-    """(within-group standard deviation, ICC(1)) of groups of repeated measurements (NaN where undefined)."""
-    sizes = np.array([g.size for g in groups], dtype=np.float64)
-    total, count = float(sizes.sum()), len(groups)
-    if count < 2 or total <= count:
-        return math.nan, math.nan
-    grand = float(np.concatenate(groups).mean())
-    between = float(sum(g.size * (g.mean() - grand) ** 2 for g in groups)) / (count - 1)
-    within = float(sum(((g - g.mean()) ** 2).sum() for g in groups)) / (total - count)
-    k0 = (total - float((sizes**2).sum()) / total) / (count - 1)
-    denominator = between + (k0 - 1) * within
-    return math.sqrt(within), (between - within) / denominator if denominator > 0 else math.nan
 
 
 def seed_noise(sample: RecordSample, *, resamples: int = 1000, seed: int = 0) -> tuple[Estimate, Estimate]:
@@ -651,7 +637,7 @@ def hardness_row(stats: RecordStatistics) -> str:
     return (
         f"| {stats.name} | {stats.log10_size:.1f} | {_short(stats.mutation_correlation)} "
         f"| {_short(stats.models['additive'])} | n/a (no climbs) | n/a | n/a | {_short(stats.noise_std, 4)} "
-        f"| {quantiles} |"
+        f"| {_short(stats.icc)} | {quantiles} |"
     )
 
 

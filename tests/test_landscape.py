@@ -24,7 +24,7 @@ def test_an_additive_landscape_is_smooth_additive_and_has_one_optimum() -> None:
     assert stats.additive_r2 == pytest.approx(1.0, abs=1e-4)
     assert stats.local_optima == stats.strict_local_optima == 1
     assert stats.distinct_optima == 1 and stats.best_optimum == pytest.approx(0.3 + 0.5 + 1.0 + 0.2)
-    assert stats.mutation_correlation > 0.5 and stats.noise_std == 0.0
+    assert stats.mutation_correlation > 0.5 and stats.noise_std == 0.0 and stats.icc == 1.0
 
 
 def test_a_needle_in_a_haystack_has_none_of_the_mass() -> None:
@@ -40,6 +40,10 @@ def test_seed_noise_is_measured() -> None:
 
     stats = landscape_statistics(TokenObjective(NVEC, noisy), samples=4000, restarts=1)
     assert stats.noise_std == pytest.approx(0.05, rel=0.1)
+    # ICC(1) = pipeline variance / (pipeline variance + noise variance), the variance over uniform pipelines
+    every = np.stack(np.meshgrid(*(np.arange(n) for n in NVEC), indexing="ij"), axis=-1).reshape(-1, len(NVEC))
+    spread = float(np.var(additive(every, 0)))
+    assert stats.icc == pytest.approx(spread / (spread + 0.05**2), abs=0.004)  # 0.987, noise-free would be 1
 
 
 def test_nas_bench_201_statistics() -> None:
