@@ -119,7 +119,12 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
         # nn.Module constructors draw from torch's global RNG; fork it so we neither use nor disturb it.
         with torch.random.fork_rng(devices=[]):
             self.controllers = nn.ModuleList(
-                TokenController(self.space.flat_nvec[g], hidden_size=self.hidden_size) for g in self.groups
+                TokenController(
+                    self.space.flat_nvec[g],
+                    hidden_size=self.hidden_size,
+                    autoregressive=bool(getattr(config, "autoregressive", True)),
+                )
+                for g in self.groups
             )
             self.build(init_generator)
         self.policies = cast(list[TokenController], list(self.controllers))

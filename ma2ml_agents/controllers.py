@@ -6,6 +6,11 @@ have different choice sets); at t = 0 it is a learned start embedding, which is 
 fixed input S_i (a constant input through a learned embedding is a learned vector). Each position has
 its own output head; heads are stored padded to the largest choice count and invalid logits are masked.
 
+``autoregressive=False`` (ours, an ablation) feeds the start embedding at every position instead of the previous
+token: the LSTM's states then do not depend on what was drawn, so the policy is a product of independent
+categoricals, one per token (the policy class of a MultiDiscrete actor on a constant observation, as the MARL
+libraries' PPO learners use in pipeline mode), with the same parameters and code paths.
+
 Target copies (rho_i in the paper) are plain deep copies updated by ``polyak_update``.
 """
 
@@ -45,12 +50,20 @@ class TokenController(nn.Module):
     embed_offsets: torch.Tensor
     valid: torch.Tensor
 
-    def __init__(self, nvec: Sequence[int], *, hidden_size: int = 100, embed_size: int | None = None) -> None:
+    def __init__(
+        self,
+        nvec: Sequence[int],
+        *,
+        hidden_size: int = 100,
+        embed_size: int | None = None,
+        autoregressive: bool = True,
+    ) -> None:
         super().__init__()
         if not nvec or min(nvec) < 1:
             raise ValueError(f"nvec must be non-empty with positive entries, got {list(nvec)}")
         self.nvec = tuple(int(n) for n in nvec)
         self.hidden_size = hidden_size
+        self.autoregressive = autoregressive
         embed = embed_size or hidden_size
         offsets = torch.tensor([0, *self.nvec[:-1]]).cumsum(0)
         # Row 0 is the start input; the token v at position t has row 1 + offsets[t] + v.
@@ -76,6 +89,8 @@ class TokenController(nn.Module):
     def _inputs(self, actions: torch.Tensor) -> torch.Tensor:
         """Embedding rows fed at each position under teacher forcing: start, then the previous tokens."""
         n = actions.shape[0]
+        if not self.autoregressive:
+            return self.embedding(torch.zeros_like(actions))
         previous = actions[:, :-1] + self.embed_offsets[:-1]
         start = torch.zeros(n, 1, dtype=torch.long, device=actions.device)
         return self.embedding(torch.cat([start, previous], dim=1))
@@ -122,7 +137,8 @@ class TokenController(nn.Module):
             token = _gumbel_argmax(log_probs, generator)
             table[:, t, :choices] = log_probs
             actions[:, t] = token
-            rows = token + self.embed_offsets[t]
+            if self.autoregressive:
+                rows = token + self.embed_offsets[t]
         return ControllerSample(actions, table.gather(2, actions.unsqueeze(2)).sum(dim=(1, 2)), table)
 
     def kl(self, other: TokenController, actions: torch.Tensor, *, exact: bool = True) -> torch.Tensor:

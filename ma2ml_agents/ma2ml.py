@@ -96,6 +96,9 @@ class MA2MLConfig:
     gives on accuracies in [0, 1] (``paper()``)."""
     hidden_size: int = 100
     """LSTM units per controller (paper)."""
+    autoregressive: bool = True
+    """Each token drawn given the agent's previous ones (paper); False: independent tokens (an ablation;
+    ``TokenController``)."""
     critic_hidden_size: int = 100
     """Width of the critic's hidden layers (ours)."""
     critic_layers: int = 2

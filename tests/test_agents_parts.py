@@ -80,6 +80,24 @@ def test_sample_is_seeded_in_range_and_consistent_with_teacher_forcing() -> None
     assert float(first.log_probs[:, 2, 2:].exp().sum()) == 0.0
 
 
+def test_a_controller_that_is_not_autoregressive_draws_independent_tokens() -> None:
+    """Its per-position distributions do not depend on the prefix, sampling agrees with teacher forcing, and the
+    same weights are autoregressive (prefix-dependent) when the flag is on."""
+    nvec = (3, 5, 2)
+    independent = TokenController(nvec, hidden_size=6, embed_size=4, autoregressive=False)
+    independent.reset_parameters(torch.Generator().manual_seed(2))
+    chained = _controller(nvec, seed=2)
+    actions = torch.tensor(list(itertools.product(range(3), range(5), range(2))))
+    with torch.no_grad():
+        table = independent.log_prob_table(actions)
+        torch.testing.assert_close(table, table[:1].expand_as(table))
+        assert not torch.allclose(chained.log_prob_table(actions), chained.log_prob_table(actions)[:1])
+        assert math.isclose(float(independent.log_prob(actions).exp().sum()), 1.0, rel_tol=1e-5)
+    drawn = independent.sample(256, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(drawn.log_prob, independent.log_prob(drawn.actions).detach())
+    torch.testing.assert_close(drawn.log_probs, independent.log_prob_table(drawn.actions).detach())
+
+
 def test_sampling_frequencies_follow_the_policy() -> None:
     controller = TokenController((3,), hidden_size=4)
     _hand_set(controller, [[0.0, 1.0, 2.0]])
