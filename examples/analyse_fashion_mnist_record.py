@@ -85,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if sample.unplanned:
         print(f"({sample.unplanned} recorded evaluations are not in the design and are left out)")
-    record = record_statistics(sample, name=f"{args.task} (recorded, partial)", resamples=args.resamples)
+    held = "" if sample.accuracy.size == sample.planned else f", partial: {sample.accuracy.size} of {sample.planned}"
+    record = record_statistics(sample, name=f"{args.task} (recorded{held})", resamples=args.resamples)
     rugged = token_objective(args.task, "synthetic-rugged")
     as_v1 = sample.rescored(rugged)
     as_v2 = sample.rescored(token_objective(args.task, "synthetic-rugged", backend_options={"version": 2}))
@@ -113,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     }
     print("## Same seed, other pipeline against same pipeline, other seed: median |difference| (95% interval, n)\n")
     print(describe_neighbours(neighbours))
-    shared = {record.name: shared_noise(sample, resamples=args.resamples)}
+    shared = {
+        record.name: shared_noise(sample, resamples=args.resamples),
+        synthetic2.name: shared_noise(as_v2, resamples=args.resamples),
+    }
     print("## Pipelines and their mutants at the same four seeds (the design's second stage)\n")
     print(describe_shared_noise(shared))
     fits = [surrogate_spread(sample, kind, splits=args.splits) for kind in args.surrogates]

@@ -241,9 +241,12 @@ def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.C
     assert profiles[synthetic2["name"]]["slope"]["value"] > profiles[synthetic["name"]]["slope"]["value"]
     assert set(neighbours[recorded["name"]]["mutants"]) == {"aug", "nas", "hpo"}
     assert "## Seed noise by level" in printed and "repeats (other seed)" in printed
-    # The shipped record holds no second stage yet: its shared-noise figures say so instead of inventing any.
-    assert figures["shared_noise"][recorded["name"]]["noise_correlation"]["n"] == 0 and "n/a (n 0)" in printed
-    assert "| fashion-mnist (recorded, partial) |" in printed and "sequential_tpe" in printed
+    # The shipped record is the whole design, second stage included: 50 mutants, each with its pipeline at 4 seeds.
+    shared = figures["shared_noise"][recorded["name"]]
+    assert shared["noise_correlation"]["n"] + shared["identical"] == 50
+    assert -1 <= shared["noise_correlation"]["value"] <= 1 and "at the same four seeds" in printed
+    assert list(figures["shared_noise"]) == [recorded["name"], synthetic2["name"]]
+    assert "| fashion-mnist (recorded) |" in printed and "sequential_tpe" in printed
     served = figures["search"]["served_fit"]["spearman"]["value"]
     for by_budget in figures["search"]["verdicts"].values():
         assert all(v.startswith("undecided") == (served < 0.5) for v in by_budget.values())
