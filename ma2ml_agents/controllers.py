@@ -87,7 +87,8 @@ class TokenController(nn.Module):
                 nn.init.uniform_(parameter, -INIT_RANGE, INIT_RANGE, generator=generator)
 
     def _inputs(self, actions: torch.Tensor) -> torch.Tensor:
-        """Embedding rows fed at each position under teacher forcing: start, then the previous tokens."""
+        """Embedding rows fed at each position under teacher forcing: start, then the previous tokens (the start
+        throughout when not autoregressive)."""
         n = actions.shape[0]
         if not self.autoregressive:
             return self.embedding(torch.zeros_like(actions))
