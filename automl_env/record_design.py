@@ -52,6 +52,12 @@ class Design:
     """Second stage: mutants 0..k-1 at ``repeat_seeds`` (their pipelines must be repeated: k <= ``repeated``)."""
 
 
+RECORDED_MUTANT_REPEATS = 50
+"""The second stage of the shipped Fashion-MNIST record (``mutant_repeats``; 150 evaluations after the first
+stage's 1,510): what ``examples/record_fashion_mnist.py`` collects and ``examples/analyse_fashion_mnist_record.py``
+reads by default."""
+
+
 def plan(task: TaskSpec, design: Design, *, seed: int) -> list[Planned]:
     """The whole design in collection order (see the module docstring)."""
     pairs = min(design.mutants, design.repeated, design.uniform)

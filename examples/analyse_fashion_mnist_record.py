@@ -45,7 +45,7 @@ from automl_env.record_analysis import (
     record_statistics,
     shared_noise,
 )
-from automl_env.record_design import Design
+from automl_env.record_design import RECORDED_MUTANT_REPEATS, Design
 from baselines.joint_vs_sequential import compare, describe_comparison, describe_fits, surrogate_spread
 
 SHIPPED = Path(automl_env.__file__).parent / "data" / "fashion_mnist_record" / "evaluations.csv"
@@ -57,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--task", default="fashion-mnist")
     parser.add_argument("--design-seed", type=int, default=0)
     parser.add_argument(
-        "--mutant-repeats", type=int, default=50, help="the design's second stage (as record_fashion_mnist.py's)"
+        "--mutant-repeats",
+        type=int,
+        default=RECORDED_MUTANT_REPEATS,
+        help="the design's second stage (as record_fashion_mnist.py's)",
     )
     parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of every interval")
     parser.add_argument("--splits", type=int, default=10, help="random 80/20 splits scoring each surrogate")

@@ -42,7 +42,7 @@ from pathlib import Path
 import automl_env
 from automl_env.backends.registry import make_backend
 from automl_env.pipeline import Pipeline
-from automl_env.record_design import Design, Planned, plan
+from automl_env.record_design import RECORDED_MUTANT_REPEATS, Design, Planned, plan
 from automl_env.store import EvalStore
 from automl_env.tasks import TaskSpec
 
@@ -121,10 +121,6 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-SECOND_STAGE = 50
-"""Mutants repeated at seeds 1..3 after the 1,510 first-stage evaluations (``Design.mutant_repeats``)."""
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="fashion-mnist")
@@ -145,8 +141,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--mutant-repeats",
         type=int,
-        default=SECOND_STAGE,
-        help=f"mutants repeated at seeds 1..3 after the first stage (the second stage; default {SECOND_STAGE})",
+        default=RECORDED_MUTANT_REPEATS,
+        help=f"mutants at seeds 1..3 after the first stage (the second stage; default {RECORDED_MUTANT_REPEATS})",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--shard", type=shard, default=(0, 1), help="K/N: collect the plan's items i with i mod N = K")
@@ -175,11 +171,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"restored {store.restore(export)} evaluations from {export}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
     started, commit = time.monotonic(), git_commit()
-    if args.export_only:
+
+    def export(commit: str | None) -> Path:
         export_table(args.export, store, task)
         provenance = args.export.with_name("provenance.json")
-        write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=None)
-        print(f"exported {args.export} and {provenance}")
+        write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=commit)
+        return provenance
+
+    if args.export_only:  # it trained nothing, so it adds no commit
+        print(f"exported {args.export} and {export(None)}")
         return
     index, shards = args.shard
     mine = [(i, item) for i, item in enumerate(planned) if i % shards == index]
@@ -195,9 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             flush=True,
         )
         if done % args.export_every == 0 or done == len(mine):
-            export_table(args.export, store, task)
-            provenance = args.export.with_name("provenance.json")
-            write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=commit)
+            export(commit)
 
 
 def shard(text: str) -> tuple[int, int]:

@@ -178,7 +178,7 @@ def test_export_only_ships_what_the_store_holds_and_trains_nothing(
     assert len(asked) == trained == 5
     assert len(export.read_text().strip().splitlines()) == 1 + 5
     provenance = json.loads(export.with_name("provenance.json").read_text())
-    design = recorder.Design(mutant_repeats=recorder.SECOND_STAGE)
+    design = recorder.Design(mutant_repeats=recorder.RECORDED_MUTANT_REPEATS)
     of = len(recorder.plan(automl_env.get_task("fashion-mnist"), design, seed=0))
     assert provenance["plan"] == {"design_seed": 0, "prefix": 5, "held": 5, "of": of}
     assert provenance["code_commits"] == ["abc1234"]  # it trained nothing, so it adds no commit
