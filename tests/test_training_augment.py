@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 torch = pytest.importorskip("torch")
@@ -180,6 +180,9 @@ operation = st.builds(AugmentOp, st.sampled_from(OPERATIONS), st.integers(0, 10)
 
 
 @settings(max_examples=30, deadline=None)
+@example(  # found on two threads: conv2d smoothed a batch and a lone image apart by a rounding
+    subs=[(AugmentOp("Brightness", 1, 1), AugmentOp("Sharpness", 1, 1))], channels=1, size=(28, 28), seed=0
+)
 @given(
     subs=st.lists(st.tuples(operation, operation), min_size=1, max_size=5),
     channels=st.sampled_from([1, 3]),

@@ -107,11 +107,15 @@ def brightness(x: Tensor, m: Tensor) -> Tensor:
 
 
 def sharpness(x: Tensor, m: Tensor) -> Tensor:
-    c = x.shape[1]
-    kernel = torch.ones(3, 3, device=x.device, dtype=x.dtype)
-    kernel[1, 1] = 5.0
-    kernel = (kernel / kernel.sum()).expand(c, 1, 3, 3)
-    smooth = F.conv2d(x, kernel, groups=c).round()
+    # PIL's smoothing kernel (1 around a centre of 5, over 13), summed shift by shift in a fixed order rather than by
+    # conv2d, whose reduction order depends on the batch size and the thread count: an image is smoothed bit for bit
+    # alike alone or in any batch, on any number of threads.
+    h, w = x.shape[-2:]
+    total = 4.0 * x[..., 1:-1, 1:-1]
+    for dy in range(3):
+        for dx in range(3):
+            total = total + x[..., dy : h - 2 + dy, dx : w - 2 + dx]
+    smooth = (total / 13.0).round()
     degenerate = x.clone()
     degenerate[..., 1:-1, 1:-1] = smooth  # the 1-pixel border keeps its original values (PIL's rule)
     return _blend(x, degenerate, 1.0 + m)
