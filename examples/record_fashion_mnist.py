@@ -167,19 +167,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     args.store.parent.mkdir(parents=True, exist_ok=True)
     store = EvalStore(args.store)
-    for export in args.restore:
-        print(f"restored {store.restore(export)} evaluations from {export}")
+    for restored in args.restore:
+        print(f"restored {store.restore(restored)} evaluations from {restored}")
     backend = make_backend("train", task, data_root=args.data_root, store=store, num_threads=args.threads, device="cpu")
     started, commit = time.monotonic(), git_commit()
 
-    def export(commit: str | None) -> Path:
+    def write_export(trained_by: str | None) -> Path:
         export_table(args.export, store, task)
         provenance = args.export.with_name("provenance.json")
-        write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=commit)
+        write_provenance(provenance, store, backend, task, planned, design_seed=args.design_seed, commit=trained_by)
         return provenance
 
     if args.export_only:  # it trained nothing, so it adds no commit
-        print(f"exported {args.export} and {export(None)}")
+        print(f"exported {args.export} and {write_export(None)}")
         return
     index, shards = args.shard
     mine = [(i, item) for i, item in enumerate(planned) if i % shards == index]
@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             flush=True,
         )
         if done % args.export_every == 0 or done == len(mine):
-            export(commit)
+            write_export(commit)
 
 
 def shard(text: str) -> tuple[int, int]:

@@ -73,6 +73,8 @@ def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> Non
     assert runners <= set(pipeline.algorithms) and "random" in pipeline.algorithms
     assert rugged.excluded == ()  # issue 21's rows at 4,008: every MARL runner, Tianshou's DQN included
     assert (rugged.task, rugged.backend, rugged.budgets[-1]) == ("cifar100", "synthetic-rugged", 4008)
+    fast_rugged = next(e for e in fast.tasks if e.backend == "synthetic-rugged")
+    assert fast_rugged.excluded and {a for a, _ in fast_rugged.excluded} <= set(fast.algorithms)  # names its searches
 
 
 def test_the_scorer_is_exact_on_a_table_and_normalises_to_the_optimum() -> None:
