@@ -4,6 +4,7 @@ Over many seeds and any task, with intervals (issue 19): ``study_ma2ml.py sweep 
 summary ...`` (``study_sweep.py``). One run traced in detail on the synthetic cifar100 benchmark:
 
     python examples/study_ma2ml.py --algorithm ma2ml --seed 0 --batches 167 --every 20 [--set policy_lr=4e-3]
+        [--backend synthetic-rugged]
 
 Runs one search loop by hand (same env, seeds and batch evaluation as ``run_search``) and prints, every
 ``--every`` batches:
@@ -15,7 +16,11 @@ Runs one search loop by hand (same env, seeds and batch evaluation as ``run_sear
 - for the critic-based variants, the critic's fit on the batch just evaluated *before* it learns from it
   (held-out): MSE, the variance of the rewards, R^2 = 1 - MSE/var and corr(Q, R);
 - per agent, the advantage the policy step used: mean, std, corr with the centred reward R - mean(R), and
-  the size of its KL terms (std of lam * log(pi/rho), value of lam * KL).
+  the size of its KL terms (std of lam * log(pi/rho), value of lam * KL);
+- for the critic-based variants, how well the critic ranks what its policies draw now (the joint actions its policy
+  gradient is estimated on): Spearman's rho between Q and the noise-free value of 2,000 fresh draws, and on
+  ``--backend synthetic-rugged`` also between Q and the draws' smooth part (the value without the hash-like
+  field, ``gain_parts``) and between the value and the smooth part.
 
 Single process, one torch thread.
 """
@@ -51,6 +56,28 @@ def policy_drift(algorithm, n: int = 256) -> list[tuple[float, float]]:
     return out
 
 
+DRAWS = 2000
+"""Fresh joint actions drawn from the policies for the critic's ranking check."""
+
+
+@torch.no_grad()
+def draw_ranking(algorithm, env, generator: torch.Generator) -> str:
+    """Spearman's rho of the critic's Q with the noise-free value (and, where the backend splits it, the smooth
+    part) of ``DRAWS`` fresh draws from the current policies; ``generator`` keeps the run's own randomness."""
+    from ma2ml_agents.diagnostics import rank_correlation
+
+    tokens = algorithm.sample_tokens(DRAWS, generator=generator)
+    task_tokens = env.codec.task_tokens(env.codec.validate_batch(algorithm.space.to_env(tokens), DRAWS))
+    value = np.asarray(env.backend.expected_accuracy_tokens(task_tokens))
+    q = algorithm.critic(tokens).double().numpy()
+    line = f"rho(Q, value) {rank_correlation(q, value):+.3f}"
+    if hasattr(env.backend, "gain_parts"):
+        smooth = env.backend.gain_parts(task_tokens)[0]
+        line += f" rho(Q, smooth) {rank_correlation(q, smooth):+.3f} rho(value, smooth) "
+        line += f"{rank_correlation(value, smooth):+.3f}"
+    return line
+
+
 class OracleQ(torch.nn.Module):
     """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A, in the critic's units."""
 
@@ -79,6 +106,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=24)
     parser.add_argument("--every", type=int, default=20)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--backend", default="synthetic", help="a synthetic backend of cifar100 (default: synthetic)")
     parser.add_argument(
         "--oracle-critic",
         action="store_true",
@@ -94,15 +122,16 @@ def main() -> None:
 
     overrides = [tuple(item.split("=", 1)) for item in args.set]
     config = algorithm_config(args.algorithm, overrides)
-    env = automl_env.vector_env("cifar100", num_envs=args.batch_size, backend="synthetic", seed=args.seed)
+    env = automl_env.vector_env("cifar100", num_envs=args.batch_size, backend=args.backend, seed=args.seed)
     algorithm = make_search(args.algorithm, env, seed=args.seed, batches=args.batches, config=config)
     evaluator = BatchEvaluator(env)
     if args.oracle_critic:
-        backend = automl_env.parallel_env("cifar100", backend="synthetic").backend
+        backend = automl_env.parallel_env("cifar100", backend=args.backend).backend
         algorithm.critic = OracleQ(algorithm.space, backend, algorithm.critic_targets)
         algorithm._critic_step = lambda tokens, rewards: 0.0
     agents = list(algorithm.space.agents) if hasattr(algorithm, "space") else []
     has_critic = hasattr(algorithm, "critic")
+    draws_generator = torch.Generator().manual_seed(derived_seed(args.seed, 54321))
     print(f"{args.algorithm} seed {args.seed} overrides {args.set} agents {agents}", flush=True)
     if hasattr(algorithm, "policies"):
         print(f"  batch 0 drift (entropy/uniform, max-prob) {_fmt(policy_drift(algorithm))}", flush=True)
@@ -160,6 +189,8 @@ def main() -> None:
                     f"| train loss {stats.get('critic_loss', float('nan')):.2e}",
                     flush=True,
                 )
+                ranking = draw_ranking(algorithm, env, draws_generator)
+                print(f"     critic on {DRAWS} fresh policy draws: {ranking}", flush=True)
                 for i, agent in enumerate(agents):
                     vals = np.nanmean([r[i] for r in advs[-args.every :]], axis=0)
                     print(

@@ -23,7 +23,8 @@ critic's fit mean the same whatever the rewards' units (the paper's lam = 0.2 wa
 percent; ``reward_scale=100`` reproduces that on fractions, ``MA2MLConfig.paper()``); the replay keeps raw
 rewards and the critic regresses on their standardised values under the current moments; the critic's output
 starts at the first batch's mean target;
-Adam for both the critic and the policies; the critic step comes
+Adam for both the critic and the policies (AdamW for the critic, whose decoupled weight decay is 0 unless
+``critic_weight_decay`` is set); the critic step comes
 before the policy step, and Q in the advantage is the critic just updated; KL(pi_i || rho_i) is a per-agent
 scalar (S_i is fixed): exact when the agent's space is enumerable, else the mini-batch mean of the
 per-position exact KL along the rows' prefixes (the target's table on the rows is needed for log rho_i(A_i)
@@ -84,6 +85,9 @@ class MA2MLConfig:
     """eta_theta, the controllers' learning rate (ours; paper 4e-4, set for its 4,008-evaluation searches)."""
     critic_lr: float = 5e-3
     """eta_phi, the critic's learning rate (paper)."""
+    critic_weight_decay: float = 0.0
+    """Decoupled weight decay of the critic (AdamW; ours, 0: plain Adam as in the paper's reading). Each critic step
+    shrinks every weight by critic_lr x critic_weight_decay, so what recent data stop supporting fades."""
     tau: float = 0.04
     """Polyak rate of the target policies (ours; paper: 0.004 on CIFAR, 0.012 on ImageNet-200)."""
     lam: float = 0.05
@@ -137,6 +141,8 @@ class MA2MLConfig:
                 raise ValueError(f"MA2ML config: {name} must be > 0, got {getattr(self, name)!r}")
         if not 0.0 < self.tau <= 1.0:
             raise ValueError(f"MA2ML config: tau is a Polyak rate in (0, 1], got {self.tau!r}")
+        if not self.critic_weight_decay >= 0.0:
+            raise ValueError(f"MA2ML config: critic_weight_decay must be >= 0, got {self.critic_weight_decay!r}")
         if not self.lam >= 0.0:
             raise ValueError(f"MA2ML config: lam weighs a KL divergence and must be >= 0, got {self.lam!r}")
 
@@ -160,7 +166,7 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
         self.replay = ReplayBuffer(config.replay_capacity, self.space.total_tokens, device=self.device)
         self.moments = RunningMoments()
         self.policy_optimizer = torch.optim.Adam(self.controllers.parameters(), lr=config.policy_lr)
-        self.critic_optimizer = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+        self.critic_optimizer = critic_optimizer(self.critic, config)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -298,6 +304,11 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
         loss = -torch.stack(losses).sum()
         spread = float(torch.stack(advantages).std())
         return loss, {"policy_loss": float(loss.detach()), "advantage_std": spread, "kl_mean": sum(kls) / len(kls)}
+
+
+def critic_optimizer(critic: nn.Module, config: MA2MLConfig) -> torch.optim.Optimizer:
+    """AdamW at the config's learning rate and weight decay (with no decay, exactly Adam's steps)."""
+    return torch.optim.AdamW(critic.parameters(), lr=config.critic_lr, weight_decay=config.critic_weight_decay)
 
 
 def _pick(table: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

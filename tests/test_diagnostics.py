@@ -183,6 +183,7 @@ BAD_SCREENS = [
     ("local_parents", 0),
     ("local_coverage", -1.0),
     ("imitation", -1.0),
+    ("critic_weight_decay", -0.1),
 ]
 
 
@@ -192,6 +193,23 @@ def test_screened_config_refuses_bad_values(field: str, value: float) -> None:
 
     with pytest.raises(ValueError, match=field):
         ScreenedConfig(**{field: value})
+
+
+@pytest.mark.parametrize("name", ["ma2ml", "ma2ml_screened"])
+def test_critic_weight_decay_shrinks_the_critic_fitted_on_the_same_results(name: str) -> None:
+    space = _tiny_space()
+    rng = np.random.default_rng(0)
+    batches = [
+        ({"a": rng.integers(0, [3, 2], size=(8, 2)), "b": rng.integers(0, 4, size=8)}, rng.normal(size=8))
+        for _ in range(4)
+    ]
+    norms = {}
+    for decay in (0.0, 1.0):
+        algorithm = make_algorithm(name, space, seed=1, critic_hidden_size=8, critic_weight_decay=decay)
+        for actions, rewards in batches:
+            algorithm.update(actions, rewards)
+        norms[decay] = sum(float(p.detach().norm()) for p in algorithm.critic.parameters())
+    assert norms[1.0] < 0.95 * norms[0.0]
 
 
 def test_screened_asks_between_updates_share_one_screen() -> None:

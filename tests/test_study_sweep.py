@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -55,3 +56,24 @@ def test_bootstrap_interval_brackets_the_mean_and_seeds_parse(sweep: ModuleType)
     assert sweep.bootstrap_interval([2.0, 2.0]) == (2.0, 2.0)
     assert sweep.seeds_of("3-5") == [3, 4, 5] and sweep.seeds_of("1,7") == [1, 7]
     assert not math.isnan(low)
+
+
+def test_draw_ranking_of_an_exact_critic_is_one_and_splits_the_rugged_value() -> None:
+    import torch
+
+    import automl_env
+    from ma2ml_agents import make_algorithm
+
+    sys.path.insert(0, str(REPO / "examples"))  # study_ma2ml imports benchmark.py's algorithm_config
+    spec = importlib.util.spec_from_file_location("study_ma2ml_example", REPO / "examples" / "study_ma2ml.py")
+    assert spec is not None and spec.loader is not None
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
+    algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
+    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets)
+    line = study.draw_ranking(algorithm, env, torch.Generator().manual_seed(0))
+    rho = {pair: float(value) for pair, value in re.findall(r"rho\(([^)]*)\) ([+-][0-9.]+)", line)}
+    assert rho["Q, value"] == 1.0  # Q is the value itself, in the critic's units
+    assert rho["Q, smooth"] == rho["value, smooth"]  # so it ranks the smooth part as the value does
+    assert 0.0 < rho["value, smooth"] < 1.0  # the hash-like field is part of the value, not of the smooth part
