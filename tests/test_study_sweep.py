@@ -15,14 +15,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def sweep() -> ModuleType:
-    sys.path.insert(0, str(REPO / "examples"))  # study_sweep imports benchmark.py's algorithm_config
-    spec = importlib.util.spec_from_file_location("study_sweep_example", REPO / "examples" / "study_sweep.py")
+def _example(name: str) -> ModuleType:
+    """examples/<name>.py as a module (both study scripts import benchmark.py's algorithm_config from there)."""
+    sys.path.insert(0, str(REPO / "examples"))
+    spec = importlib.util.spec_from_file_location(f"{name}_example", REPO / "examples" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def sweep() -> ModuleType:
+    return _example("study_sweep")
 
 
 @pytest.mark.slow  # about 10 s: three NB201 searches with their diagnostics
@@ -64,11 +69,7 @@ def test_draw_ranking_of_an_exact_critic_is_one_and_splits_the_rugged_value() ->
     import automl_env
     from ma2ml_agents import make_algorithm
 
-    sys.path.insert(0, str(REPO / "examples"))  # study_ma2ml imports benchmark.py's algorithm_config
-    spec = importlib.util.spec_from_file_location("study_ma2ml_example", REPO / "examples" / "study_ma2ml.py")
-    assert spec is not None and spec.loader is not None
-    study = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(study)
+    study = _example("study_ma2ml")
     env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
     algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
     algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets)
