@@ -146,11 +146,20 @@ def run_search(
         result = _search(
             evaluator, algorithm, folder, state, run, batches=batches, progress=progress, schedule=schedule
         )
-        if incumbent is not None and env_is_noisy(env):
-            result.incumbent = choose_incumbent(evaluator, result.topk, settings=incumbent, seed=seed)
-            if result.incumbent is not None:
-                folder.write_json(INCUMBENT_FILE, result.incumbent)
+        incumbent_step(folder, result, evaluator, settings=incumbent, seed=seed)
         return result
+
+
+def incumbent_step(
+    folder: RunFolder, result: SearchResult, evaluator: BatchEvaluator, *, settings: Incumbent | None, seed: int
+) -> None:
+    """On a noisy env, choose the run's incumbent (``ma2ml_agents.incumbent``): ``result.incumbent`` and
+    incumbent.json. Nothing where ``settings`` is None or the env is not noisy."""
+    if settings is None or not env_is_noisy(evaluator.env):
+        return
+    result.incumbent = choose_incumbent(evaluator, result.topk, settings=settings, seed=seed)
+    if result.incumbent is not None:
+        folder.write_json(INCUMBENT_FILE, result.incumbent)
 
 
 MAX_BATCHES = 10**7

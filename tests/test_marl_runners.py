@@ -35,11 +35,13 @@ def _library(name: str) -> str:
     return name.split("_", 1)[0]
 
 
-def _run(name: str, out: Path, *, batches: int, batch_size: int, seed: int = 0, config: Any = None) -> Any:
+def _run(
+    name: str, out: Path, *, batches: int, batch_size: int, seed: int = 0, config: Any = None, task: str = TASK
+) -> Any:
     pytest.importorskip(_library(name), reason=f'{_library(name)} is not installed: pip install "automl-env[interop]"')
     spec = MARL_ALGORITHMS[name]
     return spec.run(
-        task=TASK,
+        task=task,
         backend="table",
         backend_options={},
         batches=batches,
@@ -88,6 +90,14 @@ def test_runner_writes_a_search_run_folder_with_exactly_the_budget(
     assert {"topk.json", "history.json"} <= {p.name for p in tmp_path.iterdir()}
 
 
+@pytest.mark.parametrize("name", ["benchmarl_mappo_pipeline", "tianshou_ppo"])
+def test_runner_on_a_noisy_table_returns_its_incumbent(name: str, tmp_path: Path) -> None:
+    result = _run(name, tmp_path, batches=1, batch_size=4, task="hpolib-naval")
+    written = json.loads((tmp_path / "incumbent.json").read_text())  # as ``run_search`` writes it
+    assert written == result.incumbent and written["reevaluations"] == 4 * 3  # top-5 of 4 evaluations, 3 seeds each
+    assert [c["key"] for c in written["candidates"]] == [entry["key"] for entry in result.topk]
+
+
 def _random_episode(env: Any, rng: np.random.Generator) -> None:
     observations, _ = env.reset()
     for _ in range(env.unwrapped.horizon):
@@ -111,6 +121,30 @@ def test_recorder_keeps_exactly_the_budget_and_refuses_a_short_run(tmp_path: Pat
             _random_episode(RecordedEnv(env, recorder), rng)
         with pytest.raises(RuntimeError, match="finished 5 of its 6 evaluations"):
             recorder.finish()
+
+
+def test_recorder_ends_a_noisy_run_with_the_searches_incumbent_step(tmp_path: Path) -> None:
+    # HPOLib's four recorded runs per configuration make the table noisy: the top-k are re-read at the other seeds.
+    task = "hpolib-naval"
+    env = automl_env.parallel_env(task, backend="table", action_mode="token", seed=0)
+    identity = RunIdentity(name="random_tokens", config=dataclasses.make_dataclass("Nothing", [])(), seed=0)
+    rng = np.random.default_rng(1)
+    for incumbent_env in (automl_env.parallel_env(task, backend="table", seed=0), None):
+        out = tmp_path / str(incumbent_env is None)
+        with EvaluationRecorder(
+            env, identity, batches=2, batch_size=3, top_k=2, out_dir=out, incumbent_env=incumbent_env
+        ) as recorder:
+            for _ in range(6):
+                _random_episode(RecordedEnv(env, recorder), rng)
+            result = recorder.finish()
+        if incumbent_env is None:  # no env to re-evaluate on: the best observed pipeline is what the run returns
+            assert result.incumbent is None and not (out / "incumbent.json").exists()
+            continue
+        written = json.loads((out / "incumbent.json").read_text())
+        assert written == result.incumbent and written["seeds"] == [1, 2, 3] and written["reevaluations"] == 6
+        assert [c["key"] for c in written["candidates"]] == [entry["key"] for entry in result.topk]
+        means = [c["mean"] for c in written["candidates"]]
+        assert written["observed_mean"] == max(means)
 
 
 def test_a_folder_holding_a_run_is_restarted_only_when_asked(tmp_path: Path) -> None:

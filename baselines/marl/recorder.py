@@ -10,6 +10,10 @@ search loop's own writer, and ignores every episode past the budget, so a run ho
 ``batches x batch_size`` evaluations whatever the library's frame rounding. Its ``tokens`` column holds the
 pipeline-mode tokens of the pipeline played (``codec.tokens_of``), as a search's rows do.
 
+On a noisy backend the run ends, as a search's does, with the incumbent step (``ma2ml_agents.incumbent``: the
+top-k re-evaluated under other seeds, beside the budget) on ``incumbent_env``, the task's env in pipeline mode, so
+the pipeline a MARL run returns is chosen as every search's is.
+
 A MARL run cannot be resumed (the libraries' learner state is not checkpointed here): a killed run starts again.
 """
 
@@ -25,10 +29,19 @@ from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from automl_env import Pipeline
 from ma2ml_agents.evaluator import BatchEvaluator
+from ma2ml_agents.incumbent import Incumbent
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, lock_folder
 
-# The search loop's writers, so a MARL run's folder is byte-for-byte the format of any search's.
-from ma2ml_agents.search import LoopState, SearchResult, finish_run, record_batch, run_config
+# The search loop's writers and incumbent step, so a MARL run's folder is byte-for-byte the format of any search's.
+from ma2ml_agents.search import (
+    DEFAULT_INCUMBENT,
+    LoopState,
+    SearchResult,
+    finish_run,
+    incumbent_step,
+    record_batch,
+    run_config,
+)
 from ma2ml_agents.topk import TopK
 
 
@@ -58,7 +71,12 @@ class EvaluationRecorder:
         top_k: int,
         out_dir: str | Path,
         restart: bool = False,
+        incumbent_env: Any | None = None,
+        incumbent: Incumbent | None = DEFAULT_INCUMBENT,
     ) -> None:
+        """``incumbent_env``: the task's env in pipeline mode at the run's evaluation seed, on which a noisy run's
+        top-k are re-evaluated when it finishes (None: no incumbent step; the returned pipeline is then the best
+        observed)."""
         if batches < 1 or batch_size < 1:
             raise ValueError(f"batches and batch_size must be positive, got {batches} and {batch_size}")
         self.codec = env.codec
@@ -70,6 +88,8 @@ class EvaluationRecorder:
         self.folder = RunFolder(out_dir)
         self.restart = restart
         self.evaluator = BatchEvaluator(env)
+        self.incumbent_evaluator = None if incumbent_env is None else BatchEvaluator(incumbent_env)
+        self.incumbent = incumbent
         # run_config reads only the name, config and seed of the search it is given.
         self.run = run_config(
             self.evaluator,
@@ -136,7 +156,8 @@ class EvaluationRecorder:
         self.state.next_batch = batch + 1
 
     def finish(self, stats: dict[str, float] | None = None) -> SearchResult:
-        """Write topk.json, history.json and the plot; a run that fell short of its budget is an error."""
+        """Write topk.json, history.json, the plot and, on a noisy backend, incumbent.json; a run that fell short of
+        its budget is an error."""
         if self.state.evaluations != self.budget:
             raise RuntimeError(
                 f"{self.identity.name} finished {self.evaluations} of its {self.budget} evaluations: its library "
@@ -144,7 +165,12 @@ class EvaluationRecorder:
             )
         if stats:
             self.state.update_stats.append({k: float(v) for k, v in stats.items()})
-        return finish_run(self.folder, self.state, self.topk, self.identity, self.evaluator)  # type: ignore[arg-type]
+        result = finish_run(self.folder, self.state, self.topk, self.identity, self.evaluator)  # type: ignore[arg-type]
+        if self.incumbent_evaluator is not None:
+            incumbent_step(
+                self.folder, result, self.incumbent_evaluator, settings=self.incumbent, seed=self.identity.seed
+            )
+        return result
 
 
 class RecordedEnv(BaseParallelWrapper):

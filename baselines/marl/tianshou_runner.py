@@ -78,7 +78,14 @@ def run_tianshou(
     probe = make_env()
     identity = RunIdentity(name=name or f"tianshou_{config.algorithm}", config=config, seed=seed)
     recorder = EvaluationRecorder(
-        probe, identity, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=restart
+        probe,
+        identity,
+        batches=batches,
+        batch_size=batch_size,
+        top_k=top_k,
+        out_dir=out_dir,
+        restart=restart,
+        incumbent_env=automl_env.parallel_env(task, backend=evaluator, seed=seed),
     )
     with recorder:
         return _train(config, recorder, make_env, seed=seed, batch_size=batch_size)
