@@ -80,7 +80,9 @@ by 0.0027 [-0.0014, +0.0069] over 15 seeds: not separated from zero alone. ``cri
 at 67.5 / 73 / 63.5 / 80 evaluations (default before: 73.5 / 73 / 71 / 78): both became defaults on that evidence. On
 seeds 10-19, which no choice used, the gain was +0.0034 [-0.0013, +0.0081] (+0.0043 [+0.0021, +0.0066] over all 25).
 Section 12 also measures why the critic's guidance is weak on that landscape: from 2,880 evaluations on it ranks
-its own policies' fresh draws by their noise-free value at Spearman rho between -0.01 and +0.04.
+its own policies' fresh draws by their noise-free value at Spearman rho between -0.01 and +0.04. Letting the policies
+also learn from real rewards (a third of each batch drawn unscreened, PPO's clipped surrogate on their rewards) was
+measured and not kept (section 13: +0.0037 on seeds 10-19, -0.0002 on seeds 20-29, which no choice used).
 """
 
 from __future__ import annotations
