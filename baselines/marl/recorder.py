@@ -65,13 +65,13 @@ class EvaluationRecorder:
         self,
         env: Any,
         identity: RunIdentity,
+        incumbent_env: Any | None = None,
         *,
         batches: int,
         batch_size: int,
         top_k: int,
         out_dir: str | Path,
         restart: bool = False,
-        incumbent_env: Any | None = None,
         incumbent: Incumbent | None = DEFAULT_INCUMBENT,
     ) -> None:
         """``incumbent_env``: the task's env in pipeline mode at the run's evaluation seed, on which a noisy run's

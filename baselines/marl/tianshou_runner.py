@@ -77,15 +77,9 @@ def run_tianshou(
 
     probe = make_env()
     identity = RunIdentity(name=name or f"tianshou_{config.algorithm}", config=config, seed=seed)
+    pipe_env = automl_env.parallel_env(task, backend=evaluator, seed=seed)  # the incumbent step re-evaluates on it
     recorder = EvaluationRecorder(
-        probe,
-        identity,
-        batches=batches,
-        batch_size=batch_size,
-        top_k=top_k,
-        out_dir=out_dir,
-        restart=restart,
-        incumbent_env=automl_env.parallel_env(task, backend=evaluator, seed=seed),
+        probe, identity, pipe_env, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=restart
     )
     with recorder:
         return _train(config, recorder, make_env, seed=seed, batch_size=batch_size)
