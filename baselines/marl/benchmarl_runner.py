@@ -177,8 +177,7 @@ def run_benchmarl(
     )
     identity = RunIdentity(name=name or f"benchmarl_{config.algorithm}", config=settings, seed=seed)
     env_config = {"task": task, "backend": backend, "backend_options": backend_options, "seed": seed}
-    # The pipeline-mode env on which the incumbent step re-evaluates the run's top-k.
-    pipe_env = automl_env.parallel_env(task, backend=backend, backend_options=backend_options, seed=seed)
+    pipe_env = automl_env.parallel_env(task, backend=probe.backend, seed=seed)  # the incumbent step re-evaluates on it
     recorder = EvaluationRecorder(
         probe, identity, pipe_env, batches=batches, batch_size=batch_size, top_k=top_k, out_dir=out_dir, restart=restart
     )

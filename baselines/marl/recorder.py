@@ -29,7 +29,6 @@ from pettingzoo.utils.wrappers import BaseParallelWrapper
 
 from automl_env import Pipeline
 from ma2ml_agents.evaluator import BatchEvaluator
-from ma2ml_agents.incumbent import Incumbent
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, lock_folder
 
 # The search loop's writers and incumbent step, so a MARL run's folder is byte-for-byte the format of any search's.
@@ -72,7 +71,6 @@ class EvaluationRecorder:
         top_k: int,
         out_dir: str | Path,
         restart: bool = False,
-        incumbent: Incumbent | None = DEFAULT_INCUMBENT,
     ) -> None:
         """``incumbent_env``: the task's env in pipeline mode at the run's evaluation seed, on which a noisy run's
         top-k are re-evaluated when it finishes (None: no incumbent step; the returned pipeline is then the best
@@ -89,7 +87,6 @@ class EvaluationRecorder:
         self.restart = restart
         self.evaluator = BatchEvaluator(env)
         self.incumbent_evaluator = None if incumbent_env is None else BatchEvaluator(incumbent_env)
-        self.incumbent = incumbent
         # run_config reads only the name, config and seed of the search it is given.
         self.run = run_config(
             self.evaluator,
@@ -168,7 +165,7 @@ class EvaluationRecorder:
         result = finish_run(self.folder, self.state, self.topk, self.identity, self.evaluator)  # type: ignore[arg-type]
         if self.incumbent_evaluator is not None:
             incumbent_step(
-                self.folder, result, self.incumbent_evaluator, settings=self.incumbent, seed=self.identity.seed
+                self.folder, result, self.incumbent_evaluator, settings=DEFAULT_INCUMBENT, seed=self.identity.seed
             )
         return result
 
