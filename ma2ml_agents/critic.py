@@ -22,6 +22,7 @@ class JointCritic(nn.Module):
     """Q(A) for joint token rows A (LongTensor (n, total_tokens))."""
 
     offsets: torch.Tensor
+    value_rows: torch.Tensor
 
     def __init__(self, flat_nvec: Sequence[int], *, hidden_size: int = 100, num_layers: int = 2) -> None:
         super().__init__()
@@ -30,6 +31,9 @@ class JointCritic(nn.Module):
         self.flat_nvec = tuple(int(n) for n in flat_nvec)
         offsets = torch.tensor([0, *self.flat_nvec[:-1]]).cumsum(0)
         self.register_buffer("offsets", offsets, persistent=False)
+        # Embedding row of every (position, value), values past a position's count repeating its last row.
+        values = torch.arange(max(self.flat_nvec))[None, :].clamp(max=torch.tensor(self.flat_nvec)[:, None] - 1)
+        self.register_buffer("value_rows", offsets[:, None] + values, persistent=False)
         self.embedding = nn.EmbeddingBag(sum(self.flat_nvec), hidden_size, mode="sum")
         self.input_bias = nn.Parameter(torch.zeros(hidden_size))
         self.hidden = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_layers - 1))
@@ -53,10 +57,25 @@ class JointCritic(nn.Module):
 
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
         """(n,) Q values."""
-        x = torch.relu(self.embedding(actions + self.offsets) + self.input_bias)
+        return self._head(self.embedding(actions + self.offsets) + self.input_bias)
+
+    def substitutions(self, actions: torch.Tensor) -> torch.Tensor:
+        """(n, T, max_choices): entry [r, t, v] is Q of row r with its token t set to v, the rest held.
+
+        Entries with v past position t's choice count repeat its last value's. The first layer sums token
+        embeddings, so a one-token change swaps one embedding: one pass over n x T x max_choices hidden vectors.
+        """
+        first = self.embedding(actions + self.offsets) + self.input_bias
+        own = self.embedding.weight[actions + self.offsets]
+        swapped = first[:, None, None, :] - own[:, :, None, :] + self.embedding.weight[self.value_rows][None]
+        return self._head(swapped)
+
+    def _head(self, first: torch.Tensor) -> torch.Tensor:
+        """Q from the first layer's pre-activations (..., hidden_size)."""
+        x = torch.relu(first)
         for layer in self.hidden:
             x = torch.relu(layer(x))
-        return self.output(x).squeeze(1)
+        return self.output(x).squeeze(-1)
 
     def loss(self, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
         """L_Q = mean (Q(S, A) - R)^2."""

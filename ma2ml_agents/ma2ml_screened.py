@@ -21,15 +21,27 @@ use their model, to decide which pipelines are worth an evaluation:
    With ``adaptive_pool`` (on by default) the screen is as greedy as the critic has shown it can be: every
    evaluated batch is first scored by the critic as it stands, and once ``SKILL_MIN`` evaluations are scored,
    ``proposal_pool`` is replaced by a pool set from Spearman's rho between those scores and the rewards over the
-   newest ``SKILL_WINDOW``: ``proposal_pool`` at rho >= 0.6, 2 at rho <= 0.3, geometric in between;
+   newest ``SKILL_WINDOW``: ``proposal_pool`` at rho >= 0.6, 1 at rho <= 0.3 (the policies' own draws, which the
+   screen then only rids of known pipelines), geometric in between;
 2. every critic member e regresses on the batch just evaluated plus its own replay draw (a bootstrap of the
    replay), from its own initial weights: L = sum_e E[(Q_e(S, A) - R)^2], by AdamW with decoupled weight decay
    (``critic_weight_decay``, 1 against MA2ML's 0: every step shrinks each weight by critic_lr x 1, so what the
    newer rows stop supporting fades); Q in the policy gradient is the mean;
-3. the policy gradient is MA2ML's (counterfactual baseline, KL to the Polyak target), estimated on fresh joint
-   actions drawn from the current policies and scored by the critic: the screened batch is not a draw from
-   the policies, so it feeds the critic only (MA2ML's ``tell`` does the same for stale results). Steps 2 and
-   3 run ``updates_per_batch`` (3) times per evaluated batch, each policy step on a fresh draw;
+3. the policy gradient follows MA2ML's objective, E_pi[Q] - lam KL(pi_i || rho_i) per agent with rho_i the Polyak
+   target, on fresh joint actions drawn from the current policies and scored by the critic: the screened batch
+   is not a draw from the policies, so it feeds the critic only (MA2ML's ``tell`` does the same for stale
+   results). With ``token_credit`` (on by default) the credit is the counterfactual baseline taken down to single
+   tokens and computed exactly: for every fresh row and token position t of agent i, the critic scores every
+   value v of that token with the rest of the row held, Q(A_{t<-v}) (``JointCritic.substitutions``: one
+   embedding swapped), and the loss is
+       sum_i ( lam KL_i - E_rows sum_t sum_v pi_i(v | a_<t) (Q(A_{t<-v}) - b_t) ),
+   b_t = sum_v pi_i(v | a_<t) Q(A_{t<-v}),
+   KL_i summed over positions along the row's prefix, Q and b_t constants: the expectation over each token's own
+   value is exact (the all-action gradient of Mean Actor-Critic, Allen et al. 2017, applied per token), so the
+   only sampling noise left is the other tokens'. MA2ML's estimator (``token_credit`` False) samples every
+   agent's whole action and credits it with one advantage, Q(A) - b_i: on 50-token agents each token's share of
+   that credit drowns in the other 49 tokens' noise. Steps 2 and 3 run ``updates_per_batch`` (3) times per
+   evaluated batch, each policy step on a fresh draw;
 4. optional self-imitation (``imitation`` w > 0; off by default): every policy step also adds
        -w sum_i mean_rows (R - b_i)_+ log pi_i(A_i)
    over the batch just evaluated, R its observed rewards in the critic's units and b_i the counterfactual
@@ -83,6 +95,13 @@ Section 12 also measures why the critic's guidance is weak on that landscape: fr
 its own policies' fresh draws by their noise-free value at Spearman rho between -0.01 and +0.04. Letting the policies
 also learn from real rewards (a third of each batch drawn unscreened, PPO's clipped surrogate on their rewards) was
 measured and not kept (section 13: +0.0037 on seeds 10-19, -0.0002 on seeds 20-29, which no choice used).
+``token_credit`` with a pool of 1 where the critic cannot rank (``MIN_POOL``, 2 before; section 14) were measured
+together on seeds 10-19 and chosen there: +0.0064 [+0.0026, +0.0102] in the best found at 4,008, where neither alone
+moved it beyond the seeds' spread (the per-token gradient with the pool at 2, +0.0039; no screen with MA2ML's
+gradient, +0.0011). On seeds 0-9 the gain was +0.0001, on 20-29, which no choice used, about +0.002; over seeds 0-19
+the best found is 0.8179 [0.8157, 0.8201], level with BenchMARL's MAPPO (0.8190) and IPPO (0.8182) within the
+intervals. On the four tuning tables the medians moved from 67.5 / 73 / 63.5 / 80 to 73.5 / 73 / 53.5 / 82
+evaluations and the regret after 312 did not rise on any.
 """
 
 from __future__ import annotations
@@ -123,6 +142,9 @@ class ScreenedConfig(MA2MLConfig):
     neighbourhoods, they are cut to L x L / (c x N) (0: never cut)."""
     imitation: float = 0.0
     """w: weight of the policies' self-imitation of the batch just evaluated (module docstring; 0: none)."""
+    token_credit: bool = True
+    """Per-token policy gradient: every token's expected gradient under the critic's one-token counterfactuals
+    (module docstring, step 3); False: MA2ML's sampled per-agent gradient."""
     adaptive_pool: bool = True
     """Set the pool from the critic's measured ranking skill: ``proposal_pool`` draws per pipeline asked for
     while its Spearman rho on the last ``SKILL_WINDOW`` evaluations, each scored before the critic learnt from
@@ -152,7 +174,7 @@ class ScreenedMA2ML(MA2ML):
     """Scored evaluations needed before ``adaptive_pool`` moves the pool from ``proposal_pool``."""
     SKILL_LOW, SKILL_HIGH = 0.3, 0.6
     """rho at or below which the pool is ``MIN_POOL``, at or above which it is ``proposal_pool``."""
-    MIN_POOL = 2
+    MIN_POOL = 1
 
     @classmethod
     def default_config(cls) -> ScreenedConfig:
@@ -293,12 +315,38 @@ class ScreenedMA2ML(MA2ML):
         return {**stats, "pool": float(self.pool_size())}
 
     def _policy_loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """MA2ML's loss on fresh draws, plus w x the self-imitation loss of the batch just evaluated."""
-        loss, stats = super()._policy_loss(tokens)
+        """The policy loss on fresh draws (per token, or MA2ML's), plus w x the self-imitation loss of the batch just
+        evaluated."""
+        loss, stats = self._token_credit_loss(tokens) if self.config.token_credit else super()._policy_loss(tokens)
         if self.config.imitation > 0.0 and self.evaluated is not None:
             imitation, stats["imitation_share"] = self._imitation_loss(*self.evaluated)
             loss = loss + self.config.imitation * imitation
         return loss, stats
+
+    def _token_credit_loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """-sum_i sum_t E_rows[ sum_v pi_i(v | prefix) (Q(A_{t<-v}) - b_t) ] + lam sum_i KL_i along the rows' prefixes.
+
+        Q(A_{t<-v}) is the critic on the row with token t set to v, b_t = sum_v pi_i(v | prefix) Q(A_{t<-v}) (no
+        gradient through either): the expectation over token t's values is exact, so only the other tokens are
+        sampled (module docstring, step 3).
+        """
+        with torch.no_grad():
+            q = self.critic.substitutions(tokens)
+        losses, kls, spreads = [], [], []
+        for group, policy, target in zip(self.groups, self.policies, self.target_policies, strict=True):
+            table = policy.log_prob_table(tokens[:, group])
+            probs = table.exp()
+            with torch.no_grad():
+                values = q[:, group, : table.shape[2]]
+                advantage = values - (probs * values).sum(dim=2, keepdim=True)
+                target_table = target.log_prob_table(tokens[:, group])
+            kl = (probs * (table - target_table)).sum(dim=(1, 2)).mean()
+            losses.append(self.config.lam * kl - (probs * advantage).sum(dim=(1, 2)).mean())
+            kls.append(float(kl.detach()))
+            spreads.append(float((probs.detach() * advantage**2).sum(dim=2).mean().sqrt()))
+        loss = torch.stack(losses).sum()
+        stats = {"policy_loss": float(loss.detach()), "advantage_std": sum(spreads) / len(spreads)}
+        return loss, {**stats, "kl_mean": sum(kls) / len(kls)}
 
     def _imitation_loss(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, float]:
         """-sum_i mean_rows (R - b_i)_+ log pi_i(A_i) on evaluated rows, and the share of (row, agent) terms > 0.

@@ -58,6 +58,10 @@ class CriticEnsemble(nn.Module):
         """(n,) the members' mean Q."""
         return self.members(actions).mean(dim=0)
 
+    def substitutions(self, actions: torch.Tensor) -> torch.Tensor:
+        """(n, T, max_choices) the members' mean Q of every one-token change (``JointCritic.substitutions``)."""
+        return torch.stack([critic.substitutions(actions) for critic in self._members()]).mean(dim=0)
+
     def loss(self, actions: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
         """Sum over members of each one's MSE on its own E-th of the rows (rows stacked member after member)."""
         if actions.shape[0] % self.size:

@@ -255,7 +255,7 @@ def test_self_imitation_pulls_the_policies_towards_an_evaluated_pipeline_that_be
         (False, 192, 0.0, 16),  # off: always proposal_pool
         (True, 95, 0.0, 16),  # too few scored evaluations to judge the critic
         (True, 192, 0.0, 16),  # rho 1: the critic ranks well, the screen stays greedy
-        (True, 192, 100.0, 2),  # rho near 0: two draws per pipeline asked for
+        (True, 192, 100.0, 1),  # rho near 0: the policies' own draws, unscreened
     ],
 )
 def test_adaptive_pool_follows_the_critics_measured_skill(adaptive: bool, pairs: int, noise: float, pool: int) -> None:
@@ -284,7 +284,7 @@ def test_adaptive_pool_interpolates_geometrically_between_the_two_skills() -> No
     algorithm = make_algorithm("ma2ml_screened", _tiny_space(), seed=0, critic_hidden_size=8, adaptive_pool=True)
     middle = (algorithm.SKILL_LOW + algorithm.SKILL_HIGH) / 2
     algorithm.critic_skill = lambda: middle  # type: ignore[method-assign]
-    assert algorithm.pool_size() == round(2 * (16 / 2) ** 0.5) == 6
+    assert algorithm.pool_size() == round(16**0.5) == 4
 
 
 def test_adaptive_pool_scores_each_batch_before_the_critic_learns_from_it() -> None:
