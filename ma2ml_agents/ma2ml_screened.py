@@ -98,10 +98,10 @@ measured and not kept (section 13: +0.0037 on seeds 10-19, -0.0002 on seeds 20-2
 ``token_credit`` with a pool of 1 where the critic cannot rank (``MIN_POOL``, 2 before; section 14) were measured
 together on seeds 10-19 and chosen there: +0.0064 [+0.0026, +0.0102] in the best found at 4,008, where neither alone
 moved it beyond the seeds' spread (the per-token gradient with the pool at 2, +0.0039; no screen with MA2ML's
-gradient, +0.0011). On seeds 0-9 the gain was +0.0001, on 20-29, which no choice used, about +0.002; over seeds 0-19
-the best found is 0.8179 [0.8157, 0.8201], level with BenchMARL's MAPPO (0.8190) and IPPO (0.8182) within the
-intervals. On the four tuning tables the medians moved from 67.5 / 73 / 63.5 / 80 to 73.5 / 73 / 53.5 / 82
-evaluations and the regret after 312 did not rise on any.
+gradient, +0.0011). On seeds 0-9 the gain was +0.0001, on 20-29, which no choice used, +0.0027; over seeds 0-29
++0.0031 [+0.0008, +0.0053]. Over seeds 0-19 the best found is 0.8179 [0.8157, 0.8201], level with BenchMARL's MAPPO
+(0.8190) and IPPO (0.8182) within the intervals. On the four tuning tables the medians moved from 67.5 / 73 / 63.5 /
+80 to 73.5 / 73 / 53.5 / 82 evaluations and the regret after 312 did not rise on any.
 """
 
 from __future__ import annotations
