@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import runpy
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,20 @@ def test_bad_arguments_are_refused_with_what_to_do(tmp_path: Path) -> None:
     run_async_search(env, algorithm, executor=executor, evaluations=4, out_dir=tmp_path)
     with pytest.raises(RunExistsError):
         run_async_search(env, algorithm, executor=executor, evaluations=4, out_dir=tmp_path)
+
+
+def test_bench_async_times_each_run_so_one_slow_seed_does_not_decide_the_speed_up() -> None:
+    bench = runpy.run_path(str(Path(__file__).parents[1] / "examples" / "bench_async.py"))
+    timeline = bench["Timeline"]
+
+    def run(times: list[float], rewards: list[float]) -> Any:
+        values = np.array(rewards)
+        return timeline(np.array(times), values, values, [str(i) for i in range(len(times))])
+
+    fast = [run([1.0, 2.0, 3.0], [0.1, 0.5, 0.9]) for _ in range(4)]
+    slow = run([1.0, 2.0, 30.0], [0.1, 0.2, 0.9])
+    never = run([1.0, 2.0, 3.0], [0.1, 0.2, 0.3])
+    # The mean curve over these five reaches 0.5 only at t = 30, when the slow run does; four of five runs at t = 2.
+    assert bench["median_time_to_reach"]([*fast, slow], 0.5) == (2.0, 5)
+    assert bench["median_time_to_reach"]([fast[0], never, never], 0.5) == (np.inf, 1)
+    assert bench["_days"](np.inf) == "never"
