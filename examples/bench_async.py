@@ -21,9 +21,10 @@ simulated time to reach a target, median over seeds with how many runs reached i
 asynchronous over synchronous: the ratio of those medians) and
 ``OUT/anytime_<N>w.png`` (best and top-k against simulated time, mean over seeds).
 
-The target is ``--target`` where given, else the lower of the two modes' median final bests, which at least half
-the runs of each mode reach. Times are per run: a mean curve over seeds reaches a target only once every seed
-has, so one slow seed would decide it.
+The target is ``--target`` where given, else the lower of the two modes' median final bests (of an even count,
+the lower of the middle two), which more than half the runs of each mode reach, so both median times are finite.
+Times are per run: a mean curve over seeds reaches a target only once every seed has, so one slow seed would
+decide it.
 """
 
 from __future__ import annotations
@@ -244,7 +245,8 @@ def results_table(
             }
             goal = target
             if goal is None:
-                goal = min(float(np.median([run.best[-1] for run in runs[mode]])) for mode in MODES)
+                finals = {mode: [run.best[-1] for run in runs[mode]] for mode in MODES}
+                goal = min(float(np.quantile(finals[mode], 0.5, method="lower")) for mode in MODES)
             reach = {mode: median_time_to_reach(runs[mode], goal) for mode in MODES}
             for mode in MODES:
                 group = [s for s in specs if (s.workers, s.algorithm, s.mode) == (workers, algorithm, mode)]
@@ -338,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "--target",
         type=float,
         default=None,
-        help="noise-free reward the speed-up is measured to (default: the lower of the two modes' median final bests)",
+        help="noise-free reward the speed-up is measured to (default: the lower of the modes' median final bests)",
     )
     parser.add_argument("--processes", type=int, default=1, help="runs in parallel (default: %(default)s)")
     parser.add_argument("--out", default="runs/bench_async", help="output folder (default: %(default)s)")
