@@ -64,7 +64,8 @@ class RunSpec:
     top_k: int
     out_dir: str
     update_every: int | None = None
-    """The asynchronous runs' ``update_every`` (None: the loop's default); synchronous runs learn per batch."""
+    """The asynchronous runs' ``update_every``, resolved (so a changed default reruns them); None when synchronous:
+    synchronous runs learn per batch."""
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
@@ -316,6 +317,8 @@ def write_curves(path: Path, specs: Sequence[RunSpec], timelines: dict[RunSpec, 
 def main(argv: Sequence[str] | None = None) -> Path:
     import automl_env
     from automl_env.backends.registry import BACKENDS
+    from ma2ml_agents import ALGORITHMS
+    from ma2ml_agents.async_search import NETWORK_UPDATE_EVERY
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="cifar100", choices=automl_env.list_tasks(), metavar="TASK")
@@ -333,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "--update-every",
         type=int,
         default=None,
-        help="results per update of the asynchronous runs (default: 24 for MA2ML, 1 for the others)",
+        help="results per update of the asynchronous runs (default: the loop's, 8 for MA2ML, 1 for the others)",
     )
     parser.add_argument("--top-k", type=int, default=30, help="k of the top-k mean (default: %(default)s)")
     parser.add_argument(
@@ -345,7 +348,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     parser.add_argument("--processes", type=int, default=1, help="runs in parallel (default: %(default)s)")
     parser.add_argument("--out", default="runs/bench_async", help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
-    if min(args.workers) < 1 or args.evaluations < 1 or args.processes < 1 or (args.update_every or 1) < 1:
+    bad_every = args.update_every is not None and args.update_every < 1
+    if min(args.workers) < 1 or args.evaluations < 1 or args.processes < 1 or bad_every:
         parser.error("--workers, --evaluations, --processes and --update-every must be positive")
     for option in ("algorithms", "workers", "seeds"):
         values = getattr(args, option)
@@ -363,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
             args.evaluations,
             args.top_k,
             str(out / a / f"{m}-{w}w/seed{s}"),
-            args.update_every if m == "async" else None,
+            (args.update_every or (NETWORK_UPDATE_EVERY if a in ALGORITHMS else 1)) if m == "async" else None,
         )
         for w in args.workers
         for a in args.algorithms
@@ -375,10 +379,11 @@ def main(argv: Sequence[str] | None = None) -> Path:
     timelines = {s: Timeline.read(Path(s.out_dir)) for s in specs}
     write_curves(out / "curves.csv", specs, timelines)
     command = "python examples/bench_async.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    every = args.update_every or f"{NETWORK_UPDATE_EVERY} for MA2ML, 1 for the others"
     synthetic = " (synthetic benchmark: not a real dataset's accuracy)" if args.backend.startswith("synthetic") else ""
     text = (
         f"Task {args.task}, backend {args.backend}{synthetic}; {args.evaluations} evaluations per run, seeds "
-        f"{args.seeds}{'; asynchronous update_every ' + str(args.update_every) if args.update_every else ''}; "
+        f"{args.seeds}; asynchronous update_every {every}; "
         "T = the mean simulated time of the asynchronous runs with that many workers.\n\n"
         + results_table(specs, done, timelines, top_k=args.top_k, target=args.target)
         + f"\nCommand: `{command}`\n"

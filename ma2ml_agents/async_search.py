@@ -18,11 +18,15 @@ evaluations; tell the search once ``update_every`` results have gathered. Synchr
 baseline): ask for a batch of ``workers``, wait for all of it, tell it; on ``SimulatedExecutor`` each batch ends
 when its slowest pipeline does (the makespan), the cost of synchronisation that the asynchronous loop avoids.
 
-``update_every`` (default: 24 for searches that train networks, ``ControllerAlgorithm``; 1 for the others). An
-MA2ML update costs about 70 ms of CPU (10 critic steps and a policy step) and its defaults were measured with one
-update per batch of 24 evaluations; telling it after every result would change what a learning rate means 24-fold
-and spend 70 ms per evaluation. REA's, TPE's and random search's ``tell`` costs microseconds to milliseconds, so
-they learn from each result as it arrives. The search's own computing time is not on the simulated clock.
+``update_every`` (default: 8 for searches that train networks, ``ControllerAlgorithm``; 1 for the others). Told
+every 24 results, the batch MA2ML's defaults were measured at, asynchronous screened MA2ML learnt less per
+evaluation than synchronous batches of 8 (which update three times as often) and was slower than them to a
+target on 8 workers; told every 8 it is level with them there and faster on 32 workers, and faster than with 24
+on NAS-Bench-201 at both (docs/async.md: 10 seeds each). Telling it after every result would change what a
+learning rate means 24-fold and pay an update per evaluation: a screened MA2ML update (three critic fits and
+policy steps) takes about half a second of CPU on the 100-token synthetic space, the paper's MA2ML's about 70 ms.
+REA's, TPE's and random search's ``tell`` costs microseconds to milliseconds, so they learn from each result as
+it arrives. The search's own computing time is not on the simulated clock.
 
 The run folder is ``run_search``'s (``ma2ml_agents.search``): config.json, evaluations.csv, topk.json,
 history.json, learning_curve.png, written by the same code. Every evaluation is one row, recorded when it is
@@ -62,8 +66,8 @@ from ma2ml_agents.topk import TopK
 if TYPE_CHECKING:  # the agents never import the environment at run time: an executor is used through its protocol
     from automl_env.executors.base import Completed, Executor
 
-NETWORK_UPDATE_EVERY = 24
-"""Default ``update_every`` of searches that train networks: the batch their defaults were measured at."""
+NETWORK_UPDATE_EVERY = 8
+"""Default ``update_every`` of searches that train networks (module docstring: measured against 24)."""
 
 
 class SynchronousOnlyError(ValueError):

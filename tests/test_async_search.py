@@ -66,7 +66,7 @@ def test_async_keeps_every_worker_busy_and_records_each_evaluation_once(name: st
         make_algorithm(name, env, seed=0, **SMALL) if name == "ma2ml" else make_search(name, env, seed=0, batches=1)
     )
     executor = WatchedExecutor(env.backend, workers=8)
-    budget = 30  # neither a multiple of the workers nor of MA2ML's update_every (24)
+    budget = 30  # neither a multiple of the workers nor of MA2ML's update_every (8)
     result = run_async_search(env, algorithm, executor=executor, evaluations=budget, out_dir=tmp_path)
     # Never idle while the budget remains: every wait finds all 8 workers busy until the whole budget is submitted.
     assert all(pending == 8 for pending, submitted in executor.at_wait if submitted < budget)
