@@ -20,13 +20,13 @@ when its slowest pipeline does (the makespan), the cost of synchronisation that 
 
 ``update_every`` (default: 8 for searches that train networks, ``ControllerAlgorithm``; 1 for the others). Told
 every 24 results, the batch MA2ML's defaults were measured at, asynchronous screened MA2ML learnt less per
-evaluation than synchronous batches of 8 (which update three times as often) and was slower than them to a
-target on 8 workers; told every 8 it is level with them there and faster on 32 workers, and faster than with 24
-on NAS-Bench-201 at both (docs/async.md: 10 seeds each). Telling it after every result would change what a
-learning rate means 24-fold and pay an update per evaluation: a screened MA2ML update (three critic fits and
-policy steps) takes about half a second of CPU on the 100-token synthetic space, the paper's MA2ML's about 70 ms.
-REA's, TPE's and random search's ``tell`` costs microseconds to milliseconds, so they learn from each result as
-it arrives. The search's own computing time is not on the simulated clock.
+evaluation than synchronous batches of 8 (which update three times as often) and was slower than them to a target on
+8 workers; told every 8 it is level with them there and faster on 32 workers, and faster than with 24 on
+NAS-Bench-201 at both (docs/ma2ml_study.md section 4: 10 seeds each; docs/async.md). Telling it after every result
+would change what a learning rate means 24-fold and pay an update per evaluation: a screened MA2ML update (three
+critic fits and policy steps) takes about half a second of CPU on the 100-token synthetic space, the paper's MA2ML's
+about 70 ms. REA's, TPE's and random search's ``tell`` costs microseconds to milliseconds, so they learn from each
+result as it arrives. The search's own computing time is not on the simulated clock.
 
 The run folder is ``run_search``'s (``ma2ml_agents.search``): config.json, evaluations.csv, topk.json,
 history.json, learning_curve.png, written by the same code. Every evaluation is one row, recorded when it is

@@ -252,7 +252,7 @@ def test_bench_async_times_each_run_so_one_slow_seed_does_not_decide_the_speed_u
     fast = [run([1.0, 2.0, 3.0], [0.1, 0.5, 0.9]) for _ in range(4)]
     slow = run([1.0, 2.0, 30.0], [0.1, 0.2, 0.9])
     never = run([1.0, 2.0, 3.0], [0.1, 0.2, 0.3])
-    # The mean curve over these five reaches 0.5 only at t = 30, when the slow run does; four of five runs at t = 2.
-    assert bench["median_time_to_reach"]([*fast, slow], 0.5) == (2.0, 5)
+    # The mean curve over these five reaches 0.9 only at t = 30, when the slow run does; four of the five runs at t = 3.
+    assert bench["median_time_to_reach"]([*fast, slow], 0.9) == (3.0, 5)
     assert bench["median_time_to_reach"]([fast[0], never, never], 0.5) == (np.inf, 1)
     assert bench["_days"](np.inf) == "never"
