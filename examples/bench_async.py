@@ -246,22 +246,20 @@ def results_table(
             }
             goal = target
             if goal is None:
-                finals = {mode: [run.best[-1] for run in runs[mode]] for mode in MODES}
-                goal = min(float(np.quantile(finals[mode], 0.5, method="lower")) for mode in MODES)
+                goal = min(float(np.quantile([run.best[-1] for run in runs[m]], 0.5, method="lower")) for m in MODES)
             reach = {mode: median_time_to_reach(runs[mode], goal) for mode in MODES}
+            sync_days, async_days = reach["sync"][0], reach["async"][0]
+            speed = f"{sync_days / async_days:.2f}x" if np.isfinite([sync_days, async_days]).all() else "n/a"
             for mode in MODES:
                 group = [s for s in specs if (s.workers, s.algorithm, s.mode) == (workers, algorithm, mode)]
                 at = [_mean_std([float(timelines[s].best_at(f * end)) for s in group]) for f in CHECKPOINTS]
                 final = _mean_std([timelines[s].best[-1] for s in group])
                 topk = _mean_std([timelines[s].topk_at(end, top_k) for s in group])
-                (days, reached), (sync_days, _), (async_days, _) = reach[mode], reach["sync"], reach["async"]
-                speed = ""
-                if mode == "async":
-                    speed = f"{sync_days / async_days:.2f}x" if np.isfinite([sync_days, async_days]).all() else "n/a"
+                days, reached = reach[mode]
                 lines.append(
                     f"| {workers} | {algorithm} | {mode} | {np.mean([done[s]['elapsed'] for s in group]) / 86400:.2f} "
                     f"| {np.mean([done[s]['utilisation'] for s in group]):.3f} | {' | '.join(at)} | {final} | {topk} "
-                    f"| {goal:.4f} | {_days(days)} ({reached}/{len(group)}) | {speed} |"
+                    f"| {goal:.4f} | {_days(days)} ({reached}/{len(group)}) | {speed if mode == 'async' else ''} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -317,8 +315,8 @@ def write_curves(path: Path, specs: Sequence[RunSpec], timelines: dict[RunSpec, 
 def main(argv: Sequence[str] | None = None) -> Path:
     import automl_env
     from automl_env.backends.registry import BACKENDS
-    from ma2ml_agents import ALGORITHMS
-    from ma2ml_agents.async_search import NETWORK_UPDATE_EVERY
+    from ma2ml_agents import ALGORITHMS, SearchAlgorithm
+    from ma2ml_agents.async_search import default_update_every
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="cifar100", choices=automl_env.list_tasks(), metavar="TASK")
@@ -367,7 +365,9 @@ def main(argv: Sequence[str] | None = None) -> Path:
             args.evaluations,
             args.top_k,
             str(out / a / f"{m}-{w}w/seed{s}"),
-            (args.update_every or (NETWORK_UPDATE_EVERY if a in ALGORITHMS else 1)) if m == "async" else None,
+            (args.update_every or default_update_every(ALGORITHMS[a].cls if a in ALGORITHMS else SearchAlgorithm))
+            if m == "async"
+            else None,
         )
         for w in args.workers
         for a in args.algorithms
@@ -379,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     timelines = {s: Timeline.read(Path(s.out_dir)) for s in specs}
     write_curves(out / "curves.csv", specs, timelines)
     command = "python examples/bench_async.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    every = args.update_every or f"{NETWORK_UPDATE_EVERY} for MA2ML, 1 for the others"
+    every = ", ".join(dict.fromkeys(f"{s.algorithm} {s.update_every}" for s in specs if s.mode == "async"))
     synthetic = " (synthetic benchmark: not a real dataset's accuracy)" if args.backend.startswith("synthetic") else ""
     text = (
         f"Task {args.task}, backend {args.backend}{synthetic}; {args.evaluations} evaluations per run, seeds "

@@ -163,9 +163,15 @@ def _check_env(env: Any, executor: Executor) -> None:
         )
 
 
+def default_update_every(search: type[SearchAlgorithm]) -> int:
+    """``update_every`` when none is given (module docstring): ``NETWORK_UPDATE_EVERY`` for searches that train
+    networks (``ControllerAlgorithm``), 1 for the others."""
+    return NETWORK_UPDATE_EVERY if issubclass(search, ControllerAlgorithm) else 1
+
+
 def _update_every(algorithm: SearchAlgorithm, update_every: int | None) -> int:
     if update_every is None:
-        return NETWORK_UPDATE_EVERY if isinstance(algorithm, ControllerAlgorithm) else 1
+        return default_update_every(type(algorithm))
     if isinstance(update_every, bool) or not isinstance(update_every, int) or update_every < 1:
         raise ValueError(f"update_every must be a positive int (results per update), got {update_every!r}")
     return update_every
