@@ -146,10 +146,13 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
         """Create further modules and optimisers (called under a forked global RNG)."""
 
     @torch.no_grad()
-    def sample_tokens(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(n, total_tokens) joint token rows drawn from the current policies (``act``'s generator by default)."""
+    def sample_tokens(
+        self, n: int, generator: torch.Generator | None = None, *, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """(n, total_tokens) joint token rows drawn from the current policies (``act``'s generator by default), at
+        ``temperature`` (``TokenController.sample``)."""
         generator = self.act_generator if generator is None else generator
-        parts = [p.sample(n, generator=generator).actions for p in self.policies]
+        parts = [p.sample(n, generator=generator, temperature=temperature).actions for p in self.policies]
         return torch.cat(parts, dim=1)
 
     def act(self, n: int) -> dict[str, np.ndarray]:

@@ -114,8 +114,11 @@ class TokenController(nn.Module):
         return self.position_log_probs(actions).sum(dim=1)
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator) -> ControllerSample:
+    def sample(self, n: int, *, generator: torch.Generator, temperature: float = 1.0) -> ControllerSample:
         """Draw n token sequences; no gradient (algorithms recompute log-probs by teacher forcing).
+
+        ``temperature`` below 1 draws every token from the policy's distribution sharpened to softmax(logits / T)
+        (above 1 flattened); the returned log-probabilities are those of the distribution drawn from.
 
         The LSTM is stepped by hand with the input projection of every embedding row computed once: calling
         ``nn.LSTM`` once per token costs several times more on a CPU.
@@ -134,7 +137,7 @@ class TokenController(nn.Module):
             cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
             hidden = torch.sigmoid(o) * torch.tanh(cell)
             logits = torch.addmm(self.head_bias[t, :choices], hidden, self.head_weight[t, :choices].T)
-            log_probs = torch.log_softmax(logits, dim=1)
+            log_probs = torch.log_softmax(logits / temperature, dim=1)
             token = _gumbel_argmax(log_probs, generator)
             table[:, t, :choices] = log_probs
             actions[:, t] = token

@@ -22,7 +22,10 @@ use their model, to decide which pipelines are worth an evaluation:
    evaluated batch is first scored by the critic as it stands, and once ``SKILL_MIN`` evaluations are scored,
    ``proposal_pool`` is replaced by a pool set from Spearman's rho between those scores and the rewards over the
    newest ``SKILL_WINDOW``: ``proposal_pool`` at rho >= 0.6, 1 at rho <= 0.3 (the policies' own draws, which the
-   screen then only rids of known pipelines), geometric in between;
+   screen then only rids of known pipelines), geometric in between. Where the screen cannot be greedy, the
+   policies are: their draws are taken at temperature T (every token from softmax(logits / T), nearer the policy's
+   mode), T = ``proposal_temperature`` at rho <= 0.3, 1 at rho >= 0.6 (and before the skill is measured),
+   geometric in between; the policy step's own draws stay at T = 1;
 2. every critic member e regresses on the batch just evaluated plus its own replay draw (a bootstrap of the
    replay), from its own initial weights: L = sum_e E[(Q_e(S, A) - R)^2], by AdamW with decoupled weight decay
    (``critic_weight_decay``, 1 against MA2ML's 0: every step shrinks each weight by critic_lr x 1, so what the
@@ -140,6 +143,10 @@ class ScreenedConfig(MA2MLConfig):
     local_coverage: float = 0.5
     """c: where the local candidates L number fewer than c x N, N the size of the parents' one-token
     neighbourhoods, they are cut to L x L / (c x N) (0: never cut)."""
+    proposal_temperature: float = 0.5
+    """T of the policies' proposals where the critic cannot rank (rho <= ``SKILL_LOW``; 1 where the screen trusts
+    it, geometric in between): every token drawn from softmax(logits / T), below 1 nearer the policy's mode
+    (module docstring, step 1). The policy step's draws stay at 1."""
     imitation: float = 0.0
     """w: weight of the policies' self-imitation of the batch just evaluated (module docstring; 0: none)."""
     token_credit: bool = True
@@ -158,6 +165,10 @@ class ScreenedConfig(MA2MLConfig):
                 raise ValueError(f"screened MA2ML config: {name} must be >= 1, got {getattr(self, name)!r}")
         if not self.exploration_bonus >= 0.0:
             raise ValueError(f"screened MA2ML config: exploration_bonus must be >= 0, got {self.exploration_bonus!r}")
+        if not self.proposal_temperature > 0.0:
+            raise ValueError(
+                f"screened MA2ML config: proposal_temperature must be > 0, got {self.proposal_temperature!r}"
+            )
         for name in ("local_share", "local_coverage", "imitation"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"screened MA2ML config: {name} must be >= 0, got {getattr(self, name)!r}")
@@ -218,7 +229,7 @@ class ScreenedMA2ML(MA2ML):
     def _screen_pool(self, n: int) -> tuple[torch.Tensor, int]:
         """Every candidate of a fresh pool, new distinct rows first by the screen's score, and how many are new."""
         m = self.pool_size() * max(n, self.config.minibatch_size)
-        candidates = self.sample_tokens(m)
+        candidates = self.sample_tokens(m, temperature=self.proposal_temperature())
         local = self.local_count(m)
         if local:
             candidates = torch.cat([candidates, self.local_tokens(local)])
@@ -240,13 +251,25 @@ class ScreenedMA2ML(MA2ML):
         rho = rank_correlation(pairs[:, 0], pairs[:, 1])
         return None if math.isnan(rho) else rho
 
+    def critic_greed(self) -> float:
+        """How far the screen trusts the critic, in [0, 1]: 1 without ``adaptive_pool`` or before its skill is
+        measured, else (rho - ``SKILL_LOW``) / (``SKILL_HIGH`` - ``SKILL_LOW``) clipped (module docstring, step 1)."""
+        rho = self.critic_skill()
+        if not self.config.adaptive_pool or rho is None:
+            return 1.0
+        return min(max((rho - self.SKILL_LOW) / (self.SKILL_HIGH - self.SKILL_LOW), 0.0), 1.0)
+
     def pool_size(self) -> int:
         """Draws per pipeline asked for: ``proposal_pool``, or with ``adaptive_pool`` set by the critic's skill."""
-        pool, rho = self.config.proposal_pool, self.critic_skill()
-        if not self.config.adaptive_pool or rho is None or pool <= self.MIN_POOL:
+        pool = self.config.proposal_pool
+        if pool <= self.MIN_POOL:
             return pool
-        share = min(max((rho - self.SKILL_LOW) / (self.SKILL_HIGH - self.SKILL_LOW), 0.0), 1.0)
-        return round(self.MIN_POOL * (pool / self.MIN_POOL) ** share)
+        return round(self.MIN_POOL * (pool / self.MIN_POOL) ** self.critic_greed())
+
+    def proposal_temperature(self) -> float:
+        """T of the policies' proposals: ``proposal_temperature`` where the critic cannot rank, 1 where the screen
+        trusts it fully, geometric in between (module docstring, step 1)."""
+        return self.config.proposal_temperature ** (1.0 - self.critic_greed())
 
     @torch.no_grad()
     def uniform_tokens(self, n: int) -> torch.Tensor:

@@ -106,6 +106,17 @@ def test_sampling_frequencies_follow_the_policy() -> None:
     torch.testing.assert_close(frequencies, torch.softmax(torch.tensor([0.0, 1.0, 2.0]), 0).double(), atol=0.01, rtol=0)
 
 
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_sampling_at_a_temperature_follows_the_tempered_policy(temperature: float) -> None:
+    controller = TokenController((3,), hidden_size=4)
+    _hand_set(controller, [[0.0, 1.0, 2.0]])
+    drawn = controller.sample(30000, generator=torch.Generator().manual_seed(0), temperature=temperature)
+    frequencies = torch.bincount(drawn.actions[:, 0], minlength=3).double() / drawn.actions.shape[0]
+    tempered = torch.softmax(torch.tensor([0.0, 1.0, 2.0]) / temperature, 0)
+    torch.testing.assert_close(frequencies, tempered.double(), atol=0.01, rtol=0)
+    torch.testing.assert_close(drawn.log_probs[0, 0], tempered.log())
+
+
 def test_kl_single_position_matches_hand_computation() -> None:
     pi, rho = TokenController((3,), hidden_size=4), TokenController((3,), hidden_size=4)
     _hand_set(pi, [[0.0, 1.0, 2.0]])
@@ -264,6 +275,7 @@ def test_joint_action_space_round_trip_and_checks() -> None:
         ("ma2ml", "reward_scale", 0.0, "reward_scale must be > 0"),
         ("ma2ml_onpolicy", "critic_steps", 0, "critic_steps must be > 0"),
         ("ma2ml_lite", "baseline_decay", 1.0, "baseline_decay must be in [0, 1)"),
+        ("ma2ml_screened", "proposal_temperature", 0.0, "proposal_temperature must be > 0"),
     ],
 )
 def test_configs_reject_bad_values(name: str, field: str, value: float, message: str) -> None:

@@ -266,6 +266,50 @@ def test_adaptive_pool_follows_the_critics_measured_skill(adaptive: bool, pairs:
     assert algorithm.pool_size() == pool
 
 
+@pytest.mark.parametrize(
+    ("adaptive", "pairs", "noise", "temperature"),
+    [
+        (False, 192, 100.0, 1.0),  # off: the policies' draws as they are
+        (True, 95, 100.0, 1.0),  # too few scored evaluations to judge the critic: the screen is greedy instead
+        (True, 192, 0.0, 1.0),  # rho 1: the critic ranks, the policies need not be greedy too
+        (True, 192, 100.0, 0.5),  # rho near 0: proposal_temperature
+    ],
+)
+def test_proposal_temperature_follows_the_critics_measured_skill(
+    adaptive: bool, pairs: int, noise: float, temperature: float
+) -> None:
+    algorithm = make_algorithm(
+        "ma2ml_screened", _tiny_space(), seed=0, critic_hidden_size=8, adaptive_pool=adaptive, proposal_temperature=0.5
+    )
+    scores = torch.arange(pairs, dtype=torch.float32)
+    rewards = scores + noise * pairs * torch.randn(pairs, generator=torch.Generator().manual_seed(0))
+    algorithm.skill_pairs = torch.stack([scores, rewards], dim=1)
+    assert algorithm.proposal_temperature() == temperature
+    middle = (algorithm.SKILL_LOW + algorithm.SKILL_HIGH) / 2
+    algorithm.critic_skill = lambda: middle  # type: ignore[method-assign]
+    assert math.isclose(algorithm.proposal_temperature(), 0.5**0.5 if adaptive else 1.0)
+
+
+def test_proposals_are_drawn_nearer_the_policies_mode_where_the_critic_cannot_rank() -> None:
+    from gymnasium import spaces
+
+    space = JointActionSpace.from_spaces({"a": spaces.MultiDiscrete([6] * 4), "b": spaces.MultiDiscrete([6] * 4)})
+    shares = []
+    for temperature in (1.0, 0.5):
+        algorithm = make_algorithm(
+            "ma2ml_screened", space, seed=0, critic_hidden_size=8, proposal_temperature=temperature
+        )
+        with torch.no_grad():
+            for policy in algorithm.policies:
+                policy.head_bias[:, 0] += 1.0  # every policy prefers value 0 at every position
+        algorithm.critic_skill = lambda: 0.0  # type: ignore[method-assign]
+        algorithm.known = set()
+        tokens = space.to_tensor(algorithm.act(200))
+        shares.append(float((tokens == 0).double().mean()))
+    # softmax([1, 0, 0, 0, 0, 0]) gives value 0 a share of 0.35; at T = 0.5, softmax([2, 0, ...]) 0.60
+    assert shares[0] < 0.45 < 0.5 < shares[1]
+
+
 def test_adaptive_pool_measures_only_the_newest_evaluations() -> None:
     space = _tiny_space()
     algorithm = make_algorithm("ma2ml_screened", space, seed=0, critic_hidden_size=8, adaptive_pool=True)
