@@ -39,9 +39,10 @@ class ControllerSample:
     actions: torch.Tensor
     """LongTensor (n, T): token indices."""
     log_prob: torch.Tensor
-    """(n,): log pi(actions), the sum over positions."""
+    """(n,): log pi(actions) under the distribution drawn from, the sum over positions."""
     log_probs: torch.Tensor
-    """(n, T, max_choices): log-softmax of every position's distribution given the sampled prefix."""
+    """(n, T, max_choices): log-softmax of every position's distribution given the sampled prefix (at the temperature
+    drawn from)."""
 
 
 class TokenController(nn.Module):
