@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import resource
 import time
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,9 @@ class Args:
     threads: int | None = 1
     """torch CPU threads during training (1 is fastest on a busy shared CPU)."""
     data_root: str | None = None
+    augment_batches: int | None = None
+    """On CUDA, batches indexed and augmented per call (default: the library's CUDA_AUGMENT_BATCHES; 1 for the
+    batch-by-batch inputs of before, to compare on the same GPU)."""
 
 
 def _optional_int(text: str) -> int | None:
@@ -97,8 +101,11 @@ def random_pipeline(task: TaskSpec, rng: np.random.Generator) -> Pipeline:
 
 def main() -> None:
     args = parse()
-    from automl_env.backends.training import TrainingBackend
+    from automl_env.backends.training import TrainingBackend, loop
     from automl_env.backends.training.deps import torch
+
+    if args.augment_batches is not None:
+        loop.CUDA_AUGMENT_BATCHES = args.augment_batches
 
     task = synthetic_task(get_task(args.task)) if args.synthetic else get_task(args.task)
     fidelity = Fidelity(epochs=args.epochs, train_subset=args.train_subset, cells=args.cells, channels=args.channels,
@@ -108,6 +115,8 @@ def main() -> None:
     data = backend.data
     print(f"task {task.name} on {backend.device}: {len(data.train)} train / {len(data.val)} val images, "
           f"loaded in {time.perf_counter() - start:.1f} s; fidelity {fidelity.key}")  # fmt: skip
+    per_call = loop.augment_batches(backend.device, args.batch_size, math.prod(data.train.images.shape[1:]))
+    print(f"inputs indexed and augmented {per_call} batch(es) per call")
     rng = np.random.default_rng(0)
     backend.evaluate([random_pipeline(task, rng)], fidelity=fidelity.with_(train_subset=4 * args.batch_size))  # warm-up
     if backend.device.type == "cuda":

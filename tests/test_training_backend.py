@@ -20,6 +20,7 @@ from test_training_data import trust_cifar100_files, write_cifar100, write_fashi
 from automl_env.backends.base import EvalResult, Fidelity  # noqa: E402
 from automl_env.backends.training import TrainingBackend  # noqa: E402
 from automl_env.backends.training import backend as backend_module  # noqa: E402
+from automl_env.backends.training.data import Split  # noqa: E402
 from automl_env.backends.training.datasets import DEBIAN_FASHION_MNIST  # noqa: E402
 from automl_env.cost import arch_cost  # noqa: E402
 from automl_env.modules.hparams import HParams  # noqa: E402
@@ -281,3 +282,48 @@ def test_cuda_training_bf16_channels_last(synthetic_root: Path) -> None:
     assert backend.data.train.images.device.type == "cuda" and backend.data.train.images.dtype == torch.uint8
     bad = backend.evaluate([with_hparams(HParams(lr=1e9, weight_decay=1e-4))], fidelity=TINY.with_(train_subset=256))
     assert bad[0].status == "failed" and bad[0].reason.startswith("diverged")
+
+
+def test_inputs_made_per_call_fit_the_device_and_image_size() -> None:
+    from automl_env.backends.training.loop import CUDA_AUGMENT_BATCHES, augment_batches
+
+    cuda = torch.device("cuda")
+    assert augment_batches(torch.device("cpu"), 128, 3 * 32 * 32) == 1  # CPU: batch by batch, as recorded
+    assert augment_batches(cuda, 128, 3 * 32 * 32) == CUDA_AUGMENT_BATCHES > 1  # small images: many batches a call
+    assert augment_batches(cuda, 128, 3 * 224 * 224) == 1  # MobileNet inputs: one batch is already large
+    assert 1 < augment_batches(cuda, 256, 3 * 64 * 64) < CUDA_AUGMENT_BATCHES  # in between: within the cap
+
+
+def test_batches_augmented_together_cover_the_epoch_as_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several batches a call yields the same shuffled batches, one augmentation call per chunk."""
+    from automl_env.backends.training import loop
+
+    class CountingView:
+        calls = 0
+
+        def train(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+            CountingView.calls += 1
+            return images.float()
+
+    images = torch.arange(150, dtype=torch.uint8).view(150, 1, 1, 1)
+    split = Split(images, torch.arange(150))
+    model, hparams, cpu = torch.nn.Linear(1, 2), HParams(lr=0.1, weight_decay=0), torch.device("cpu")
+    epochs = {}
+    for per_call in (1, 4):
+        monkeypatch.setattr(loop, "augment_batches", lambda *_, n=per_call: n)
+        CountingView.calls = 0
+        trainer = loop.Trainer(model, CountingView(), hparams, device=cpu, seed=3)
+        epochs[per_call] = list(trainer.inputs(split, batch_size=16))  # 9 full batches, 6 images dropped
+        assert CountingView.calls == -(-9 // per_call)
+    for (x1, y1), (x4, y4) in zip(epochs[1], epochs[4], strict=True):
+        assert x4.shape == (16, 1, 1, 1) and torch.equal(x1, x4) and torch.equal(y1, y4)
+        assert torch.equal(x4.view(-1).long(), y4)  # each image keeps its own label
+
+
+def test_training_with_batches_augmented_together(synthetic_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from automl_env.backends.training import loop
+
+    monkeypatch.setattr(loop, "augment_batches", lambda *_: 4)  # what CUDA does, on the CPU
+    (result,) = tiny_backend(synthetic_root).evaluate([TASK.default_pipeline()], fidelity=TINY.with_(train_subset=None))
+    assert result.status == "ok", result.reason
+    assert result.metrics["steps"] == 500 // 32 and result.metrics["train_images"] == 500 // 32 * 32

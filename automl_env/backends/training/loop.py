@@ -4,8 +4,9 @@ SGD-family optimisers with a linear warm-up to the peak learning rate, then cosi
 stepped per batch. Recipe fields: mixup (Beta(a, a) mixing of the batch with a permutation of
 itself), dropout and drop path (set on the network), EMA of the weights (evaluated instead of the
 raw weights). On CUDA: bf16 autocast, channels_last, and no host synchronisation inside an epoch
-(divergence is accumulated on the device and checked once per epoch). On CPU: float32, checked
-every step (a sync costs nothing there, and a diverged run stops at once).
+(divergence is accumulated on the device and checked once per epoch), and the inputs of up to
+``CUDA_AUGMENT_BATCHES`` batches indexed and augmented in one call (``augment_batches``). On CPU: float32, checked
+every step (a sync costs nothing there, and a diverged run stops at once), one batch's inputs at a time.
 """
 
 from __future__ import annotations
@@ -38,6 +39,21 @@ OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter], HParams], torch.optim.
     "adamw": lambda p, h: torch.optim.AdamW(p, lr=h.lr, weight_decay=h.weight_decay),
 }
 """HParams.optimizer -> constructor; ``lr`` is used as given (the peak of the schedule)."""
+
+CUDA_AUGMENT_BATCHES = 16
+"""On CUDA, the most batches whose inputs are indexed and augmented in one call. A small batch's augmentation is a
+few hundred small kernels, bound by launching them (docs/performance.md), so sixteen batches cost about what one
+did. Every draw is per image, so the inputs follow the same distribution as batch by batch."""
+AUGMENT_ELEMENTS = 2**24
+"""The most input elements (64 MiB of float32) augmented in one call: large images go one batch at a time."""
+
+
+def augment_batches(device: torch.device, batch_size: int, image_elements: int) -> int:
+    """Batches whose inputs are made in one call: 1 on CPU (what a batch costs there is per image, and its results
+    stay those recorded batch by batch), up to ``CUDA_AUGMENT_BATCHES`` on CUDA within ``AUGMENT_ELEMENTS``."""
+    if device.type != "cuda":
+        return 1
+    return max(1, min(CUDA_AUGMENT_BATCHES, AUGMENT_ELEMENTS // max(1, batch_size * image_elements)))
 
 
 @dataclass(frozen=True)
@@ -90,12 +106,15 @@ def _autocast(device: torch.device) -> AbstractContextManager[object]:
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _batches(n: int, batch_size: int, device: torch.device, generator: torch.Generator) -> Iterator[torch.Tensor]:
-    """Shuffled index batches; the last partial batch is dropped when there is at least one full one."""
+def _batches(
+    n: int, batch_size: int, device: torch.device, generator: torch.Generator, *, per_chunk: int = 1
+) -> Iterator[torch.Tensor]:
+    """Shuffled indices, ``per_chunk`` batches at a time; the last partial batch is dropped when there is at least
+    one full one."""
     order = torch.randperm(n, device=device, generator=generator)
     steps = max(1, n // batch_size)
-    for i in range(steps):
-        yield order[i * batch_size : (i + 1) * batch_size]
+    for i in range(0, steps, per_chunk):
+        yield order[i * batch_size : min(i + per_chunk, steps) * batch_size]
 
 
 class Trainer:
@@ -119,12 +138,20 @@ class Trainer:
         self.phase_seconds[phase] += now - since
         return now
 
-    def step(self, images: torch.Tensor, labels: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def inputs(self, split: Split, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One epoch's training batches (inputs, labels), ``augment_batches`` of them indexed and augmented per call."""
+        per_chunk = augment_batches(self.device, batch_size, math.prod(split.images.shape[1:]))
+        for index in _batches(len(split), batch_size, self.device, self.generator, per_chunk=per_chunk):
+            t = self._mark("step", time.perf_counter()) if self.profile else 0.0
+            x, y = split.images[index], split.labels[index]
+            t = self._mark("data", t)
+            x = self.view.train(x, self.generator)
+            self._mark("augment", t)
+            yield from zip(x.split(batch_size), y.split(batch_size), strict=True)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One update on a batch of network inputs ``x`` (from ``inputs``) and labels ``y``."""
         t = self._mark("step", time.perf_counter()) if self.profile else 0.0
-        x, y = images[index], labels[index]
-        t = self._mark("data", t)
-        x = self.view.train(x, self.generator)
-        t = self._mark("augment", t)
         criterion = torch.nn.functional.cross_entropy
         with _autocast(self.device):
             if self.hparams.mixup > 0:
@@ -143,8 +170,7 @@ class Trainer:
         return loss.detach()
 
     def fit(self, split: Split, budget: Budget) -> Outcome:
-        n = len(split)
-        steps_per_epoch = max(1, n // budget.batch_size)
+        steps_per_epoch = max(1, len(split) // budget.batch_size)
         total, warmup = budget.epochs * steps_per_epoch, budget.warmup_epochs * steps_per_epoch
         schedule = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(s, warmup_steps=warmup, total_steps=total)
@@ -155,8 +181,8 @@ class Trainer:
         self.model.train()
         for epoch in range(budget.epochs):
             self.model.drop_path_prob = self.hparams.drop_path * epoch / budget.epochs  # type: ignore[assignment]
-            for index in _batches(n, budget.batch_size, self.device, self.generator):
-                loss = self.step(split.images, split.labels, index)
+            for x, y in self.inputs(split, budget.batch_size):
+                loss = self.step(x, y)
                 schedule.step()
                 steps += 1
                 bad |= ~torch.isfinite(loss)
@@ -171,7 +197,7 @@ class Trainer:
             None,
             False,
             steps,
-            min(n, budget.batch_size) * steps,
+            min(len(split), budget.batch_size) * steps,
             seconds,
             final_loss=float(loss),
             phase_seconds=self.phase_seconds,
