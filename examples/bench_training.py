@@ -8,7 +8,8 @@ a random augmentation policy (so every operation's cost is in the figure) at the
 a final profiled evaluation synchronises around the phases to split step time into data handling
 (indexing the on-device uint8 tensors), augmentation (crop/flip/policy/normalise) and the
 forward/backward/optimiser step. A small batch's augmentation on a GPU costs what it launches, so the last line
-counts the tensor operations (views left out) the batched augmenter dispatches per batch, over random policies.
+counts the tensor operations (views left out) the batched augmenter dispatches per batch, over random policies: on
+CUDA the inputs of up to 16 batches are augmented in one call (``--augment-batches``), which divides that count.
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ def main() -> None:
     backend.profile = True
     profiled = backend.evaluate([random_pipeline(task, rng)], fidelity=fidelity, seed=99)[0]
     report(results, profiled, backend.device)
-    shape = (args.batch_size, *data.train.images.shape[1:])
-    print(f"augmentation ops/batch   {augment_ops(task, shape, backend.device, rng):.1f} (mean of 20 random policies)")
+    shape = (per_call * args.batch_size, *data.train.images.shape[1:])
+    ops = augment_ops(task, shape, backend.device, rng)
+    print(f"augmentation ops/batch   {ops / per_call:.1f} ({ops:.1f} a call of {per_call}; mean of 20 random policies)")
 
 
 def augment_ops(task: TaskSpec, shape: tuple[int, ...], device: torch.device, rng: np.random.Generator) -> float:
