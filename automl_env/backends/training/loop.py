@@ -41,9 +41,10 @@ OPTIMIZERS: dict[str, Callable[[list[torch.nn.Parameter], HParams], torch.optim.
 """HParams.optimizer -> constructor; ``lr`` is used as given (the peak of the schedule)."""
 
 CUDA_AUGMENT_BATCHES = 16
-"""On CUDA, the most batches whose inputs are indexed and augmented in one call. A small batch's augmentation is a
-few hundred small kernels, bound by launching them (docs/performance.md), so sixteen batches cost about what one
-did. Every draw is per image, so the inputs follow the same distribution as batch by batch."""
+"""On CUDA, the most batches whose inputs are indexed and augmented in one call. A small batch's augmentation is
+about 140 small kernels whatever its size, bound by launching them (docs/performance.md), so a call of sixteen
+batches launches what one did. Every draw is per image, so the inputs follow the same distribution as batch by
+batch."""
 AUGMENT_ELEMENTS = 2**24
 """The most input elements (64 MiB of float32) augmented in one call: large images go one batch at a time."""
 
