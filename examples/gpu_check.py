@@ -10,11 +10,13 @@ figures:
 2. ``training``: ``examples/bench_training.py --synthetic`` on CIFAR-shaped tensors (cifar100's network at
    the search fidelity's cells, channels and batch size; ``--epochs`` epochs over ``--train-subset`` images):
    seconds per evaluation, images/s, the augmentation's share of step time, peak memory.
-3. ``packed``: ``examples/bench_throughput.py --per-device 1 2 4 8`` on Fashion-MNIST (``--data-root``):
+3. ``training_batchwise``: the same with ``--augment-batches 1 --repeats 1``: the inputs augmented one batch a
+   call, as before the loop took 16 on CUDA, for the augmentation's share before and after on the same GPU.
+4. ``packed``: ``examples/bench_throughput.py --per-device 1 2 4 8`` on Fashion-MNIST (``--data-root``):
    aggregate images/s and evaluations per hour with k pipelines packed on the GPU, against k = 1.
 
 ``--out`` receives ``summary.md`` (each step's command, exit status, wall time and the tail of its log),
-``summary.json`` and one log per step: 5 files, within the GPU machine's 8. ``--tiny`` runs the same steps
+``summary.json`` and one log per step: 6 files, within the GPU machine's 8. ``--tiny`` runs the same steps
 on CPU with budgets of seconds, the training step on Fashion-MNIST from ``--data-root`` instead of
 CIFAR-shaped tensors (the suite runs it: tests/test_gpu_check.py); its figures mean nothing.
 """
@@ -56,11 +58,13 @@ def steps(args: argparse.Namespace) -> list[Step]:
         device = "cuda"
         training = ["--task", "cifar100", "--synthetic", *training]
         packed = ["--device", "cuda", "--per-device", "1", "2", "4", "8", "--evaluations", str(args.evaluations)]
+    training_command = [python, str(examples / "bench_training.py"), "--device", device, *training]
     return [
         Step("cuda_tests", [python, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", *gpu_tests], tests),
+        Step("training", training_command, args.step_timeout),
         Step(
-            "training",
-            [python, str(examples / "bench_training.py"), "--device", device, *training],
+            "training_batchwise",
+            [*training_command, "--augment-batches", "1", "--repeats", "1"],  # the last --repeats wins
             args.step_timeout,
         ),
         Step("packed", [python, str(examples / "bench_throughput.py"), *packed, *data], args.step_timeout),
@@ -104,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2, help="training step: epochs per evaluation")
     parser.add_argument("--train-subset", type=int, default=50_000, help="training step: images per epoch")
     parser.add_argument("--evaluations", type=int, default=8, help="packed step: evaluations per k")
-    # 150 + 2 x 180 s = 510 s: under the GPU machine's 600 s per command, with start-up and copying to spare.
+    # 150 + 3 x 140 s = 570 s: under the GPU machine's 600 s per command (the 2026-12-04 check's three steps took
+    # 223 and 341 s in all).
     parser.add_argument("--tests-timeout", type=float, default=150.0, help="seconds the CUDA tests may run")
-    parser.add_argument("--step-timeout", type=float, default=180.0, help="seconds each benchmark step may run")
+    parser.add_argument("--step-timeout", type=float, default=140.0, help="seconds each benchmark step may run")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

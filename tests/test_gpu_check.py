@@ -21,10 +21,12 @@ def test_the_tiny_gpu_check_runs_every_step_and_writes_its_summary(tmp_path: Pat
     check = runpy.run_path(str(ROOT / "examples" / "gpu_check.py"))
     code = check["main"](["--tiny", "--out", str(tmp_path / "out"), "--data-root", str(data)])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert [step["name"] for step in summary["steps"]] == ["cuda_tests", "training", "packed"]
+    assert [step["name"] for step in summary["steps"]] == ["cuda_tests", "training", "training_batchwise", "packed"]
     assert code == 0 and all(step["exit"] == 0 for step in summary["steps"]), summary
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["cuda_tests.log", "packed.log", "summary.json", "summary.md", "training.log"]  # <= 8 files
+    logs = ["cuda_tests.log", "packed.log", "summary.json", "summary.md", "training.log", "training_batchwise.log"]
+    assert files == logs  # <= 8 files
     assert "evaluations/h" in (tmp_path / "out" / "packed.log").read_text()
+    assert "augmented 1 batch(es) per call" in (tmp_path / "out" / "training_batchwise.log").read_text()
     assert "## training: exit 0" in (tmp_path / "out" / "summary.md").read_text()
     assert sys.executable in summary["steps"][0]["command"]
