@@ -20,7 +20,15 @@ Runs one search loop by hand (same env, seeds and batch evaluation as ``run_sear
 - for the critic-based variants, how well the critic ranks what its policies draw now (the joint actions its policy
   gradient is estimated on): Spearman's rho between Q and the noise-free value of 2,000 fresh draws, and on
   ``--backend synthetic-rugged`` also between Q and the draws' smooth part (the value without the hash-like
-  field, ``gain_parts``) and between the value and the smooth part.
+  field, ``gain_parts``) and between the value and the smooth part;
+- for the critic-based variants, how well the critic knows the effect of one-token moves (what the per-token credit
+  of ``ma2ml_screened`` is made of): every one-token move of 24 fresh draws, Spearman's rho between the critic's
+  change Q(A_{t<-v}) - Q(A) and the move's true change of the noise-free value (and of the smooth part), over all
+  moves and over the moves the policies weigh (pi(v | prefix) >= 0.05), and the share of moves that raise the value
+  (the smooth part where the backend splits it).
+
+``--oracle-critic`` replaces the critic by the backend's exact noise-free accuracy (``--oracle-critic smooth``: on
+synthetic-rugged, the accuracy without the field), isolating the algorithm from the critic's error.
 
 Single process, one torch thread.
 """
@@ -56,6 +64,11 @@ def policy_drift(algorithm, n: int = 256) -> list[tuple[float, float]]:
     return out
 
 
+def task_rows(env, actions: dict[str, np.ndarray], n: int):
+    """The backend's token rows of n joint actions in the env's values."""
+    return env.codec.task_tokens(env.codec.validate_batch(actions, n))
+
+
 DRAWS = 2000
 """Fresh joint actions drawn from the policies for the critic's ranking check."""
 
@@ -67,7 +80,7 @@ def draw_ranking(algorithm, env, generator: torch.Generator) -> str:
     from ma2ml_agents.diagnostics import rank_correlation
 
     tokens = algorithm.sample_tokens(DRAWS, generator=generator)
-    task_tokens = env.codec.task_tokens(env.codec.validate_batch(algorithm.space.to_env(tokens), DRAWS))
+    task_tokens = task_rows(env, algorithm.space.to_env(tokens), DRAWS)
     value = np.asarray(env.backend.expected_accuracy_tokens(task_tokens))
     q = algorithm.critic(tokens).double().numpy()
     line = f"rho(Q, value) {rank_correlation(q, value):+.3f}"
@@ -78,19 +91,85 @@ def draw_ranking(algorithm, env, generator: torch.Generator) -> str:
     return line
 
 
-class OracleQ(torch.nn.Module):
-    """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A, in the critic's units."""
+CREDIT_ROWS = 24
+"""Fresh joint actions whose every one-token move the credit check scores."""
+WEIGHED = 0.05
+"""pi(v | prefix) from which a move counts as one the policies weigh."""
 
-    def __init__(self, space, backend, targets) -> None:
+
+@torch.no_grad()
+def credit_ranking(algorithm, env, generator: torch.Generator) -> str:
+    """The critic's one-token changes against the true ones, over every one-token move of ``CREDIT_ROWS`` fresh
+    draws (module docstring); ``generator`` keeps the run's own randomness."""
+    from ma2ml_agents.diagnostics import rank_correlation
+
+    tokens = algorithm.sample_tokens(CREDIT_ROWS, generator=generator)
+    n, width = tokens.shape
+    nvec = torch.tensor(algorithm.space.flat_nvec)
+    choices = torch.arange(int(nvec.max()))
+    moves = (choices[None, None, :] < nvec[None, :, None]) & (choices[None, None, :] != tokens[:, :, None])
+    row, position, value = moves.nonzero(as_tuple=True)
+    mutants = tokens[row].clone()
+    mutants[torch.arange(row.numel()), position] = value
+    critic_change = (algorithm.critic.substitutions(tokens) - algorithm.critic(tokens)[:, None, None])[moves]
+    probs = torch.zeros(n, width, choices.numel())
+    for group, policy in zip(algorithm.groups, algorithm.policies, strict=True):
+        table = policy.log_prob_table(tokens[:, group]).exp()
+        probs[:, group, : table.shape[2]] = table
+    weighed = (probs[moves] >= WEIGHED).numpy()
+
+    def truth(rows: torch.Tensor) -> dict[str, np.ndarray]:
+        task_tokens = task_rows(env, algorithm.space.to_env(rows), rows.shape[0])
+        parts = {"value": np.asarray(env.backend.expected_accuracy_tokens(task_tokens))}
+        if hasattr(env.backend, "gain_parts"):
+            parts["smooth"] = np.asarray(env.backend.gain_parts(task_tokens)[0])
+        return parts
+
+    before, after = truth(tokens), truth(mutants)
+    dq = critic_change.double().numpy()
+    line = f"{row.numel()} moves, {weighed.mean():.0%} weighed:"
+    for name in before:
+        change = after[name] - before[name][row.numpy()]
+        on_weighed = rank_correlation(dq[weighed], change[weighed])
+        line += f" rho(dQ, d{name}) {rank_correlation(dq, change):+.3f}, weighed {on_weighed:+.3f},"
+        line += f" {np.mean(change > 0):.0%} raise it;"
+    return line.rstrip(";")
+
+
+ORACLE_PARTS = ("value", "smooth")
+
+
+class OracleQ(torch.nn.Module):
+    """Q(A) = the synthetic backend's noise-free accuracy of the joint token rows A, in the critic's units; with
+    ``part="smooth"`` (synthetic-rugged) the accuracy without the hash-like field: a model of everything that a model
+    can learn there."""
+
+    def __init__(self, space, backend, targets, part: str = "value") -> None:
         super().__init__()
-        self.space, self.backend, self.targets = space, backend, targets
+        if part not in ORACLE_PARTS or (part == "smooth" and not hasattr(backend, "gain_parts")):
+            raise ValueError(f"an exact critic of {part!r}: parts are {ORACLE_PARTS}, 'smooth' on synthetic-rugged")
+        self.space, self.backend, self.targets, self.part = space, backend, targets, part
 
     def start_at(self, level: float) -> None:
         """Exact from the start: nothing to shift."""
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        accuracy = self.backend.expected_accuracy_tokens(self.space.to_env(tokens))
-        return self.targets(torch.as_tensor(np.asarray(accuracy), dtype=torch.float32))
+        rows = self.space.to_env(tokens)
+        accuracy = np.asarray(self.backend.expected_accuracy_tokens(rows))
+        if self.part == "smooth":  # accuracy is affine in the gain G, so the field's share of it is gain_scale x F
+            accuracy = accuracy - self.backend.calibration.gain_scale * self.backend.gain_parts(rows)[1]
+        return self.targets(torch.as_tensor(accuracy, dtype=torch.float32))
+
+    def substitutions(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(n, T, max_choices): Q of every row with token t set to v, as ``JointCritic.substitutions`` (values past a
+        position's count repeat its last), by evaluating every such row."""
+        n, width = tokens.shape
+        nvec = torch.tensor(self.space.flat_nvec)
+        values = torch.arange(int(nvec.max()))[None, :].clamp(max=nvec[:, None] - 1)  # (T, max_choices)
+        rows = tokens[:, None, None, :].repeat(1, width, values.shape[1], 1)
+        for t in range(width):
+            rows[:, t, :, t] = values[t]
+        return self(rows.reshape(-1, width)).reshape(n, width, values.shape[1])
 
 
 def main() -> None:
@@ -109,8 +188,11 @@ def main() -> None:
     parser.add_argument("--backend", default="synthetic", help="a synthetic backend of cifar100 (default: synthetic)")
     parser.add_argument(
         "--oracle-critic",
-        action="store_true",
-        help="experiment: Q = the synthetic backend's exact noise-free accuracy (no critic learning)",
+        nargs="?",
+        const="value",
+        choices=ORACLE_PARTS,
+        help="experiment: Q = the synthetic backend's exact noise-free accuracy (no critic learning); 'smooth': "
+        "without synthetic-rugged's field",
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -127,7 +209,7 @@ def main() -> None:
     evaluator = BatchEvaluator(env)
     if args.oracle_critic:
         backend = automl_env.parallel_env("cifar100", backend=args.backend).backend
-        algorithm.critic = OracleQ(algorithm.space, backend, algorithm.critic_targets)
+        algorithm.critic = OracleQ(algorithm.space, backend, algorithm.critic_targets, part=args.oracle_critic)
         algorithm._critic_step = lambda tokens, rewards: 0.0
     agents = list(algorithm.space.agents) if hasattr(algorithm, "space") else []
     has_critic = hasattr(algorithm, "critic")
@@ -135,12 +217,14 @@ def main() -> None:
     print(f"{args.algorithm} seed {args.seed} overrides {args.set} agents {agents}", flush=True)
     if hasattr(algorithm, "policies"):
         print(f"  batch 0 drift (entropy/uniform, max-prob) {_fmt(policy_drift(algorithm))}", flush=True)
-    best, started = -np.inf, time.perf_counter()
+    best, clean_best, started = -np.inf, -np.inf, time.perf_counter()
     fits, advs = [], []
     for batch in range(args.batches):
         actions = algorithm.act(args.batch_size)
         rewards, _ = evaluator.evaluate(actions, seed=derived_seed(args.seed, batch))
         best = max(best, float(np.max(rewards)))
+        clean = env.backend.expected_accuracy_tokens(task_rows(env, actions, args.batch_size))
+        clean_best = max(clean_best, float(np.max(clean)))
         if has_critic:
             tokens = algorithm.space.to_tensor(actions)
             r = algorithm.critic_targets(torch.as_tensor(rewards, dtype=torch.float32))  # the critic's units
@@ -176,7 +260,8 @@ def main() -> None:
             advs.append(row)
         stats = algorithm.update(actions, rewards)
         if (batch + 1) % args.every == 0 or batch + 1 == args.batches:
-            line = f"batch {batch + 1:4d} mean R {np.mean(rewards):.4f} best {best:.4f} std R {np.std(rewards):.4f}"
+            line = f"batch {batch + 1:4d} mean R {np.mean(rewards):.4f} best {best:.4f} (noise-free {clean_best:.4f})"
+            line += f" std R {np.std(rewards):.4f}"
             if hasattr(algorithm, "policies"):
                 line += f" | drift {_fmt(policy_drift(algorithm))}"
             print(line, flush=True)
@@ -191,6 +276,9 @@ def main() -> None:
                 )
                 ranking = draw_ranking(algorithm, env, draws_generator)
                 print(f"     critic on {DRAWS} fresh policy draws: {ranking}", flush=True)
+                if hasattr(algorithm.critic, "substitutions"):
+                    credit = credit_ranking(algorithm, env, draws_generator)
+                    print(f"     one-token moves of {CREDIT_ROWS} fresh draws: {credit}", flush=True)
                 for i, agent in enumerate(agents):
                     vals = np.nanmean([r[i] for r in advs[-args.every :]], axis=0)
                     print(
@@ -198,7 +286,7 @@ def main() -> None:
                         f"| lam*logratio std {vals[3]:.2e} lam*KL {vals[4]:.2e}",
                         flush=True,
                     )
-    print(f"done in {time.perf_counter() - started:.1f}s, best {best:.4f}", flush=True)
+    print(f"done in {time.perf_counter() - started:.1f}s, best {best:.4f} (noise-free {clean_best:.4f})", flush=True)
 
 
 def _fmt(drift: list[tuple[float, float]]) -> str:

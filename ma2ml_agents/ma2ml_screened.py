@@ -154,6 +154,10 @@ class ScreenedConfig(MA2MLConfig):
     it, before its skill is measured and with ``adaptive_pool`` off, geometric in between): every token drawn from
     softmax(logits / T), below 1 nearer the policy's mode (module docstring, step 1). The policy step's draws stay
     at 1."""
+    entropy: float = 0.0
+    """alpha: weight of an entropy bonus in the per-token loss, -alpha sum_i H_i with H_i pi_i's entropy summed over
+    the positions along the drawn rows' prefixes (0: none; needs ``token_credit``). Measured, not a default
+    (docs/ma2ml_study.md, section 19)."""
     imitation: float = 0.0
     """w: weight of the policies' self-imitation of the batch just evaluated (module docstring; 0: none)."""
     token_credit: bool = True
@@ -176,9 +180,11 @@ class ScreenedConfig(MA2MLConfig):
             raise ValueError(
                 f"screened MA2ML config: proposal_temperature must be > 0, got {self.proposal_temperature!r}"
             )
-        for name in ("local_share", "local_coverage", "imitation"):
+        for name in ("local_share", "local_coverage", "imitation", "entropy"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"screened MA2ML config: {name} must be >= 0, got {getattr(self, name)!r}")
+        if self.entropy > 0.0 and not self.token_credit:
+            raise ValueError("screened MA2ML config: entropy is a term of the per-token loss; set token_credit=True")
 
 
 class ScreenedMA2ML(MA2ML):
@@ -354,15 +360,17 @@ class ScreenedMA2ML(MA2ML):
         return loss, stats
 
     def _token_credit_loss(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """-sum_i sum_t E_rows[ sum_v pi_i(v | prefix) (Q(A_{t<-v}) - b_t) ] + lam sum_i KL_i along the rows' prefixes.
+        """-sum_i sum_t E_rows[ sum_v pi_i(v | prefix) (Q(A_{t<-v}) - b_t) ] + sum_i (lam KL_i - alpha H_i) along the
+        rows' prefixes (alpha = ``entropy``).
 
         Q(A_{t<-v}) is the critic on the row with token t set to v, b_t = sum_v pi_i(v | prefix) Q(A_{t<-v}) (no
         gradient through either): the expectation over token t's values is exact, so only the other tokens are
-        sampled (module docstring, step 3).
+        sampled (module docstring, step 3). The stats' ``policy_entropy`` is sum_i H_i, the joint policy's entropy in
+        nats estimated on the rows (each position's entropy given the row's prefix).
         """
         with torch.no_grad():
             q = self.critic.substitutions(tokens)
-        losses, kls, spreads = [], [], []
+        losses, kls, spreads, entropies = [], [], [], []
         for group, policy, target in zip(self.groups, self.policies, self.target_policies, strict=True):
             table = policy.log_prob_table(tokens[:, group])
             probs = table.exp()
@@ -371,12 +379,15 @@ class ScreenedMA2ML(MA2ML):
                 advantage = values - (probs * values).sum(dim=2, keepdim=True)
                 target_table = target.log_prob_table(tokens[:, group])
             kl = (probs * (table - target_table)).sum(dim=(1, 2)).mean()
-            losses.append(self.config.lam * kl - (probs * advantage).sum(dim=(1, 2)).mean())
+            entropy = -(probs * table).sum(dim=(1, 2)).mean()
+            gain = (probs * advantage).sum(dim=(1, 2)).mean()
+            losses.append(self.config.lam * kl - self.config.entropy * entropy - gain)
             kls.append(float(kl.detach()))
+            entropies.append(float(entropy.detach()))
             spreads.append(float((probs.detach() * advantage**2).sum(dim=2).mean().sqrt()))
         loss = torch.stack(losses).sum()
         stats = {"policy_loss": float(loss.detach()), "advantage_std": sum(spreads) / len(spreads)}
-        return loss, {**stats, "kl_mean": sum(kls) / len(kls)}
+        return loss, {**stats, "kl_mean": sum(kls) / len(kls), "policy_entropy": sum(entropies)}
 
     def _imitation_loss(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, float]:
         """-sum_i mean_rows (R - b_i)_+ log pi_i(A_i) on evaluated rows, and the share of (row, agent) terms > 0.

@@ -183,6 +183,7 @@ BAD_SCREENS = [
     ("local_parents", 0),
     ("local_coverage", -1.0),
     ("imitation", -1.0),
+    ("entropy", -0.01),
     ("critic_weight_decay", -0.1),
 ]
 
@@ -193,6 +194,30 @@ def test_screened_config_refuses_bad_values(field: str, value: float) -> None:
 
     with pytest.raises(ValueError, match=field):
         ScreenedConfig(**{field: value})
+
+
+def test_screened_config_refuses_an_entropy_bonus_without_the_per_token_loss() -> None:
+    from ma2ml_agents.ma2ml_screened import ScreenedConfig
+
+    with pytest.raises(ValueError, match="token_credit=True"):
+        ScreenedConfig(entropy=0.01, token_credit=False)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_entropy_bonus_keeps_the_policies_wider_on_the_same_results(seed: int) -> None:
+    # One pipeline far above the rest pulls both policies towards it; the bonus holds the policies' entropy higher.
+    space = _tiny_space()
+    entropies = []
+    for entropy in (0.0, 1.0):
+        algorithm = make_algorithm("ma2ml_screened", space, seed=seed, critic_hidden_size=8, entropy=entropy)
+        actions = algorithm.act(8)
+        rewards = np.zeros(8, dtype=np.float32)
+        rewards[5] = 10.0
+        for _ in range(5):
+            stats = algorithm.update(actions, rewards)
+        entropies.append(stats["policy_entropy"])
+    uniform = float(np.log(3) + np.log(2) + np.log(4))
+    assert 0.0 < entropies[0] < entropies[1] <= uniform + 1e-6
 
 
 @pytest.mark.parametrize("name", ["ma2ml", "ma2ml_screened"])

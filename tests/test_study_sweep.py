@@ -78,3 +78,41 @@ def test_draw_ranking_of_an_exact_critic_is_one_and_splits_the_rugged_value() ->
     assert rho["Q, value"] == 1.0  # Q is the value itself, in the critic's units
     assert rho["Q, smooth"] == rho["value, smooth"]  # so it ranks the smooth part as the value does
     assert 0.0 < rho["value, smooth"] < 1.0  # the hash-like field is part of the value, not of the smooth part
+
+
+def test_credit_ranking_of_an_exact_critic_is_one_on_every_one_token_move() -> None:
+    import torch
+
+    import automl_env
+    from ma2ml_agents import make_algorithm
+
+    study = _example("study_ma2ml")
+    env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
+    algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
+    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets)
+    line = study.credit_ranking(algorithm, env, torch.Generator().manual_seed(0))
+    moves = sum(n - 1 for n in algorithm.space.flat_nvec) * study.CREDIT_ROWS
+    assert line.startswith(f"{moves} moves, 100% weighed")  # uniform policies weigh every value of these spaces
+    found = re.findall(r"rho\(dQ, d(\w+)\) ([+-][0-9.]+), weighed ([+-][0-9.]+)", line)
+    rho = {name: (every, weighed) for name, every, weighed in found}
+    assert set(rho) == {"value", "smooth"}
+    assert rho["value"] == ("+1.000", "+1.000")  # the critic's change of every move is the value's change
+    assert 0.0 < float(rho["smooth"][0]) < 1.0  # the moves also redraw the field, which the smooth part leaves out
+
+
+def test_an_exact_critic_of_the_smooth_part_ranks_it_and_only_exists_where_the_backend_splits_the_value() -> None:
+    import torch
+
+    import automl_env
+    from ma2ml_agents import make_algorithm
+
+    study = _example("study_ma2ml")
+    env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
+    algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
+    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets, part="smooth")
+    line = study.draw_ranking(algorithm, env, torch.Generator().manual_seed(0))
+    rho = {pair: float(value) for pair, value in re.findall(r"rho\(([^)]*)\) ([+-][0-9.]+)", line)}
+    assert rho["Q, smooth"] == 1.0 and rho["Q, value"] == rho["value, smooth"] < 1.0
+    smooth = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic")
+    with pytest.raises(ValueError, match="'smooth' on synthetic-rugged"):
+        study.OracleQ(algorithm.space, smooth.backend, algorithm.critic_targets, part="smooth")
