@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -63,18 +64,27 @@ def test_bootstrap_interval_brackets_the_mean_and_seeds_parse(sweep: ModuleType)
     assert not math.isnan(low)
 
 
-def test_draw_ranking_of_an_exact_critic_is_one_and_splits_the_rugged_value() -> None:
-    import torch
-
+def _exact_critic_search(part: str = "value") -> tuple[ModuleType, Any, Any]:
+    """(study_ma2ml as a module, a synthetic-rugged cifar100 env, ma2ml_screened on it with an exact critic of part)."""
     import automl_env
     from ma2ml_agents import make_algorithm
 
     study = _example("study_ma2ml")
     env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
     algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
-    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets)
-    line = study.draw_ranking(algorithm, env, torch.Generator().manual_seed(0))
-    rho = {pair: float(value) for pair, value in re.findall(r"rho\(([^)]*)\) ([+-][0-9.]+)", line)}
+    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets, part=part)
+    return study, env, algorithm
+
+
+def _rho(line: str) -> dict[str, float]:
+    return {pair: float(value) for pair, value in re.findall(r"rho\(([^)]*)\) ([+-][0-9.]+)", line)}
+
+
+def test_draw_ranking_of_an_exact_critic_is_one_and_splits_the_rugged_value() -> None:
+    import torch
+
+    study, env, algorithm = _exact_critic_search()
+    rho = _rho(study.draw_ranking(algorithm, env, torch.Generator().manual_seed(0)))
     assert rho["Q, value"] == 1.0  # Q is the value itself, in the critic's units
     assert rho["Q, smooth"] == rho["value, smooth"]  # so it ranks the smooth part as the value does
     assert 0.0 < rho["value, smooth"] < 1.0  # the hash-like field is part of the value, not of the smooth part
@@ -83,13 +93,7 @@ def test_draw_ranking_of_an_exact_critic_is_one_and_splits_the_rugged_value() ->
 def test_credit_ranking_of_an_exact_critic_is_one_on_every_one_token_move() -> None:
     import torch
 
-    import automl_env
-    from ma2ml_agents import make_algorithm
-
-    study = _example("study_ma2ml")
-    env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
-    algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
-    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets)
+    study, env, algorithm = _exact_critic_search()
     line = study.credit_ranking(algorithm, env, torch.Generator().manual_seed(0))
     moves = sum(n - 1 for n in algorithm.space.flat_nvec) * study.CREDIT_ROWS
     assert line.startswith(f"{moves} moves, 100% weighed")  # uniform policies weigh every value of these spaces
@@ -104,14 +108,9 @@ def test_an_exact_critic_of_the_smooth_part_ranks_it_and_only_exists_where_the_b
     import torch
 
     import automl_env
-    from ma2ml_agents import make_algorithm
 
-    study = _example("study_ma2ml")
-    env = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic-rugged")
-    algorithm = make_algorithm("ma2ml_screened", env, seed=0, critic_hidden_size=8)
-    algorithm.critic = study.OracleQ(algorithm.space, env.backend, algorithm.critic_targets, part="smooth")
-    line = study.draw_ranking(algorithm, env, torch.Generator().manual_seed(0))
-    rho = {pair: float(value) for pair, value in re.findall(r"rho\(([^)]*)\) ([+-][0-9.]+)", line)}
+    study, env, algorithm = _exact_critic_search("smooth")
+    rho = _rho(study.draw_ranking(algorithm, env, torch.Generator().manual_seed(0)))
     assert rho["Q, smooth"] == 1.0 and rho["Q, value"] == rho["value, smooth"] < 1.0
     smooth = automl_env.vector_env("cifar100", num_envs=4, backend="synthetic")
     with pytest.raises(ValueError, match="'smooth' on synthetic-rugged"):
