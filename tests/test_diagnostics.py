@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -203,6 +204,13 @@ def test_screened_config_refuses_an_entropy_bonus_without_the_per_token_loss() -
         ScreenedConfig(entropy=0.01, token_credit=False)
 
 
+def _one_standout(algorithm: Any) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Eight of ``algorithm``'s draws and their rewards: the sixth (index 5) at 10, far above the others' 0."""
+    rewards = np.zeros(8, dtype=np.float32)
+    rewards[5] = 10.0
+    return algorithm.act(8), rewards
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_entropy_bonus_keeps_the_policies_wider_on_the_same_results(seed: int) -> None:
     # One pipeline far above the rest pulls both policies towards it; the bonus holds the policies' entropy higher.
@@ -210,9 +218,7 @@ def test_entropy_bonus_keeps_the_policies_wider_on_the_same_results(seed: int) -
     entropies = []
     for entropy in (0.0, 1.0):
         algorithm = make_algorithm("ma2ml_screened", space, seed=seed, critic_hidden_size=8, entropy=entropy)
-        actions = algorithm.act(8)
-        rewards = np.zeros(8, dtype=np.float32)
-        rewards[5] = 10.0
+        actions, rewards = _one_standout(algorithm)
         for _ in range(5):
             stats = algorithm.update(actions, rewards)
         entropies.append(stats["policy_entropy"])
@@ -262,10 +268,8 @@ def test_self_imitation_pulls_the_policies_towards_an_evaluated_pipeline_that_be
     gains = []
     for imitation in (0.0, 1.0):
         algorithm = make_algorithm("ma2ml_screened", space, seed=seed, critic_hidden_size=8, imitation=imitation)
-        actions = algorithm.act(8)
+        actions, rewards = _one_standout(algorithm)
         tokens = space.to_tensor(actions)
-        rewards = np.zeros(8, dtype=np.float32)
-        rewards[5] = 10.0
         before = _log_prob(algorithm, tokens[5])
         for _ in range(3):  # the same results told three times (nine policy steps)
             stats = algorithm.update(actions, rewards)
