@@ -175,13 +175,20 @@ def compare(
     pairs: Sequence[tuple[str, str]] = PAIRS,
     reference: Sequence[str] = REFERENCE,
     splits: int = 10,
+    served_fit: SurrogateSpread | None = None,
 ) -> Comparison:
     """Each pair of ``pairs``, and the ``reference`` searches, on the record ``export`` served with ``surrogate``;
-    see the module docstring."""
+    see the module docstring. ``served_fit``: ``surrogate_spread(sample, surrogate, splits=splits)`` where the
+    caller has it already (its fits are the slow part), else it is measured here."""
+    if served_fit is not None and (served_fit.kind, served_fit.splits) != (surrogate, splits):
+        raise ValueError(
+            f"served_fit is {served_fit.kind!r} over {served_fit.splits} splits; the comparison serves {surrogate!r} "
+            f"and reads it over {splits}: pass that kind's spread, or None to measure it here"
+        )
     backend = TableBackend(sample.task, table=export, surrogate=surrogate, runs="mean")
     names = [*reference, *(name for pair in pairs for name in pair)]
     scores = {name: search_scores(backend, name, seeds=seeds, budgets=budgets, batch_size=batch_size) for name in names}
-    fit = surrogate_spread(sample, surrogate, splits=splits)
+    fit = served_fit or surrogate_spread(sample, surrogate, splits=splits)
     differences = {
         f"{joint} - {sequential}": {b: difference_interval(scores[joint][b], scores[sequential][b]) for b in budgets}
         for joint, sequential in pairs

@@ -144,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             budgets=args.budgets,
             batch_size=args.batch_size,
             splits=args.splits,
+            served_fit=next((f for f in fits if f.kind == args.serve), None),
         )
         print(f"\n## Joint versus sequential on the record served with {args.serve} (best served value; n seeds)\n")
         print(describe_comparison(comparison))

@@ -194,7 +194,7 @@ TINY: dict[str, list[str]] = {
     "bench_env.py": ["--seconds", "0.02"],
     "bench_backend.py": ["--batch-sizes", "24", "--min-seconds", "0.002", "--repeats", "1"],
     "bench_agents.py": ["--repeats", "1"],
-    "bench_training.py": ["--train-subset", "64", "--batch-size", "16", "--repeats", "1"],
+    "bench_training.py": ["--train-subset", "64", "--repeats", "1", "--cells", "1", "--channels", "4"],
     "bench_throughput.py": ["--workers", "1", "--per-device", "1", "--evaluations", "1", "--train-subset", "64"],
     "surrogate_fit.py": ["--tasks", "nb201-cifar100", "--kinds", "hist_gb", "--fractions", "0.1"],
     "landscape.py": ["--tasks", "nb201-cifar100", "--samples", "40", "--restarts", "1"],

@@ -215,6 +215,16 @@ def test_a_weak_surrogate_leaves_joint_versus_sequential_undecided() -> None:
     assert verdict(Estimate(0.0, -0.01, 0.01, 10), fit(0.8)) == "no difference detected on the surrogate"
 
 
+def test_a_comparison_refuses_the_spread_of_another_surrogate() -> None:
+    from baselines.joint_vs_sequential import SurrogateSpread, compare
+
+    spread = SurrogateSpread("hist_gb", 60, 12, 10, Estimate(0.5, 0.3, 0.7, 60), Estimate(0, 0, 0, 60))
+    sample = design_sample("fashion-mnist", design=Design(), design_seed=0)
+    for surrogate, splits in (("random_forest", 10), ("hist_gb", 2)):
+        with pytest.raises(ValueError, match="served_fit is 'hist_gb' over 10 splits"):
+            compare("unused.csv", sample, surrogate=surrogate, splits=splits, served_fit=spread)
+
+
 def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import importlib.util
 
@@ -247,6 +257,7 @@ def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.C
     assert -1 <= shared["noise_correlation"]["value"] <= 1 and "at the same four seeds" in printed
     assert list(figures["shared_noise"]) == [recorded["name"], synthetic2["name"]]
     assert "| fashion-mnist (recorded) |" in printed and "sequential_tpe" in printed
+    assert figures["search"]["served_fit"] == figures["surrogates"][0]  # the scoring fits, not measured again
     served = figures["search"]["served_fit"]["spearman"]["value"]
     for by_budget in figures["search"]["verdicts"].values():
         assert all(v.startswith("undecided") == (served < 0.5) for v in by_budget.values())
