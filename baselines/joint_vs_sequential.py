@@ -188,7 +188,7 @@ def compare(
     backend = TableBackend(sample.task, table=export, surrogate=surrogate, runs="mean")
     names = [*reference, *(name for pair in pairs for name in pair)]
     scores = {name: search_scores(backend, name, seeds=seeds, budgets=budgets, batch_size=batch_size) for name in names}
-    fit = served_fit or surrogate_spread(sample, surrogate, splits=splits)
+    fit = served_fit if served_fit is not None else surrogate_spread(sample, surrogate, splits=splits)
     differences = {
         f"{joint} - {sequential}": {b: difference_interval(scores[joint][b], scores[sequential][b]) for b in budgets}
         for joint, sequential in pairs

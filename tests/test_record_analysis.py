@@ -225,8 +225,21 @@ def test_a_comparison_refuses_the_spread_of_another_surrogate() -> None:
             compare("unused.csv", sample, surrogate=surrogate, splits=splits, served_fit=spread)
 
 
-def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_script_analyses_the_shipped_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import importlib.util
+
+    import baselines.joint_vs_sequential as jvs
+
+    measured: list[str] = []  # every kind whose spread is measured, by the script or by the comparison
+
+    def counted(sample: RecordSample, kind: str, **kwargs: int) -> jvs.SurrogateSpread:
+        measured.append(kind)
+        return spread(sample, kind, **kwargs)
+
+    spread = jvs.surrogate_spread
+    monkeypatch.setattr(jvs, "surrogate_spread", counted)
 
     script = Path(__file__).resolve().parents[1] / "examples" / "analyse_fashion_mnist_record.py"
     spec = importlib.util.spec_from_file_location("analyse_fashion_mnist_record", script)
@@ -257,7 +270,8 @@ def test_the_script_analyses_the_shipped_record(tmp_path: Path, capsys: pytest.C
     assert -1 <= shared["noise_correlation"]["value"] <= 1 and "at the same four seeds" in printed
     assert list(figures["shared_noise"]) == [recorded["name"], synthetic2["name"]]
     assert "| fashion-mnist (recorded) |" in printed and "sequential_tpe" in printed
-    assert figures["search"]["served_fit"] == figures["surrogates"][0]  # the scoring fits, not measured again
+    # The served surrogate is among the scored ones: its spread is measured once and the comparison reads it.
+    assert figures["search"]["served_fit"] == figures["surrogates"][0] and measured == ["random_forest"]
     served = figures["search"]["served_fit"]["spearman"]["value"]
     for by_budget in figures["search"]["verdicts"].values():
         assert all(v.startswith("undecided") == (served < 0.5) for v in by_budget.values())
