@@ -69,6 +69,15 @@ def task_rows(env, actions: dict[str, np.ndarray], n: int):
     return env.codec.task_tokens(env.codec.validate_batch(actions, n))
 
 
+def true_parts(algorithm, env, tokens: torch.Tensor) -> dict[str, np.ndarray]:
+    """The noise-free value of the algorithm's token rows and, where the backend splits it, their smooth part."""
+    rows = task_rows(env, algorithm.space.to_env(tokens), tokens.shape[0])
+    parts = {"value": np.asarray(env.backend.expected_accuracy_tokens(rows))}
+    if hasattr(env.backend, "gain_parts"):
+        parts["smooth"] = np.asarray(env.backend.gain_parts(rows)[0])
+    return parts
+
+
 DRAWS = 2000
 """Fresh joint actions drawn from the policies for the critic's ranking check."""
 
@@ -80,12 +89,12 @@ def draw_ranking(algorithm, env, generator: torch.Generator) -> str:
     from ma2ml_agents.diagnostics import rank_correlation
 
     tokens = algorithm.sample_tokens(DRAWS, generator=generator)
-    task_tokens = task_rows(env, algorithm.space.to_env(tokens), DRAWS)
-    value = np.asarray(env.backend.expected_accuracy_tokens(task_tokens))
+    parts = true_parts(algorithm, env, tokens)
+    value = parts["value"]
     q = algorithm.critic(tokens).double().numpy()
     line = f"rho(Q, value) {rank_correlation(q, value):+.3f}"
-    if hasattr(env.backend, "gain_parts"):
-        smooth = env.backend.gain_parts(task_tokens)[0]
+    if "smooth" in parts:
+        smooth = parts["smooth"]
         line += f" rho(Q, smooth) {rank_correlation(q, smooth):+.3f} rho(value, smooth) "
         line += f"{rank_correlation(value, smooth):+.3f}"
     return line
@@ -117,15 +126,7 @@ def credit_ranking(algorithm, env, generator: torch.Generator) -> str:
         table = policy.log_prob_table(tokens[:, group]).exp()
         probs[:, group, : table.shape[2]] = table
     weighed = (probs[moves] >= WEIGHED).numpy()
-
-    def truth(rows: torch.Tensor) -> dict[str, np.ndarray]:
-        task_tokens = task_rows(env, algorithm.space.to_env(rows), rows.shape[0])
-        parts = {"value": np.asarray(env.backend.expected_accuracy_tokens(task_tokens))}
-        if hasattr(env.backend, "gain_parts"):
-            parts["smooth"] = np.asarray(env.backend.gain_parts(task_tokens)[0])
-        return parts
-
-    before, after = truth(tokens), truth(mutants)
+    before, after = true_parts(algorithm, env, tokens), true_parts(algorithm, env, mutants)
     dq = critic_change.double().numpy()
     line = f"{row.numel()} moves, {weighed.mean():.0%} weighed:"
     for name in before:
