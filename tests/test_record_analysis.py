@@ -233,12 +233,12 @@ def test_the_script_analyses_the_shipped_record(
     import baselines.joint_vs_sequential as jvs
 
     measured: list[str] = []  # every kind whose spread is measured, by the script or by the comparison
+    spread = jvs.surrogate_spread
 
     def counted(sample: RecordSample, kind: str, **kwargs: int) -> jvs.SurrogateSpread:
         measured.append(kind)
         return spread(sample, kind, **kwargs)
 
-    spread = jvs.surrogate_spread
     monkeypatch.setattr(jvs, "surrogate_spread", counted)
 
     script = Path(__file__).resolve().parents[1] / "examples" / "analyse_fashion_mnist_record.py"
