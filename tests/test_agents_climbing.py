@@ -39,6 +39,9 @@ average, near uniform, so the coordination signal stays at its 1/16 margin; that
 The "jackpot" games (optimum only when every agent plays 0, -10 for a partial deviation, 5 elsewhere)
 were the earlier search for such a game: there the critic has to learn a rare interaction before the
 policies drift, and MA2ML does not gain (2x3, 40 critic steps: 9 / 10 / 8 of 10).
+
+Remeasured 2026-12-06 (the tests below, printed with -s): climbing 0 / 0 / 0 of 10, jackpot 9 / 10 / 9 of 10,
+convention with the distractor at 40 critic steps 20 / 20 / 12 of 20; the table's other rows were not rerun.
 """
 
 from __future__ import annotations
@@ -168,7 +171,7 @@ def test_climbing_game_success_counts() -> None:
 
 @pytest.mark.slow
 def test_jackpot_game_success_counts() -> None:
-    """2x3 jackpot (30 / -10 / 5), 40 critic steps, 60 batches: measured MA2ML 9, on-policy 10, Lite 8 of 10.
+    """2x3 jackpot (30 / -10 / 5), 40 critic steps, 60 batches: measured MA2ML 9, on-policy 10, Lite 9 of 10.
 
     No clear gain for MA2ML here (module docstring), so the test guards only that it is not worse than Lite.
     """
@@ -182,7 +185,7 @@ def test_jackpot_game_success_counts() -> None:
 
 @pytest.mark.slow
 def test_convention_game_success_counts() -> None:
-    """Seeds (of 20) whose coordinators end on convention 0: measured MA2ML 20, on-policy 20, Lite 13."""
+    """Seeds (of 20) whose coordinators end on convention 0: measured MA2ML 20, on-policy 20, Lite 12."""
     counts = {}
     for name in ALGORITHM_NAMES:
         finals = [_modal_joint_action(_train(name, s, 60, CONVENTION, critic_steps=40), agents=2) for s in range(20)]
