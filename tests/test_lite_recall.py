@@ -29,7 +29,8 @@ def rows_of(algorithm: MA2MLLite, actions: dict[str, np.ndarray]) -> torch.Tenso
 
 
 def test_each_pipeline_is_evaluated_once_until_the_space_runs_out() -> None:
-    lite = make_algorithm("ma2ml_lite", SMALL, seed=0, hidden_size=8, policy_lr=1e-4)
+    # Near-uniform policies and rounds enough that the last new pipelines are always drawn, whatever the seed.
+    lite = make_algorithm("ma2ml_lite", SMALL, seed=0, hidden_size=8, policy_lr=1e-4, recall_draws=1000)
     evaluated: list[tuple[int, ...]] = []
     for _ in range(6):  # 6 x 4 = 24 of the 27 joint actions
         rows = rows_of(lite, lite.act(4))
@@ -45,7 +46,7 @@ def test_the_update_learns_from_every_draw_up_to_the_last_new_one() -> None:
     """Recall's update is plain REINFORCE on all the draws (evaluated and recalled) at their rewards; a twin
     without recall, fed those draws by the documented rule, ends with the same weights."""
     kwargs = {"hidden_size": 8, "policy_lr": 3e-2, "normalize_rewards": False}
-    lite = make_algorithm("ma2ml_lite", SMALL, seed=1, **kwargs)
+    lite = make_algorithm("ma2ml_lite", SMALL, seed=1, recall_draws=1000, **kwargs)  # the twin draws until 6 are new
     twin = make_algorithm("ma2ml_lite", SMALL, seed=1, recall_known=False, **kwargs)
     known: set[tuple[int, ...]] = set()
     recalled = 0
