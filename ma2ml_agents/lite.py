@@ -24,6 +24,7 @@ after the 312th, on the four tuning tables (docs/ma2ml_study.md, section 21).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,23 +128,24 @@ class MA2MLLite(ControllerAlgorithm[LiteConfig]):
             return super().act(n)
         fresh: list[torch.Tensor] = []
         repeats: list[torch.Tensor] = []
-        for _ in range(self.config.recall_draws):
-            rows = self.sample_tokens(n)
-            for row, key in zip(rows, row_keys(rows), strict=True):
-                if key in self.memory or key in self.asked:
-                    repeats.append(row)
-                    continue
-                fresh.append(row)
-                self.asked.add(key)
-                if len(fresh) == n:
-                    break
+        for row, key in self._rounds(n):
+            if key in self.memory or key in self.asked:
+                repeats.append(row)
+                continue
+            fresh.append(row)
+            self.asked.add(key)
             if len(fresh) == n:
                 break
-        missing = n - len(fresh)
-        chosen = torch.stack(fresh + repeats[:missing])
-        self.asked.update(row_keys(chosen))
-        self.recalled.extend(repeats[missing:])
-        return self.space.to_env(chosen)
+        again = repeats[: n - len(fresh)]
+        self.asked.update(row_keys(torch.stack(again)) if again else ())
+        self.recalled.extend(repeats[len(again) :])
+        return self.space.to_env(torch.stack(fresh + again))
+
+    def _rounds(self, n: int) -> Iterator[tuple[torch.Tensor, tuple[int, ...]]]:
+        """(row, key) of up to ``recall_draws`` rounds of n draws, each round drawn only once the last is used up."""
+        for _ in range(self.config.recall_draws):
+            rows = self.sample_tokens(n)
+            yield from zip(rows, row_keys(rows), strict=True)
 
     def update_tokens(self, tokens: torch.Tensor, rewards: torch.Tensor) -> dict[str, float]:
         """REINFORCE on the evaluated rows and, with ``recall_known``, the rows recalled since the last update."""
