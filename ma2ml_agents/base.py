@@ -19,6 +19,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ma2ml_agents.controllers import TokenController
+from ma2ml_agents.recall import Recall
 from ma2ml_agents.spaces import JointActionSpace
 
 if TYPE_CHECKING:
@@ -131,6 +132,12 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
         """The controllers, typed (the same objects as ``self.controllers``)."""
         for policy in self.policies:
             policy.reset_parameters(init_generator)
+        self.recall = (
+            Recall(int(getattr(config, "recall_draws", 1)), self.space.total_tokens)
+            if getattr(config, "recall_known", False)
+            else None
+        )
+        """Each pipeline evaluated once (``ma2ml_agents.recall``), where the config has ``recall_known``."""
         for module in self.modules().values():  # after build: its copies (MA2ML's targets) too
             module.to(self.device)
 
@@ -156,8 +163,10 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
         return torch.cat(parts, dim=1)
 
     def act(self, n: int) -> dict[str, np.ndarray]:
-        """n joint actions: ``{agent: int64 array (n, T_agent)}`` in the env's values."""
-        return self.space.to_env(self.sample_tokens(n))
+        """n joint actions: ``{agent: int64 array (n, T_agent)}`` in the env's values; with recall, n new ones."""
+        if self.recall is None or n < 1:
+            return self.space.to_env(self.sample_tokens(n))
+        return self.space.to_env(self.recall.choose(self.sample_tokens, n))
 
     def update(self, actions: Mapping[str, np.ndarray], rewards: np.ndarray) -> dict[str, float]:
         """Learn from n evaluated joint actions and their shared rewards; returns scalar statistics."""
@@ -183,11 +192,13 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
         return {}
 
     def core_state(self) -> dict[str, Any]:
-        """Weights, optimiser states and the act/update generators' states."""
+        """Weights, optimiser states, the act/update generators' states and, with recall, what it remembers."""
+        recall = {} if self.recall is None else {"recall": self.recall.state_dict()}
         return {
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "generators": {"act": self.act_generator.get_state(), "update": self.update_generator.get_state()},
+            **recall,
         }
 
     def load_core_state(self, state: dict[str, Any]) -> None:
@@ -197,3 +208,5 @@ class ControllerAlgorithm(SeededSearch[ConfigT]):
             optimizer.load_state_dict(state["optimizers"][key])
         self.act_generator.set_state(state["generators"]["act"])
         self.update_generator.set_state(state["generators"]["update"])
+        if self.recall is not None and "recall" in state:  # checkpoints from before recall hold none: it starts now
+            self.recall.load_state_dict(state["recall"], self.device)

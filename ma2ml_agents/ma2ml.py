@@ -55,6 +55,14 @@ first, so they are not a draw from the current policies: ``tell``'s policy step 
 the current policies for the critic to score (what further updates of one batch do already). The policy
 gradient uses only the critic's Q, never the rewards themselves, so nothing is lost. Without replay (the
 on-policy ablation) the critic would see only the last few, stale results: ``asynchronous`` is False.
+
+RECALL (**ours**, ``recall_known``; ``MA2MLConfig.paper()`` turns it off): a pipeline is evaluated once
+(``ma2ml_agents.recall``). The draws of known pipelines made while ``act`` looks for new ones are not evaluated;
+the first policy step of the next update takes them with the evaluated rows, so it is over every draw up to a
+stopping point (the evaluated rows alone are the novel draws, a biased sample of the policies). The critic learns
+from the evaluated rows and the replay, which holds the known pipelines' rewards already. ``tell``'s policy step
+draws afresh, so there the recalled draws are only dropped.
+WHY: measured in docs/ma2ml_study.md, section 22.
 """
 
 from __future__ import annotations
@@ -122,20 +130,39 @@ class MA2MLConfig:
     critic_steps: int = 10
     """Critic regression steps (each on a fresh mini-batch) before every policy step (ours: enough for the critic to
     track the policies; 1 in the paper's reading)."""
+    recall_known: bool = True
+    """Evaluate only new pipelines; draws of known ones enter the update at their recorded reward (ours,
+    ``ma2ml_agents.recall``; False: the paper's, every draw evaluated)."""
+    recall_draws: int = 32
+    """Most rounds of n draws ``act(n)`` makes looking for n new pipelines (``recall_known``)."""
     device: str = "cpu"
 
     @classmethod
     def paper(cls, **changes: Any) -> MA2MLConfig:
         """The paper's CIFAR settings as we first read them: lr 4e-4, tau 0.004, lam 0.2 on rewards x 100, one critic
-        step per update."""
-        paper = {"policy_lr": 4e-4, "tau": 0.004, "lam": 0.2, "reward_scale": 100.0, "critic_steps": 1}
+        step per update, every draw evaluated."""
+        paper = {
+            "policy_lr": 4e-4,
+            "tau": 0.004,
+            "lam": 0.2,
+            "reward_scale": 100.0,
+            "critic_steps": 1,
+            "recall_known": False,
+        }
         return cls(**{**paper, **changes})
 
     def __post_init__(self) -> None:
         if self.reward_scale is not None and not self.reward_scale > 0:
             raise ValueError(f"MA2ML config: reward_scale must be > 0 or None, got {self.reward_scale!r}")
         positive = ("policy_lr", "critic_lr", "hidden_size", "critic_hidden_size", "critic_layers")
-        counts = ("baseline_samples", "replay_capacity", "minibatch_size", "updates_per_batch", "critic_steps")
+        counts = (
+            "baseline_samples",
+            "replay_capacity",
+            "minibatch_size",
+            "updates_per_batch",
+            "critic_steps",
+            "recall_draws",
+        )
         for name in (*positive, *counts):
             if not getattr(self, name) > 0:
                 raise ValueError(f"MA2ML config: {name} must be > 0, got {getattr(self, name)!r}")
@@ -228,6 +255,10 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
             self.critic.start_at(float(self.critic_targets(rewards).mean()))
         self.replay.add(tokens, rewards)
         stats: dict[str, float] = {}
+        drawn = tokens
+        if self.recall is not None:  # the draws of known pipelines join the evaluated rows in the policy step
+            drawn, _, recalled = self.recall.learn(tokens, rewards)
+            stats["recalled"] = float(recalled)
         for update in range(self.config.updates_per_batch):
             for _ in range(self.config.critic_steps):
                 stats["critic_loss"] = self._critic_step(*self._minibatch(tokens, rewards))
@@ -235,7 +266,7 @@ class MA2ML(ControllerAlgorithm[MA2MLConfig]):
             # draw from them; after a policy step it no longer is, so later updates draw fresh joint actions,
             # which the critic scores without evaluating them (every update does, for results told by ``tell``).
             current = update == 0 and drawn_by_current_policies
-            draw = tokens if current else self.sample_tokens(len(tokens), generator=self.update_generator)
+            draw = drawn if current else self.sample_tokens(len(tokens), generator=self.update_generator)
             stats.update(self._policy_step(draw))
             for controller, target in zip(self.controllers, self.targets, strict=True):
                 polyak_update(target, controller, tau=self.config.tau)

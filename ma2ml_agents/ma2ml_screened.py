@@ -165,6 +165,8 @@ class ScreenedConfig(MA2MLConfig):
     token_credit: bool = True
     """Per-token policy gradient: every token's expected gradient under the critic's one-token counterfactuals
     (module docstring, step 3); False: MA2ML's sampled per-agent gradient."""
+    recall_known: bool = False
+    """Not the screen's: it drops known pipelines from its candidates itself (``screening.screen``)."""
     adaptive_pool: bool = True
     """Set the pool from the critic's measured ranking skill: ``proposal_pool`` draws per pipeline asked for
     while its Spearman rho on the last ``SKILL_WINDOW`` evaluations, each scored before the critic learnt from
@@ -185,6 +187,11 @@ class ScreenedConfig(MA2MLConfig):
         for name in ("local_share", "local_coverage", "imitation", "entropy"):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f"screened MA2ML config: {name} must be >= 0, got {getattr(self, name)!r}")
+        if self.recall_known:
+            raise ValueError(
+                "screened MA2ML config: recall_known is MA2ML's and Lite's; the screen evaluates only new pipelines "
+                "already (leave recall_known=False)"
+            )
         if self.entropy > 0.0 and not self.token_credit:
             raise ValueError("screened MA2ML config: entropy is a term of the per-token loss; set token_credit=True")
 

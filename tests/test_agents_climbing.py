@@ -92,11 +92,11 @@ def _train(
 ) -> ControllerAlgorithm:
     env = MatrixGame(payoff)
     evaluator = BatchEvaluator(env)
-    # Lite without recall: these games hold 6 to 80 joint actions, all known after a batch or two, and recall would
-    # hand Lite up to 32 x 24 exact rewards an update, so the games would no longer compare the credit at equal
-    # information (docs/ma2ml_study.md, section 21, measures it with recall).
-    critic = {**CRITIC_SETTINGS, "critic_steps": critic_steps} if name != "ma2ml_lite" else {"recall_known": False}
-    algorithm = make_algorithm(name, env, seed=seed, **SETTINGS, **critic)
+    # No recall: these games hold 6 to 80 joint actions, all known after a batch or two, and recall would hand Lite
+    # up to 32 x 24 exact rewards an update and MA2ML's policy step as many draws, so the games would no longer
+    # compare the credit at equal information (docs/ma2ml_study.md, section 21, measures Lite with recall).
+    critic = {**CRITIC_SETTINGS, "critic_steps": critic_steps} if name != "ma2ml_lite" else {}
+    algorithm = make_algorithm(name, env, seed=seed, recall_known=False, **SETTINGS, **critic)
     for batch in range(batches):
         actions = algorithm.act(24)
         algorithm.update(actions, evaluator.evaluate(actions, seed=derived_seed(seed, batch))[0])
