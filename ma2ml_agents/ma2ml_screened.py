@@ -61,7 +61,7 @@ WHY (docs/ma2ml_study.md, issue 19). The shipped MA2ML's critic ranked the next,
 +0.68 after 312 evaluations while its policies were still at 0.86-0.96 of uniform entropy (it sampled like random
 search until then), and later half of its 1,008 evaluations went to pipelines already evaluated. On the leaderboard's
 ten real tables (NAS-Bench-201 and HPOLib, 20 seeds, docs/results.md) screened MA2ML reaches random search's
-expected best of 1,008 after a median of 56-88 evaluations, against MA2ML's 268-364, and sooner than TPE and REA
+expected best of 1,008 after a median of 56-88 evaluations, against MA2ML's 258-364, and sooner than TPE and REA
 on all 10 (on hpolib-naval by a margin inside the intervals: 88 against TPE's 89).
 
 CHOICES (**ours**). ``proposal_pool`` 16, ``critic_ensemble`` 5 and ``exploration_bonus`` 1 were set once, before

@@ -5,7 +5,9 @@ the evaluated rows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -101,25 +103,36 @@ def state_tensors(algorithm: ControllerAlgorithm) -> list[torch.Tensor]:
     return [t for module in algorithm.modules().values() for t in module.state_dict().values()]
 
 
+def recording(method: Callable[..., Any], log: list[torch.Tensor]) -> Callable[..., Any]:
+    """``method``, logging the token rows it is called with (its first argument)."""
+
+    def recorded(*args: Any) -> Any:
+        log.append(args[0])
+        return method(*args)
+
+    return recorded
+
+
 @pytest.mark.parametrize("name", ["ma2ml", "ma2ml_onpolicy"])
-def test_ma2mls_policy_step_takes_every_draw_and_its_critic_the_evaluated_rows(name: str) -> None:
+def test_ma2mls_policy_step_takes_every_draw_and_its_critic_the_evaluated_rows(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The policy gradient is an expectation under the policies: the evaluated rows alone are the novel draws, a
     biased sample; with the recalled ones they are every draw up to the n-th new one. The critic learns from what
     was evaluated (and the replay, which holds every evaluated row)."""
     algorithm = make_algorithm(name, SMALL, seed=4, hidden_size=8, recall_draws=1000, updates_per_batch=1)
-    assert isinstance(algorithm, MA2ML)
+    assert isinstance(algorithm, MA2ML) and algorithm.recall is not None
     policy_rows: list[torch.Tensor] = []
     critic_rows: list[torch.Tensor] = []
-    policy_step, minibatch = algorithm._policy_step, algorithm._minibatch
-    algorithm._policy_step = lambda tokens: (policy_rows.append(tokens), policy_step(tokens))[1]  # type: ignore[method-assign]
-    algorithm._minibatch = lambda tokens, rewards: (critic_rows.append(tokens), minibatch(tokens, rewards))[1]  # type: ignore[method-assign]
+    monkeypatch.setattr(algorithm, "_policy_step", recording(algorithm._policy_step, policy_rows))
+    monkeypatch.setattr(algorithm, "_minibatch", recording(algorithm._minibatch, critic_rows))
     recalled = 0
     for _ in range(5):
         rows = rows_of(algorithm, algorithm.act(4))
-        pending = torch.stack(algorithm.recall.recalled) if algorithm.recall.recalled else rows[:0]  # type: ignore[union-attr]
+        pending = torch.stack(algorithm.recall.recalled) if algorithm.recall.recalled else rows[:0]
         stats = algorithm.update_tokens(rows, payoff(rows))
         torch.testing.assert_close(policy_rows[-1], torch.cat([rows, pending]))
-        assert all(torch.equal(batch, rows) for batch in critic_rows)
+        assert critic_rows and all(torch.equal(batch, rows) for batch in critic_rows)
         assert stats["recalled"] == pending.shape[0]
         recalled += pending.shape[0]
         critic_rows.clear()
