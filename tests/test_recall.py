@@ -168,3 +168,18 @@ def test_screened_ma2ml_has_no_recall_its_screen_drops_known_pipelines() -> None
     assert not ScreenedConfig().recall_known
     with pytest.raises(ValueError, match="recall_known"):
         ScreenedConfig(recall_known=True)
+
+
+def test_lites_checkpoints_from_before_the_recall_component_still_load() -> None:
+    """Lite's checkpoints from before recall was a component kept its state among Lite's own (``extra``)."""
+    original = make_algorithm("ma2ml_lite", SMALL, seed=5, hidden_size=8)
+    for _ in range(3):
+        rows = rows_of(original, original.act(5))
+        original.update_tokens(rows, payoff(rows))
+    rows = rows_of(original, original.act(5))
+    state = original.state_dict()
+    state["extra"].update(state.pop("recall"))  # the layout Lite wrote then
+    restored = make_algorithm("ma2ml_lite", SMALL, seed=99, hidden_size=8)
+    restored.load_state_dict(state)
+    assert original.update_tokens(rows, payoff(rows)) == restored.update_tokens(rows, payoff(rows))
+    torch.testing.assert_close(rows_of(original, original.act(5)), rows_of(restored, restored.act(5)))
