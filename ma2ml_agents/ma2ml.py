@@ -131,8 +131,8 @@ class MA2MLConfig:
     """Critic regression steps (each on a fresh mini-batch) before every policy step (ours: enough for the critic to
     track the policies; 1 in the paper's reading)."""
     recall_known: bool = True
-    """Evaluate only new pipelines; draws of known ones enter the update at their recorded reward (ours,
-    ``ma2ml_agents.recall``; False: the paper's, every draw evaluated)."""
+    """Evaluate only new pipelines; draws of known ones still enter the next policy step (ours, module docstring,
+    RECALL; False: the paper's, every draw evaluated)."""
     recall_draws: int = 32
     """Most rounds of n draws ``act(n)`` makes looking for n new pipelines (``recall_known``)."""
     device: str = "cpu"

@@ -189,8 +189,8 @@ class ScreenedConfig(MA2MLConfig):
                 raise ValueError(f"screened MA2ML config: {name} must be >= 0, got {getattr(self, name)!r}")
         if self.recall_known:
             raise ValueError(
-                "screened MA2ML config: recall_known is MA2ML's and Lite's; the screen evaluates only new pipelines "
-                "already (leave recall_known=False)"
+                "screened MA2ML config: recall_known=True has no use here, the screen evaluates only new pipelines "
+                "already; leave it False (recall is for ma2ml, ma2ml_onpolicy, ma2ml_lite and reinforce)"
             )
         if self.entropy > 0.0 and not self.token_credit:
             raise ValueError("screened MA2ML config: entropy is a term of the per-token loss; set token_credit=True")
