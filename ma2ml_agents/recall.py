@@ -17,7 +17,7 @@ tuning tables, and MA2ML 38-47% (docs/ma2ml_study.md, sections 21 and 22).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -44,22 +44,24 @@ class Recall:
         """The n rows (n, T) to evaluate, out of rounds ``draw(n)`` (module docstring)."""
         fresh: list[torch.Tensor] = []
         repeats: list[torch.Tensor] = []
-        for _ in range(self.rounds):
-            rows = draw(n)
-            for row, key in zip(rows, row_keys(rows), strict=True):
-                if key in self.memory or key in self.asked:
-                    repeats.append(row)
-                    continue
-                fresh.append(row)
-                self.asked.add(key)
-                if len(fresh) == n:
-                    break
+        for row, key in self._rounds(draw, n):
+            if key in self.memory or key in self.asked:
+                repeats.append(row)
+                continue
+            fresh.append(row)
+            self.asked.add(key)
             if len(fresh) == n:
                 break
         again = repeats[: n - len(fresh)]
         self.asked.update(row_keys(torch.stack(again)) if again else ())
         self.recalled.extend(repeats[len(again) :])
         return torch.stack(fresh + again)
+
+    def _rounds(self, draw: Callable[[int], torch.Tensor], n: int) -> Iterator[tuple[torch.Tensor, tuple[int, ...]]]:
+        """(row, key) of up to ``rounds`` rounds of ``draw(n)``, each round drawn only once the last is used up."""
+        for _ in range(self.rounds):
+            rows = draw(n)
+            yield from zip(rows, row_keys(rows), strict=True)
 
     def learn(self, tokens: torch.Tensor, rewards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Remember the evaluated rows' rewards; return them with the rows recalled since the last update, each at
