@@ -80,6 +80,25 @@ def test_noisy_runs_are_rescored_without_noise(benchmark: ModuleType, tmp_path: 
     assert benchmark.noise_free_rescorer("cifar100", "synthetic", {}) is None
 
 
+def test_an_outdated_incumbent_is_redone_without_rerunning_the_search(benchmark: ModuleType, tmp_path: Path) -> None:
+    argv = ["--task", "hpolib-naval", "--backend", "table", "--algorithms", "rea", "--seeds", "0", "--batches", "2"]
+    argv += ["--batch-size", "8", "--top-k", "10", "--workers", "1", "--out", str(tmp_path)]
+    benchmark.main(argv)
+    run = tmp_path / "rea" / "seed0"
+    done, evaluations = json.loads((run / "done.json").read_text()), (run / "evaluations.csv").stat()
+    written = json.loads((run / "incumbent.json").read_text())
+    # As a run made before the step had two stages left it: no settings, the top 5 re-evaluated 3 times each.
+    (run / "incumbent.json").write_text(json.dumps({k: v for k, v in written.items() if k != "settings"}))
+    spec = benchmark.RunSpec("rea", 0, "hpolib-naval", "table", (), 2, 8, 10, str(run))
+    assert benchmark.finished(spec) is None
+    benchmark.main(argv)
+    assert json.loads((run / "incumbent.json").read_text()) == written  # redone, and the step is deterministic
+    after = (run / "evaluations.csv").stat()  # by resuming the finished search, which leaves its evaluations be
+    assert (after.st_ino, after.st_mtime_ns) == (evaluations.st_ino, evaluations.st_mtime_ns)
+    assert json.loads((run / "done.json").read_text())["wall_seconds"] > done["wall_seconds"]  # its time kept
+    assert benchmark.finished(spec) is not None
+
+
 @pytest.mark.parametrize(
     ("option", "values"), [("--seeds", ["0", "1", "0"]), ("--algorithms", ["random", "rea", "random"])]
 )

@@ -1,10 +1,13 @@
 """The incumbent step of ``run_search`` on noisy backends: incumbent.json, re-evaluations beside the budget, resume,
-and a returned pipeline closer to the optimum than the best observed one on HPOLib's real seed noise."""
+the two stages (every candidate once, the finalists again, means over every reward), and a returned pipeline closer
+to the optimum than the best observed one on HPOLib's real seed noise."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,7 +16,7 @@ import automl_env
 from automl_env import Pipeline
 from baselines import make_search
 from ma2ml_agents import run_search
-from ma2ml_agents.incumbent import INCUMBENT_FILE, Incumbent
+from ma2ml_agents.incumbent import INCUMBENT_FILE, Incumbent, choose_incumbent
 
 
 def search(task: str, seed: int, out: Path, *, batches: int, resume: bool = False) -> tuple[object, object]:
@@ -29,11 +32,15 @@ def test_incumbent_json_is_written_beside_the_budget_and_survives_resume(tmp_pat
     env, result = search("hpolib-slice", 0, tmp_path / "run", batches=2)
     record = json.loads((tmp_path / "run" / INCUMBENT_FILE).read_text())
     assert result.incumbent == record and result.evaluations == 48  # re-evaluations are not in the budget
-    assert record["reevaluations"] == 5 * 3 and len(record["candidates"]) == 5
+    assert record["reevaluations"] == 7 + 4 * 2 == Incumbent().cost and len(record["candidates"]) == 7
+    assert record["settings"] == {"top_k": 7, "reevaluations": 3, "finalists": 4}
+    assert [len(c["rewards"]) for c in record["candidates"] if c["finalist"]] == [3] * 4
     digests = (tmp_path / "run" / "evaluations.csv").read_text()
     assert record["digest"] in digests and Pipeline.from_json(record["pipeline"]).digest == record["digest"]
     chosen = next(c for c in record["candidates"] if c["key"] == record["pipeline"])
-    assert record["observed_mean"] == chosen["mean"] == max(c["mean"] for c in record["candidates"])
+    assert chosen["finalist"] and chosen["mean"] == max(c["mean"] for c in record["candidates"] if c["finalist"])
+    assert chosen["mean"] == pytest.approx(np.mean([chosen["observed_reward"], *chosen["rewards"]]))
+    assert record["observed_mean"] == pytest.approx(np.mean(chosen["rewards"]))
     assert env.evaluation.seed == 0, "the env's evaluation seed is restored"
     _, resumed = search("hpolib-slice", 0, tmp_path / "run", batches=2, resume=True)
     assert resumed.incumbent == record
@@ -46,6 +53,57 @@ def test_no_incumbent_step_on_a_noise_free_backend(tmp_path: Path) -> None:
     assert result.incumbent is None and not (tmp_path / INCUMBENT_FILE).exists()
     with pytest.raises(ValueError, match="top_k"):
         Incumbent(top_k=0)
+    with pytest.raises(ValueError, match=r"finalists \(4\) must be at most top_k"):
+        Incumbent(top_k=3, finalists=4)
+
+
+class ScriptedEvaluator:
+    """Candidate i's reward under evaluation seed s is ``rewards[i][s - 1]`` (the search's seed is 0)."""
+
+    def __init__(self, rewards: list[list[float]]) -> None:
+        self.rewards = rewards
+        self.env = SimpleNamespace(evaluation=SimpleNamespace(seed=0))
+        self.space = SimpleNamespace(agents=["a"])
+        self.batch_size = None
+        self.calls: list[tuple[int, list[int]]] = []
+
+    def evaluate(self, actions: dict[str, np.ndarray], *, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        rows = [int(i) for i in actions["a"][:, 0]]
+        self.calls.append((self.env.evaluation.seed, rows))
+        return np.array([self.rewards[i][self.env.evaluation.seed - 1] for i in rows]), [{} for _ in rows]
+
+
+def test_every_candidate_is_measured_once_and_the_finalists_chosen_by_all_their_rewards() -> None:
+    # Observed (search-time) rewards rank the seven candidates 0..6; their re-evaluations under seeds 1, 2, 3.
+    observed = [0.90, 0.88, 0.86, 0.84, 0.82, 0.80, 0.70]
+    rewards = [
+        [0.50, 0.50, 0.50],  # a lucky draw: out after its first re-evaluation
+        [0.70, 0.72, 0.71],
+        [0.55, 0.55, 0.55],
+        [0.69, 0.73, 0.73],
+        [0.50, 0.50, 0.50],
+        [0.80, 0.80, 0.79],  # beyond a top 5, and the best mean of all its rewards
+        [0.82, 0.80, 0.80],  # the best mean of its re-evaluations, but not of all its rewards
+    ]
+    ranked = [
+        {"key": f"p{i}", "reward": r, "actions": {"a": [i]}, "info": {"digest": f"d{i}", "pipeline": f"p{i}"}}
+        for i, r in enumerate(observed)
+    ]
+    evaluator = ScriptedEvaluator(rewards)
+    record = choose_incumbent(evaluator, ranked, settings=Incumbent(), seed=0)  # type: ignore[arg-type]
+    assert record is not None
+    assert evaluator.calls == [(1, [0, 1, 2, 3, 4, 5, 6]), (2, [1, 3, 5, 6]), (3, [1, 3, 5, 6])]
+    assert evaluator.env.evaluation.seed == 0, "the env's evaluation seed is restored"
+    assert record["digest"] == "d5" and record["reevaluations"] == 15
+    assert [c["finalist"] for c in record["candidates"]] == [False, True, False, True, False, True, True]
+    assert [c["mean"] for c in record["candidates"]][5:] == pytest.approx([(0.80 + 2.39) / 4, (0.70 + 2.42) / 4])
+    assert record["observed_mean"] == pytest.approx(2.39 / 3)
+    # Equal means keep the better observed rank; one candidate is its own incumbent.
+    tie = ScriptedEvaluator([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    twins = [dict(ranked[0], reward=0.5), dict(ranked[1], reward=0.5)]
+    assert choose_incumbent(tie, twins, settings=Incumbent(), seed=0)["digest"] == "d0"  # type: ignore[arg-type,index]
+    alone = choose_incumbent(ScriptedEvaluator(rewards[:1]), ranked[:1], settings=Incumbent(), seed=0)  # type: ignore[arg-type]
+    assert alone is not None and alone["reevaluations"] == 3 and alone["candidates"][0]["finalist"]
 
 
 @pytest.mark.slow

@@ -130,7 +130,13 @@ def resolved_config(spec: RunSpec) -> Any:
 
 
 def finished(spec: RunSpec) -> dict[str, Any] | None:
-    """The ``done.json`` of a finished run with exactly these settings, else None."""
+    """The ``done.json`` of a finished run with exactly these settings and an up-to-date incumbent, else None."""
+    done = _same_run(spec)
+    return done if done is not None and not incumbent_outdated(Path(spec.out_dir)) else None
+
+
+def _same_run(spec: RunSpec) -> dict[str, Any] | None:
+    """The ``done.json`` of a finished run of these settings (its incumbent step aside), else None."""
     path = Path(spec.out_dir) / DONE
     if not path.exists():
         return None
@@ -146,8 +152,22 @@ def finished(spec: RunSpec) -> dict[str, Any] | None:
     return done if same else None
 
 
+def incumbent_outdated(folder: Path) -> bool:
+    """Whether the run's incumbent.json was chosen with other settings than the incumbent step's defaults (a file
+    without its settings predates them: 2026-12-06). A run without one took no step (a noise-free backend)."""
+    from ma2ml_agents.incumbent import INCUMBENT_FILE
+    from ma2ml_agents.search import DEFAULT_INCUMBENT
+
+    path = folder / INCUMBENT_FILE
+    return path.exists() and json.loads(path.read_text()).get("settings") != dataclasses.asdict(DEFAULT_INCUMBENT)
+
+
 def run_one(spec: RunSpec) -> dict[str, Any]:
-    """Run (or resume) one search in its folder, holding the folder; returns what ``done.json`` holds."""
+    """Run (or resume) one search in its folder, holding the folder; returns what ``done.json`` holds.
+
+    A finished run whose settings differ is started afresh; one that differs only in its incumbent step is resumed,
+    which redoes that step alone (a MARL library's or one-shot run, which cannot resume, is started afresh).
+    """
     import torch
 
     torch.set_num_threads(1)  # one process per core: intra-op threads would only fight each other
@@ -155,11 +175,21 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
     folder = Path(spec.out_dir)
     with lock_folder(folder):
-        if (folder / DONE).exists():  # finished with other settings (run_all reruns only those): start afresh
+        before = _same_run(spec)
+        if (folder / DONE).exists() and before is None:  # finished with other settings: start afresh
             RunFolder(folder).clear()
         done = search_one(spec)
+        if before is not None and spec.algorithm not in _restarted():  # its search was reused: so is its time
+            done["wall_seconds"] += before["wall_seconds"]
         (folder / DONE).write_text(json.dumps(done, indent=2) + "\n")
     return done
+
+
+def _restarted() -> frozenset[str]:
+    from baselines.marl import MARL_ALGORITHMS
+    from baselines.registry import ONE_SHOT
+
+    return frozenset(MARL_ALGORITHMS) | frozenset(ONE_SHOT)
 
 
 def search_one(spec: RunSpec) -> dict[str, Any]:
