@@ -2,10 +2,10 @@
 
     python examples/bench_incumbent.py --task hpolib-naval --algorithm rea --batches 13 --seeds 20
 
-For each seed: one search (batches of 24) with ``run_search``'s default incumbent step (top 5, 3 re-evaluations
-each); prints in how many seeds the incumbent's noise-free value (the backend's ``noise_free_accuracy``) is
-higher, lower or the same as that of the best observed pipeline (with a two-sided sign test over the seeds where
-they differ), and the mean difference with a 95% bootstrap interval over seeds (scipy.stats).
+For each seed: one search (batches of 24) with ``run_search``'s default incumbent step (``Incumbent()``: 7 candidates, 4
+finalists, 15 re-evaluations); prints in how many seeds the incumbent's noise-free value (the backend's
+``noise_free_accuracy``) is higher, lower or the same as that of the best observed pipeline (with a two-sided sign test
+over the seeds where they differ), and the mean difference with a 95% bootstrap interval over seeds (scipy.stats).
 """
 
 from __future__ import annotations

@@ -91,22 +91,23 @@ def choose_incumbent(
     candidates = [e for e in ranked if e["info"].get("status", "ok") != "failed"][: settings.top_k]
     if not candidates:
         return None
-    evaluation = evaluator.env.evaluation
+    agents, evaluation = evaluator.space.agents, evaluator.env.evaluation
     searched = int(evaluation.seed)
     seeds = [searched + 1 + j for j in range(settings.reevaluations)]
     rewards: list[list[float]] = [[] for _ in candidates]
 
-    def measure(chosen: list[int], under: list[int]) -> None:
-        actions = {a: np.asarray([candidates[i]["actions"][a] for i in chosen], dtype=np.int64) for a in agents}
+    def measure(which: list[int], under: list[int]) -> None:
+        """Re-evaluate candidates ``which`` under each evaluation seed of ``under``."""
+        actions = {a: np.asarray([candidates[i]["actions"][a] for i in which], dtype=np.int64) for a in agents}
         for other in under:
             evaluation.seed = other
-            for i, reward in zip(chosen, _evaluate(evaluator, actions, seed=seed), strict=True):
+            for i, reward in zip(which, _evaluate(evaluator, actions, seed=seed), strict=True):
                 rewards[i].append(float(reward))
 
     def mean(i: int) -> float:
+        """Candidate i's mean over all its rewards, the search's included."""
         return float(np.mean([candidates[i]["reward"], *rewards[i]]))
 
-    agents = evaluator.space.agents
     try:
         measure(list(range(len(candidates))), seeds[:1])
         # Stable sorts: equal means keep the better observed rank.
