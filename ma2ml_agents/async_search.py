@@ -29,7 +29,9 @@ about 70 ms. REA's, TPE's and random search's ``tell`` costs microseconds to mil
 result as it arrives. The search's own computing time is not on the simulated clock.
 
 The run folder is ``run_search``'s (``ma2ml_agents.search``): config.json, evaluations.csv, topk.json,
-history.json, learning_curve.png, written by the same code. Every evaluation is one row, recorded when it is
+history.json, learning_curve.png, written by the same code, and on a noisy backend incumbent.json: the incumbent step
+(``ma2ml_agents.incumbent``) runs its re-evaluations on the executor's workers once the budget is spent, beside it
+(``AsyncSearchResult.elapsed`` is the search's clock, without them). Every evaluation is one row, recorded when it is
 told; "batch" is the round of results told together (one update) and "index" the finishing order within it;
 ``ticket`` (submission order), ``started``, ``finished`` (the executor's clock, simulated on
 ``SimulatedExecutor``) and ``worker`` are added. As in ``run_search``, a first round of two or more results that
@@ -51,11 +53,14 @@ import numpy as np
 
 from ma2ml_agents.base import ControllerAlgorithm, SearchAlgorithm
 from ma2ml_agents.evaluator import BatchEvaluator
+from ma2ml_agents.incumbent import Incumbent
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, lock_folder
 from ma2ml_agents.search import (
+    DEFAULT_INCUMBENT,
     LoopState,
     SearchResult,
     finish_run,
+    incumbent_step,
     package_versions,
     record_batch,
     start_run,
@@ -94,13 +99,16 @@ def run_async_search(
     synchronous: bool = False,
     update_every: int | None = None,
     top_k: int = 30,
+    incumbent: Incumbent | None = DEFAULT_INCUMBENT,
 ) -> AsyncSearchResult:
     """Evaluate ``evaluations`` pipelines of ``env`` on ``executor``'s workers, proposed by ``algorithm``.
 
     ``env`` is an automl_env env in pipeline mode (``parallel_env``, ``vector_env``): its codec turns joint
     actions into pipelines, its evaluation gives the fidelity, seed and objective, and ``executor`` must evaluate
     with its backend. ``SynchronousOnlyError`` for a search that cannot run asynchronously; ``RunExistsError``
-    when ``out_dir`` holds a run. See the module docstring for the loop and ``update_every``.
+    when ``out_dir`` holds a run. See the module docstring for the loop and ``update_every``. On a noisy backend the
+    run ends with ``run_search``'s incumbent step (``incumbent``'s settings; None skips it), its re-evaluations run on
+    ``executor``'s workers once the budget is spent.
     """
     _check_env(env, executor)
     if isinstance(evaluations, bool) or not isinstance(evaluations, int) or evaluations < 1:
@@ -139,8 +147,9 @@ def run_async_search(
             ) from None
         loop = _Loop(env, algorithm, executor, learn, folder=folder, state=state, top_k=top_k)
         busy = loop.run(evaluations, synchronous=synchronous, update_every=every)
+        elapsed = loop.elapsed  # the search's evaluations only: the incumbent step's run after, beside the budget
         result = finish_run(folder, state, loop.topk, algorithm, evaluator)
-    elapsed = loop.elapsed
+        incumbent_step(folder, result, evaluator, settings=incumbent, seed=0, measure=loop.reevaluate)
     utilisation = busy / (executor.workers * elapsed) if elapsed > 0 else 1.0
     return AsyncSearchResult(**vars(result), elapsed=elapsed, utilisation=utilisation)
 
@@ -238,6 +247,20 @@ class _Loop:
                 self._tell(finished)
                 finished = []
         return busy
+
+    def reevaluate(self, entries: list[dict[str, Any]], seeds: list[int]) -> list[float]:
+        """The incumbent step's ``Measure``: each top-k entry evaluated under its evaluation seed on the executor's
+        workers, all submitted at once, after the search (nothing else is in flight then)."""
+        tickets = {}
+        for row, (entry, seed) in enumerate(zip(entries, seeds, strict=True)):
+            joint = {agent: np.asarray(entry["actions"][agent]) for agent in self.codec.agents}
+            pipeline = self.codec.pipeline(self.codec.validate(joint))
+            tickets[self.executor.submit(pipeline, fidelity=self.evaluation.fidelity, seed=seed)] = row
+        rewards = [0.0] * len(entries)
+        while tickets:
+            for done in self.executor.wait():
+                rewards[tickets.pop(done.ticket)] = self.evaluation.outcome(done.pipeline, done.result)[0]
+        return rewards
 
     def _submit(self, actions: Mapping[str, np.ndarray]) -> None:
         for i in range(len(next(iter(actions.values())))):

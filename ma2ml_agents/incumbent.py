@@ -41,6 +41,7 @@ re-evaluations and means (of all their rewards), finalists marked.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,37 +85,36 @@ def env_is_noisy(env: Any) -> bool:
     return is_noisy(getattr(env, "backend", None)) and hasattr(getattr(env, "evaluation", None), "seed")
 
 
+Measure = Callable[[list[dict[str, Any]], list[int]], Sequence[float]]
+"""``measure(entries, seeds)``: the reward of each top-k entry ``entries[i]`` under evaluation seed ``seeds[i]``."""
+
+
 def choose_incumbent(
-    evaluator: BatchEvaluator, ranked: list[dict[str, Any]], *, settings: Incumbent, seed: int
+    ranked: list[dict[str, Any]], *, settings: Incumbent, searched_seed: int, measure: Measure
 ) -> dict[str, Any] | None:
-    """The incumbent.json record chosen among ``ranked`` (top-k entries, best first); None without a candidate."""
+    """The incumbent.json record chosen among ``ranked`` (top-k entries, best first) by re-evaluating them with
+    ``measure`` under evaluation seeds ``searched_seed + 1, ...``; None without a candidate."""
     candidates = [e for e in ranked if e["info"].get("status", "ok") != "failed"][: settings.top_k]
     if not candidates:
         return None
-    agents, evaluation = evaluator.space.agents, evaluator.env.evaluation
-    searched = int(evaluation.seed)
-    seeds = [searched + 1 + j for j in range(settings.reevaluations)]
+    seeds = [searched_seed + 1 + j for j in range(settings.reevaluations)]
     rewards: list[list[float]] = [[] for _ in candidates]
 
-    def measure(which: list[int], under: list[int]) -> None:
-        """Re-evaluate candidates ``which`` under each evaluation seed of ``under``."""
-        actions = {a: np.asarray([candidates[i]["actions"][a] for i in which], dtype=np.int64) for a in agents}
-        for other in under:
-            evaluation.seed = other
-            for i, reward in zip(which, _evaluate(evaluator, actions, seed=seed), strict=True):
-                rewards[i].append(float(reward))
+    def reevaluate(which: list[int], under: list[int]) -> None:
+        """Each candidate of ``which`` under each evaluation seed of ``under``, as one request."""
+        pairs = [(i, other) for other in under for i in which]
+        results = measure([candidates[i] for i, _ in pairs], [other for _, other in pairs])
+        for (i, _), reward in zip(pairs, results, strict=True):
+            rewards[i].append(float(reward))
 
     def mean(i: int) -> float:
         """Candidate i's mean over all its rewards, the search's included."""
         return float(np.mean([candidates[i]["reward"], *rewards[i]]))
 
-    try:
-        measure(list(range(len(candidates))), seeds[:1])
-        # Stable sorts: equal means keep the better observed rank.
-        finalists = sorted(sorted(range(len(candidates)), key=mean, reverse=True)[: settings.finalists])
-        measure(finalists, seeds[1:])
-    finally:
-        evaluation.seed = searched
+    reevaluate(list(range(len(candidates))), seeds[:1])
+    # Stable sorts: equal means keep the better observed rank.
+    finalists = sorted(sorted(range(len(candidates)), key=mean, reverse=True)[: settings.finalists])
+    reevaluate(finalists, seeds[1:])
     chosen = max(finalists, key=mean)  # the first of equal means: the better observed rank
     info = candidates[chosen]["info"]
     return {
@@ -136,6 +136,31 @@ def choose_incumbent(
             for i, c in enumerate(candidates)
         ],
     }
+
+
+def evaluator_measure(evaluator: BatchEvaluator, *, seed: int) -> Measure:
+    """``Measure`` on the search's own env: the entries of each evaluation seed evaluated together, with the env's
+    ``evaluation.seed`` set for them and restored (``seed``: the reset seed of the env's episodes)."""
+
+    def measure(entries: list[dict[str, Any]], seeds: list[int]) -> list[float]:
+        evaluation = evaluator.env.evaluation
+        searched = evaluation.seed
+        rewards = [0.0] * len(entries)
+        try:
+            for other in dict.fromkeys(seeds):
+                rows = [i for i, s in enumerate(seeds) if s == other]
+                actions = {
+                    a: np.asarray([entries[i]["actions"][a] for i in rows], dtype=np.int64)
+                    for a in evaluator.space.agents
+                }
+                evaluation.seed = other
+                for i, reward in zip(rows, _evaluate(evaluator, actions, seed=seed), strict=True):
+                    rewards[i] = float(reward)
+        finally:
+            evaluation.seed = searched
+        return rewards
+
+    return measure
 
 
 def _evaluate(evaluator: BatchEvaluator, actions: dict[str, np.ndarray], *, seed: int) -> np.ndarray:

@@ -50,7 +50,14 @@ from automl_env.options import integer
 from ma2ml_agents.base import SearchAlgorithm, derived_seed
 from ma2ml_agents.checkpoints import CheckpointSchedule
 from ma2ml_agents.evaluator import BatchEvaluator
-from ma2ml_agents.incumbent import INCUMBENT_FILE, Incumbent, choose_incumbent, env_is_noisy
+from ma2ml_agents.incumbent import (
+    INCUMBENT_FILE,
+    Incumbent,
+    Measure,
+    choose_incumbent,
+    env_is_noisy,
+    evaluator_measure,
+)
 from ma2ml_agents.run_folder import RunExistsError, RunFolder, RunFolderError, check_same_run, lock_folder
 from ma2ml_agents.topk import TopK, entry_key, plain
 
@@ -151,13 +158,25 @@ def run_search(
 
 
 def incumbent_step(
-    folder: RunFolder, result: SearchResult, evaluator: BatchEvaluator, *, settings: Incumbent | None, seed: int
+    folder: RunFolder,
+    result: SearchResult,
+    evaluator: BatchEvaluator,
+    *,
+    settings: Incumbent | None,
+    seed: int,
+    measure: Measure | None = None,
 ) -> None:
     """On a noisy env, choose the run's incumbent (``ma2ml_agents.incumbent``): ``result.incumbent`` and
-    incumbent.json. Nothing where ``settings`` is None or the env is not noisy."""
+    incumbent.json. Nothing where ``settings`` is None or the env is not noisy. The re-evaluations run on
+    ``evaluator``'s env unless ``measure`` runs them elsewhere (the asynchronous loop: on its executor's workers)."""
     if settings is None or not env_is_noisy(evaluator.env):
         return
-    result.incumbent = choose_incumbent(evaluator, result.topk, settings=settings, seed=seed)
+    result.incumbent = choose_incumbent(
+        result.topk,
+        settings=settings,
+        searched_seed=int(evaluator.env.evaluation.seed),
+        measure=measure or evaluator_measure(evaluator, seed=seed),
+    )
     if result.incumbent is not None:
         folder.write_json(INCUMBENT_FILE, result.incumbent)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import runpy
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,8 @@ from automl_env.executors import Completed, SerialExecutor, SimulatedExecutor
 from automl_env.pipeline import Pipeline
 from baselines import SEARCHES, make_search
 from ma2ml_agents import ALGORITHMS, SynchronousOnlyError, make_algorithm, run_async_search
+from ma2ml_agents.evaluator import BatchEvaluator
+from ma2ml_agents.incumbent import INCUMBENT_FILE, Incumbent, choose_incumbent, evaluator_measure
 from ma2ml_agents.run_folder import RunExistsError
 
 SMALL = {"hidden_size": 16, "critic_hidden_size": 16, "baseline_samples": 4}
@@ -142,6 +145,35 @@ def test_the_recorded_table_runs_on_simulated_time(tmp_path: Path) -> None:
     result = run_async_search(env, algorithm, executor=executor, evaluations=16, out_dir=tmp_path)
     assert result.elapsed > 0 and result.evaluations == 16
     assert all(float(r["cost_seconds"]) > 0 for r in rows(tmp_path))
+
+
+def test_a_noisy_run_ends_with_the_incumbent_step_on_the_workers(tmp_path: Path) -> None:
+    env = automl_env.parallel_env("hpolib-naval", backend="table", seed=0)
+    executor = WatchedExecutor(env.backend, workers=4)
+    result = run_async_search(
+        env, make_search("rea", env, seed=0, batches=1), executor=executor, evaluations=48, out_dir=tmp_path
+    )
+    record = json.loads((tmp_path / INCUMBENT_FILE).read_text())
+    assert result.incumbent == record and record["reevaluations"] == Incumbent().cost
+    assert len(rows(tmp_path)) == result.evaluations == 48  # the re-evaluations are beside the budget,
+    assert executor.submitted == 48 + Incumbent().cost  # and ran on the workers
+    # The step's choice is the one it makes on the env itself: a table's run is a function of (pipeline, seed)
+    # (the same rewards, but for the last bit of a score computed one pipeline at a time rather than as a batch).
+    on_env = choose_incumbent(
+        result.topk, settings=Incumbent(), searched_seed=0, measure=evaluator_measure(BatchEvaluator(env), seed=0)
+    )
+    assert on_env is not None and on_env["digest"] == record["digest"]
+    for ours, theirs in zip(record["candidates"], on_env["candidates"], strict=True):
+        assert ours["rewards"] == pytest.approx(theirs["rewards"], abs=1e-12)
+    skipped = run_async_search(
+        env,
+        make_search("rea", env, seed=0, batches=1),
+        executor=SimulatedExecutor(env.backend, workers=4),
+        evaluations=48,
+        out_dir=tmp_path / "none",
+        incumbent=None,
+    )
+    assert skipped.incumbent is None and not (tmp_path / "none" / INCUMBENT_FILE).exists()
 
 
 def _improvement(name: str, seeds: range, tmp_path: Path, **options: Any) -> tuple[float, float, float, float]:

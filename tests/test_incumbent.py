@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -57,20 +56,18 @@ def test_no_incumbent_step_on_a_noise_free_backend(tmp_path: Path) -> None:
         Incumbent(top_k=3, finalists=4)
 
 
-class ScriptedEvaluator:
-    """Candidate i's reward under evaluation seed s is ``rewards[i][s - 1]`` (the search's seed is 0)."""
+class Scripted:
+    """A ``Measure`` where candidate i's reward under evaluation seed s is ``rewards[i][s - 1]`` (the search ran under
+    seed 0); it records each request."""
 
     def __init__(self, rewards: list[list[float]]) -> None:
         self.rewards = rewards
-        self.env = SimpleNamespace(evaluation=SimpleNamespace(seed=0))
-        self.space = SimpleNamespace(agents=["a"])
-        self.batch_size = None
-        self.calls: list[tuple[int, list[int]]] = []
+        self.requests: list[list[tuple[int, int]]] = []
 
-    def evaluate(self, actions: dict[str, np.ndarray], *, seed: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        rows = [int(i) for i in actions["a"][:, 0]]
-        self.calls.append((self.env.evaluation.seed, rows))
-        return np.array([self.rewards[i][self.env.evaluation.seed - 1] for i in rows]), [{} for _ in rows]
+    def __call__(self, entries: list[dict[str, Any]], seeds: list[int]) -> list[float]:
+        rows = [int(entry["key"][1:]) for entry in entries]
+        self.requests.append(list(zip(rows, seeds, strict=True)))
+        return [self.rewards[i][s - 1] for i, s in zip(rows, seeds, strict=True)]
 
 
 def test_every_candidate_is_measured_once_and_the_finalists_chosen_by_all_their_rewards() -> None:
@@ -89,20 +86,20 @@ def test_every_candidate_is_measured_once_and_the_finalists_chosen_by_all_their_
         {"key": f"p{i}", "reward": r, "actions": {"a": [i]}, "info": {"digest": f"d{i}", "pipeline": f"p{i}"}}
         for i, r in enumerate(observed)
     ]
-    evaluator = ScriptedEvaluator(rewards)
-    record = choose_incumbent(evaluator, ranked, settings=Incumbent(), seed=0)  # type: ignore[arg-type]
+    measure = Scripted(rewards)
+    record = choose_incumbent(ranked, settings=Incumbent(), searched_seed=0, measure=measure)
     assert record is not None
-    assert evaluator.calls == [(1, [0, 1, 2, 3, 4, 5, 6]), (2, [1, 3, 5, 6]), (3, [1, 3, 5, 6])]
-    assert evaluator.env.evaluation.seed == 0, "the env's evaluation seed is restored"
-    assert record["digest"] == "d5" and record["reevaluations"] == 15
+    finalists = [1, 3, 5, 6]
+    assert measure.requests == [[(i, 1) for i in range(7)], [(i, 2) for i in finalists] + [(i, 3) for i in finalists]]
+    assert record["digest"] == "d5" and record["reevaluations"] == 15 and record["seeds"] == [1, 2, 3]
     assert [c["finalist"] for c in record["candidates"]] == [False, True, False, True, False, True, True]
     assert [c["mean"] for c in record["candidates"]][5:] == pytest.approx([(0.80 + 2.39) / 4, (0.70 + 2.42) / 4])
     assert record["observed_mean"] == pytest.approx(2.39 / 3)
     # Equal means keep the better observed rank; one candidate is its own incumbent.
-    tie = ScriptedEvaluator([[0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
     twins = [dict(ranked[0], reward=0.5), dict(ranked[1], reward=0.5)]
-    assert choose_incumbent(tie, twins, settings=Incumbent(), seed=0)["digest"] == "d0"  # type: ignore[arg-type,index]
-    alone = choose_incumbent(ScriptedEvaluator(rewards[:1]), ranked[:1], settings=Incumbent(), seed=0)  # type: ignore[arg-type]
+    tie = choose_incumbent(twins, settings=Incumbent(), searched_seed=0, measure=Scripted([[0.5] * 3] * 2))
+    assert tie is not None and tie["digest"] == "d0"
+    alone = choose_incumbent(ranked[:1], settings=Incumbent(), searched_seed=0, measure=Scripted(rewards))
     assert alone is not None and alone["reevaluations"] == 3 and alone["candidates"][0]["finalist"]
 
 
