@@ -375,10 +375,17 @@ def search(args: argparse.Namespace) -> Any:
     )
     if result.evaluations and result.failed == result.evaluations:
         raise EvaluationsFailedError(all_failed_message(result))
+    if result.incumbent is not None:
+        chosen = result.incumbent
+        print(
+            f"returned pipeline {chosen['digest']}: the best of the top {chosen['top_k']} re-evaluated "
+            f"({chosen['reevaluations']} evaluations beside the budget), mean of its re-evaluations "
+            f"{chosen['observed_mean']:.4f} (incumbent.json)"
+        )
     optimum = env.backend.optimum()
     if optimum is not None:
-        regret = optimum.accuracy - result.best_reward
-        print(f"backend optimum {optimum.accuracy:.4f} (exact={optimum.exact}): regret of the best {regret:.4f}")
+        regret = regrets(args, result, optimum.accuracy)
+        print(f"backend optimum {optimum.accuracy:.4f} (exact={optimum.exact}): {regret}")
     if env.backend.name.startswith("synthetic"):
         print("(synthetic benchmark: rewards are a closed-form stand-in, not real accuracies)")
     if env.backend.name == "table":
@@ -387,6 +394,26 @@ def search(args: argparse.Namespace) -> Any:
         retrain_top(args, result, env.backend)
     print(f"run folder: {result.out_dir}")
     return result
+
+
+def regrets(args: argparse.Namespace, result: SearchResult, optimum: float) -> str:
+    """The regret line: on a noisy backend, of the returned pipeline and the best observed one scored without noise
+    (an observed reward carries the noise that made it the best); else of the best reward."""
+    from baselines.benchmark.metrics import noise_free_evaluation
+
+    quiet = noise_free_evaluation(args.task, args.backend, backend_options(args), fidelity=args.fidelity)
+    if quiet is None or not result.best_info.get("pipeline"):
+        return f"regret of the best {optimum - result.best_reward:.4f}"
+    returned = result.incumbent or result.best_info
+    try:
+        scored = quiet.run([Pipeline.from_json(info["pipeline"]) for info in (returned, result.best_info)])
+    finally:
+        quiet.close()
+    (clean_returned, _), (clean_best, _) = scored
+    return (
+        f"noise-free regret of the returned pipeline {optimum - clean_returned:.4f}, "
+        f"of the best observed one {optimum - clean_best:.4f} (its observed regret {optimum - result.best_reward:.4f})"
+    )
 
 
 def build_search(args: argparse.Namespace, env: Any) -> Any:

@@ -52,6 +52,26 @@ def test_main_job_writes_its_folder_and_resumes_exactly(train_ma2ml: ModuleType,
     assert [r["reward"] for r in _rows(tmp_path / "split")] == [r["reward"] for r in _rows(tmp_path / "whole")]
 
 
+def test_a_noisy_run_reports_its_returned_pipeline_and_regrets_without_noise(
+    train_ma2ml: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import automl_env
+
+    result = train_ma2ml.main(_argv(tmp_path, 2, "--algorithm", "reinforce", "--noise", "0.05"))
+    out = capsys.readouterr().out
+    chosen = result.incumbent
+    assert f"returned pipeline {chosen['digest']}: the best of the top 3 re-evaluated" in out
+    quiet = automl_env.parallel_env("cifar100", backend="synthetic-rugged", backend_options={"noise": 0.0})
+    optimum = quiet.backend.optimum().accuracy
+    [(returned, _), (best, _)] = quiet.evaluation.run(
+        [automl_env.Pipeline.from_json(info["pipeline"]) for info in (chosen, result.best_info)]
+    )
+    assert f"noise-free regret of the returned pipeline {optimum - returned:.4f}" in out
+    observed = optimum - result.best_reward
+    assert f"of the best observed one {optimum - best:.4f} (its observed regret {observed:.4f})" in out
+    assert optimum - best != pytest.approx(observed, abs=1e-4)  # the noise the line is about
+
+
 def test_retrain_top_trains_the_best_pipelines_for_real(train_ma2ml: ModuleType, tmp_path: Path) -> None:
     pytest.importorskip("torchvision")
     from test_training_data import write_fashion_mnist

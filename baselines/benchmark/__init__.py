@@ -25,6 +25,7 @@ from baselines.benchmark.metrics import (
     evaluations_to_reach,
     final_scorer,
     load_evaluations,
+    noise_free_evaluation,
     noise_free_rescorer,
     run_metrics,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "finished",
     "load_evaluations",
     "main",
+    "noise_free_evaluation",
     "noise_free_rescorer",
     "parse_config",
     "resolved_config",

@@ -183,11 +183,11 @@ def final_scorer(task: str, backend: str, options: dict[str, float]) -> Callable
     return scorer
 
 
-def noise_free_rescorer(
-    task: str, backend: str, options: dict[str, float]
-) -> Callable[[RunSpec, list[str]], list[float]] | None:
-    """For a noisy backend (``automl_env.backends.base.is_noisy``): (run, digests) -> rewards from it without noise:
-    a synthetic backend with ``noise=0``, a table of per-seed runs with ``runs="mean"`` (the recorded seed mean)."""
+def noise_free_evaluation(task: str, backend: str, options: dict[str, Any], **evaluation: Any) -> Any | None:
+    """For a noisy backend (``automl_env.backends.base.is_noisy``), an ``Evaluation`` that scores without its noise:
+    a synthetic backend with ``noise=0``, a table of per-seed runs with ``runs="mean"`` (the recorded seed mean);
+    None for a noise-free backend or one with no noise-free version (real training). ``evaluation``: the
+    ``Evaluation``'s other arguments (e.g. ``fidelity``)."""
     import automl_env
     from automl_env.backends.base import is_noisy
     from automl_env.backends.registry import make_backend
@@ -198,7 +198,16 @@ def noise_free_rescorer(
     if not is_noisy(made):
         return None
     quiet = {"runs": "mean"} if hasattr(made, "noise_free_accuracy") else {"noise": 0.0}
-    evaluation = Evaluation(spec, backend=backend, backend_options={**options, **quiet})
+    return Evaluation(spec, backend=backend, backend_options={**options, **quiet}, **evaluation)
+
+
+def noise_free_rescorer(
+    task: str, backend: str, options: dict[str, float]
+) -> Callable[[RunSpec, list[str]], list[float]] | None:
+    """For a noisy backend: (run, digests) -> rewards from it without noise (``noise_free_evaluation``)."""
+    evaluation = noise_free_evaluation(task, backend, options)
+    if evaluation is None:
+        return None
 
     def rescore(spec: RunSpec, digests: list[str]) -> list[float]:
         return [reward for reward, _ in evaluation.run(run_pipelines(spec, digests))]
