@@ -114,6 +114,37 @@ def test_a_run_is_scored_by_its_incumbent_where_it_wrote_one(tmp_path: Path) -> 
     assert after[1].returned == pytest.approx(worst["reward"]) and after[0] == before[0]
 
 
+def test_a_smaller_budget_returns_the_incumbent_a_run_of_that_budget_writes(tmp_path: Path) -> None:
+    """On a noisy table the incumbent at a budget below the run's is its incumbent step recomputed on the run's first
+    evaluations: the same pipeline a run of that budget returns (random search's first batch does not depend on how
+    many follow)."""
+    from baselines.benchmark import BenchmarkConfig, run_benchmark
+    from baselines.leaderboard import SuiteTask
+    from baselines.leaderboard.runs import score_task
+    from baselines.leaderboard.scores import task_scorer
+    from baselines.leaderboard.suites import SUITES
+
+    def run(batches: int) -> object:
+        out = tmp_path / str(batches)
+        config = BenchmarkConfig(
+            task="hpolib-naval", backend="table", algorithms=("random",), seeds=(3,), batches=batches, batch_size=12,
+            top_k=10, out=out,
+        )  # fmt: skip
+        return run_benchmark(config)
+
+    short, long = run(1), run(3)
+    _, scores = score_task(SUITES["tiny"], SuiteTask(task="hpolib-naval", budgets=(12, 36)), long, "table")
+    assert [s.incumbent for s in scores] == [True, True]
+    written = json.loads((tmp_path / "1" / "random" / "seed3" / "incumbent.json").read_text())
+    scorer = task_scorer("hpolib-naval", "table", {}, sample=SUITES["tiny"].random_sample)
+    import automl_env
+
+    assert scores[0].returned == scorer.values([automl_env.Pipeline.from_json(written["pipeline"])])[0]
+    observed = short.evaluations["random", 3]
+    best_observed = max(observed, key=lambda r: r["reward"])["digest"]
+    assert written["digest"] != best_observed  # so the step, not the best observed reward, decided the first score
+
+
 def test_intervals_count_runs_that_never_reach_the_target() -> None:
     from baselines.leaderboard.stats import mean_interval, median_interval
 

@@ -14,10 +14,11 @@ import numpy as np
 
 from baselines.leaderboard.scores import TaskScorer, task_scorer
 from baselines.leaderboard.suites import Suite, SuiteTask
+from ma2ml_agents.topk import TopK
 
 INCUMBENT = "incumbent.json"
 """The pipeline a search returns after re-evaluating its top-k (keys digest, pipeline, observed_mean,
-reevaluations), where the search wrote one; else the pipeline with the best observed reward is returned."""
+reevaluations, settings), where the search wrote one; else the pipeline with the best observed reward is returned."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class RunScore:
     seed: int
     budget: int
     returned: float
-    """Noise-free value of the pipeline the search returns (its incumbent, else its best observed reward)."""
+    """Noise-free value of the pipeline a search of ``budget`` evaluations returns (its incumbent, else its best
+    observed reward)."""
     best_evaluated: float
     """Noise-free value of the best pipeline it evaluated."""
     returned_score: float
@@ -39,7 +41,8 @@ class RunScore:
     reach: float
     """The evaluation at which the best noise-free value so far first reaches ``target``; inf: not within budget."""
     incumbent: bool
-    """Whether ``returned`` is the search's incumbent (``incumbent.json``) rather than its best observed."""
+    """Whether ``returned`` is an incumbent (the run's ``incumbent.json``, or the same step on its first ``budget``
+    evaluations) rather than the best observed."""
     wall_seconds: float
 
 
@@ -90,19 +93,25 @@ def benchmark_task(suite: Suite, entry: SuiteTask, *, out: Path, workers: int) -
 def score_task(suite: Suite, entry: SuiteTask, result: Any, backend: str) -> tuple[TaskScorer, list[RunScore]]:
     """Every run of one task's benchmark scored at each budget of ``entry``."""
     scorer = task_scorer(entry.task, backend, {}, sample=suite.random_sample)
+    envs = _Envs(entry.task, backend)
     scores = []
-    for (algorithm, seed), rows in result.evaluations.items():
-        folder = Path(result.done[algorithm, seed]["spec"]["out_dir"])
-        pipelines = _pipelines(folder)
-        digests = [row["digest"] for row in rows]
-        distinct = list(dict.fromkeys(digests))
-        value_of = dict(zip(distinct, scorer.values([pipelines[d] for d in distinct]), strict=True))
-        clean = np.asarray([value_of[d] for d in digests])
-        incumbent = _incumbent(folder, scorer)
-        wall = float(result.done[algorithm, seed]["wall_seconds"])
-        for budget in entry.budgets:
-            last = budget == max(entry.budgets)
-            scores.append(_score(entry.task, algorithm, seed, budget, rows, clean, scorer, incumbent, last, wall))
+    try:
+        for (algorithm, seed), rows in result.evaluations.items():
+            spec = result.done[algorithm, seed]["spec"]
+            folder = Path(spec["out_dir"])
+            pipelines = _pipelines(folder)
+            digests = [row["digest"] for row in rows]
+            distinct = list(dict.fromkeys(digests))
+            value_of = dict(zip(distinct, scorer.values([pipelines[d] for d in distinct]), strict=True))
+            clean = np.asarray([value_of[d] for d in digests])
+            incumbents = _incumbents(folder, spec, entry.budgets, scorer, envs)
+            wall = float(result.done[algorithm, seed]["wall_seconds"])
+            for budget in entry.budgets:
+                scores.append(
+                    _score(entry.task, algorithm, seed, budget, rows, clean, scorer, incumbents.get(budget), wall)
+                )
+    finally:
+        envs.close()
     return scorer, scores
 
 
@@ -115,12 +124,12 @@ def _score(
     clean: np.ndarray,
     scorer: TaskScorer,
     incumbent: float | None,
-    last: bool,
     wall: float,
 ) -> RunScore:
-    """The scores of one run over its first ``budget`` evaluations (``last``: the run's whole budget)."""
+    """The scores of one run over its first ``budget`` evaluations (``incumbent``: the noise-free value of its
+    incumbent at that budget, where it has one)."""
     observed = np.asarray([row["reward"] for row in rows[:budget]])
-    returned = incumbent if last and incumbent is not None else float(clean[int(np.argmax(observed))])
+    returned = incumbent if incumbent is not None else float(clean[int(np.argmax(observed))])
     best = float(np.nanmax(clean[:budget]))
     target = scorer.random_target(budget)
     hits = np.flatnonzero(np.fmax.accumulate(clean[:budget]) >= target)
@@ -135,7 +144,7 @@ def _score(
         best_score=scorer.normalised(best),
         target=target,
         reach=float(hits[0] + 1) if hits.size else float("inf"),
-        incumbent=last and incumbent is not None,
+        incumbent=incumbent is not None,
         wall_seconds=wall,
     )
 
@@ -148,14 +157,69 @@ def _pipelines(folder: Path) -> dict[str, Any]:
         return {row["digest"]: Pipeline.from_json(row["pipeline"]) for row in csv.DictReader(handle)}
 
 
-def _incumbent(folder: Path, scorer: TaskScorer) -> float | None:
-    """The noise-free value of the run's incumbent, where it wrote one."""
+class _Envs:
+    """The task's env in pipeline mode, one per set of backend options, to re-evaluate top-k pipelines on."""
+
+    def __init__(self, task: str, backend: str) -> None:
+        self.task, self.backend = task, backend
+        self.made: dict[tuple[tuple[str, Any], ...], Any] = {}
+
+    def get(self, options: Sequence[Sequence[Any]]) -> Any:
+        import automl_env
+
+        key = tuple((str(k), v) for k, v in options)
+        if key not in self.made:
+            self.made[key] = automl_env.vector_env(
+                self.task, num_envs=8, backend=self.backend, backend_options=dict(key)
+            )
+        return self.made[key]
+
+    def close(self) -> None:
+        for env in self.made.values():
+            env.close()
+
+
+def _incumbents(
+    folder: Path, spec: dict[str, Any], budgets: Sequence[int], scorer: TaskScorer, envs: _Envs
+) -> dict[int, float]:
+    """Budget -> the noise-free value of the incumbent a search of that budget returns, where the run took the
+    incumbent step (it wrote incumbent.json): at the run's own budget that file's pipeline; at a smaller one the same
+    step on the top-k of its first evaluations, recomputed (the step is a pure function of them, the run's evaluation
+    seed and the backend), as the search stopped there would have ended."""
     from automl_env import Pipeline
+    from ma2ml_agents.evaluator import BatchEvaluator
+    from ma2ml_agents.incumbent import Incumbent, choose_incumbent, env_is_noisy, evaluator_measure
 
     path = folder / INCUMBENT
     if not path.exists():
-        return None
+        return {}
     data = json.loads(path.read_text())
-    pipeline = data["pipeline"]
-    pipeline = Pipeline.from_json(pipeline if isinstance(pipeline, str) else json.dumps(pipeline))
-    return float(scorer.values([pipeline])[0])
+    with open(folder / "evaluations.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    out = {max(budgets): _value(data["pipeline"], scorer)}
+    smaller = [b for b in budgets if b < min(len(rows), max(budgets))]  # a one-shot run's one row has no prefix
+    env = envs.get(spec.get("backend_options", ()))
+    if not smaller or not env_is_noisy(env):
+        return out
+    settings = Incumbent(**data["settings"]) if "settings" in data else Incumbent()
+    codec, measure = env.codec, evaluator_measure(BatchEvaluator(env), seed=int(spec["seed"]))
+    searched = int(data["seeds"][0]) - 1 if data.get("seeds") else int(spec["seed"])
+    for budget in smaller:
+        topk = TopK(int(spec["top_k"]))
+        for row in rows[:budget]:
+            info = {"status": row.get("status") or "ok", "digest": row["digest"], "pipeline": row["pipeline"]}
+            topk.add({"key": row["pipeline"], "reward": float(row["reward"]), "batch": int(row["batch"]),
+                      "index": int(row["index"]), "info": info})  # fmt: skip
+        ranked = [{**e, "actions": codec.tokens_of(Pipeline.from_json(e["key"]))} for e in topk.ranked()]
+        chosen = choose_incumbent(ranked, settings=settings, searched_seed=searched, measure=measure)
+        if chosen is not None:
+            out[budget] = _value(chosen["pipeline"], scorer)
+    return out
+
+
+def _value(pipeline: Any, scorer: TaskScorer) -> float:
+    """The noise-free value of a pipeline given as JSON (text or parsed)."""
+    from automl_env import Pipeline
+
+    text = pipeline if isinstance(pipeline, str) else json.dumps(pipeline)
+    return float(scorer.values([Pipeline.from_json(text)])[0])
