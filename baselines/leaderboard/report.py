@@ -21,10 +21,12 @@ from baselines.leaderboard.suites import SOURCES, Suite
 
 METRICS = """\
 Normalised score s = (v - mu) / (v* - mu) of a pipeline's noise-free value v: 0 is the mean of one uniformly
-random pipeline (mu), 1 the task's optimum (v*); normalised regret = 1 - s. "Returned" is the pipeline the search
-returns: its incumbent (incumbent.json: its top-k re-evaluated, chosen by the mean) at the run's full budget where
-it wrote one, else the pipeline with its best observed reward. "Best evaluated" is the best noise-free pipeline it
-evaluated. Mean over seeds with a 95% BCa bootstrap interval (scipy.stats.bootstrap). "Evals to random's best":
+random pipeline (mu), 1 the task's optimum (v*); normalised regret = 1 - s. "Returned" is the pipeline a search of
+that budget returns: where the run ends with the incumbent step (a noisy backend), its incumbent (its top-k
+re-evaluated, chosen by the mean of their rewards; ma2ml_agents/incumbent.py): at the run's full budget its
+incumbent.json, at a smaller one the same step recomputed on its first N evaluations; else the pipeline with its
+best observed reward. "Best evaluated" is the best noise-free pipeline it evaluated. Mean over seeds with a 95%
+BCa bootstrap interval (scipy.stats.bootstrap). "Evals to random's best":
 the evaluations until the best noise-free value so far reaches random search's exact expected best of N
 (automl_env.order_statistics, N = the budget); median over seeds (the count by which half the runs reached it)
 with a 95% distribution-free interval
