@@ -165,8 +165,8 @@ def incumbent_outdated(folder: Path) -> bool:
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Run (or resume) one search in its folder, holding the folder; returns what ``done.json`` holds.
 
-    A finished run whose settings differ is started afresh; one that differs only in its incumbent step is resumed,
-    which redoes that step alone (a MARL library's or one-shot run, which cannot resume, is started afresh).
+    A finished run whose settings differ is started afresh; one that differs only in its incumbent step gets that
+    step again (``redo_incumbent``), its search and ``done.json`` kept.
     """
     import torch
 
@@ -175,21 +175,46 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 
     folder = Path(spec.out_dir)
     with lock_folder(folder):
-        before = _same_run(spec)
-        if (folder / DONE).exists() and before is None:  # finished with other settings: start afresh
+        done = _same_run(spec)
+        if done is not None:
+            redo_incumbent(spec)
+            return done
+        if (folder / DONE).exists():  # finished with other settings: start afresh
             RunFolder(folder).clear()
         done = search_one(spec)
-        if before is not None and spec.algorithm not in _restarted():  # its search was reused: so is its time
-            done["wall_seconds"] += before["wall_seconds"]
         (folder / DONE).write_text(json.dumps(done, indent=2) + "\n")
     return done
 
 
-def _restarted() -> frozenset[str]:
-    from baselines.marl import MARL_ALGORITHMS
-    from baselines.registry import ONE_SHOT
+def redo_incumbent(spec: RunSpec) -> None:
+    """Choose a finished run's incumbent again, with the incumbent step's current settings, from its topk.json: the
+    step is a pure function of the run's top pipelines, its evaluation seed and the backend, so no evaluation of the
+    search is repeated, whichever search made the run (a MARL library's too)."""
+    import automl_env
+    from ma2ml_agents.evaluator import BatchEvaluator
+    from ma2ml_agents.incumbent import INCUMBENT_FILE, choose_incumbent, evaluator_measure
+    from ma2ml_agents.run_folder import RunFolder
+    from ma2ml_agents.search import DEFAULT_INCUMBENT
 
-    return frozenset(MARL_ALGORITHMS) | frozenset(ONE_SHOT)
+    folder = Path(spec.out_dir)
+    env = automl_env.vector_env(
+        spec.task,
+        num_envs=spec.batch_size,
+        backend=spec.backend,
+        backend_options=dict(spec.backend_options),
+        seed=spec.seed,
+    )
+    try:
+        record = choose_incumbent(
+            json.loads((folder / "topk.json").read_text()),
+            settings=DEFAULT_INCUMBENT,
+            searched_seed=int(env.evaluation.seed),
+            measure=evaluator_measure(BatchEvaluator(env), seed=spec.seed),
+        )
+    finally:
+        env.close()
+    if record is not None:
+        RunFolder(folder).write_json(INCUMBENT_FILE, record)  # atomic, as the search's own step writes it
 
 
 def search_one(spec: RunSpec) -> dict[str, Any]:
