@@ -190,20 +190,13 @@ def redo_incumbent(spec: RunSpec) -> None:
     """Choose a finished run's incumbent again, with the incumbent step's current settings, from its topk.json: the
     step is a pure function of the run's top pipelines, its evaluation seed and the backend, so no evaluation of the
     search is repeated, whichever search made the run (a MARL library's too)."""
-    import automl_env
     from ma2ml_agents.evaluator import BatchEvaluator
     from ma2ml_agents.incumbent import INCUMBENT_FILE, choose_incumbent, evaluator_measure
     from ma2ml_agents.run_folder import RunFolder
     from ma2ml_agents.search import DEFAULT_INCUMBENT
 
     folder = Path(spec.out_dir)
-    env = automl_env.vector_env(
-        spec.task,
-        num_envs=spec.batch_size,
-        backend=spec.backend,
-        backend_options=dict(spec.backend_options),
-        seed=spec.seed,
-    )
+    env = run_env(spec, with_executor=False)  # the re-evaluations are table lookups or the backend's own
     try:
         record = choose_incumbent(
             json.loads((folder / "topk.json").read_text()),
@@ -217,9 +210,22 @@ def redo_incumbent(spec: RunSpec) -> None:
         RunFolder(folder).write_json(INCUMBENT_FILE, record)  # atomic, as the search's own step writes it
 
 
+def run_env(spec: RunSpec, *, with_executor: bool) -> Any:
+    """The vector env of ``spec``'s run (its evaluation seed is the run's seed), on the spec's executor if asked."""
+    import automl_env
+
+    return automl_env.vector_env(
+        spec.task,
+        num_envs=spec.batch_size,
+        backend=spec.backend,
+        backend_options=dict(spec.backend_options),
+        seed=spec.seed,
+        **(dict(spec.executor) if with_executor else {}),
+    )
+
+
 def search_one(spec: RunSpec) -> dict[str, Any]:
     """The search of ``spec`` in its folder (resumed where a killed run left it)."""
-    import automl_env
     from baselines.marl import MARL_ALGORITHMS
     from baselines.registry import ONE_SHOT, make_search
     from ma2ml_agents import run_search
@@ -228,14 +234,7 @@ def search_one(spec: RunSpec) -> dict[str, Any]:
         return marl_search_one(spec)
     if spec.algorithm in ONE_SHOT:
         return one_shot_one(spec)
-    env = automl_env.vector_env(
-        spec.task,
-        num_envs=spec.batch_size,
-        backend=spec.backend,
-        backend_options=dict(spec.backend_options),
-        seed=spec.seed,
-        **dict(spec.executor),
-    )
+    env = run_env(spec, with_executor=True)
     config = algorithm_config(spec.algorithm, spec.config_overrides)
     algorithm = make_search(spec.algorithm, env, seed=spec.seed, batches=spec.batches, config=config)
     started = time.perf_counter()
