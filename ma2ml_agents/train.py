@@ -401,9 +401,12 @@ def regrets(args: argparse.Namespace, result: SearchResult, optimum: float) -> s
     (an observed reward carries the noise that made it the best); else of the best reward."""
     from baselines.benchmark.metrics import noise_free_evaluation
 
+    observed = f"regret of the best {optimum - result.best_reward:.4f}"
+    if not result.best_info.get("pipeline"):
+        return observed
     quiet = noise_free_evaluation(args.task, args.backend, backend_options(args), fidelity=args.fidelity)
-    if quiet is None or not result.best_info.get("pipeline"):
-        return f"regret of the best {optimum - result.best_reward:.4f}"
+    if quiet is None:
+        return observed
     returned = result.incumbent or result.best_info
     try:
         scored = quiet.run([Pipeline.from_json(info["pipeline"]) for info in (returned, result.best_info)])
