@@ -2,12 +2,12 @@
 
 With noisy rewards the best *observed* pipeline is often a lucky draw: among many pipelines of nearly equal
 value, the one whose noise was highest wins (the winner's curse). As the MA2ML paper retrains its top-k
-before choosing, ``run_search`` ends a search on a noisy backend with this step, in two stages (successive
-halving with one cut):
+before choosing, ``run_search`` (and ``run_async_search``, and a MARL library's run) ends a search on a noisy
+backend with this step, in two stages (successive halving with one cut):
 
 1. the ``top_k`` best distinct pipelines by observed reward (the run's top-k, best first) are candidates, and
-   each is evaluated once more, under evaluation seed ``s + 1`` where ``s`` is the env's
-   (``env.evaluation.seed``, set for the step and restored);
+   each is evaluated once more, under evaluation seed ``s + 1`` where ``s`` is the one the search ran under
+   (the env's ``env.evaluation.seed``);
 2. the ``finalists`` candidates with the best mean of all their rewards so far (the search's and the new one) are
    evaluated under seeds ``s + 2, ..., s + reevaluations``;
 3. the returned pipeline (the incumbent) is the finalist with the best mean of all its rewards. Ties go to the
