@@ -254,8 +254,7 @@ class _Loop:
         tickets = {}
         for row, (entry, seed) in enumerate(zip(entries, seeds, strict=True)):
             joint = {agent: np.asarray(entry["actions"][agent]) for agent in self.codec.agents}
-            pipeline = self.codec.pipeline(self.codec.validate(joint))
-            tickets[self.executor.submit(pipeline, fidelity=self.evaluation.fidelity, seed=seed)] = row
+            tickets[self._submit_one(joint, seed=seed)] = row
         rewards = [0.0] * len(entries)
         while tickets:
             for done in self.executor.wait():
@@ -265,9 +264,12 @@ class _Loop:
     def _submit(self, actions: Mapping[str, np.ndarray]) -> None:
         for i in range(len(next(iter(actions.values())))):
             joint = {agent: np.asarray(actions[agent][i]) for agent in self.codec.agents}
-            pipeline = self.codec.pipeline(self.codec.validate(joint))
-            ticket = self.executor.submit(pipeline, fidelity=self.evaluation.fidelity, seed=self.evaluation.seed)
-            self.in_flight[ticket] = joint
+            self.in_flight[self._submit_one(joint, seed=self.evaluation.seed)] = joint
+
+    def _submit_one(self, joint: dict[str, np.ndarray], *, seed: int) -> int:
+        """Queue the pipeline of one joint action under evaluation seed ``seed``; its ticket."""
+        pipeline = self.codec.pipeline(self.codec.validate(joint))
+        return self.executor.submit(pipeline, fidelity=self.evaluation.fidelity, seed=seed)
 
     def _tell(self, finished: list[tuple[Completed, dict[str, np.ndarray]]]) -> None:
         """Record one round of finished results (a batch, when synchronous) and teach the search with it."""
