@@ -92,6 +92,8 @@ def benchmark_task(suite: Suite, entry: SuiteTask, *, out: Path, workers: int) -
 
 def score_task(suite: Suite, entry: SuiteTask, result: Any, backend: str) -> tuple[TaskScorer, list[RunScore]]:
     """Every run of one task's benchmark scored at each budget of ``entry``."""
+    from automl_env import Pipeline
+
     scorer = task_scorer(entry.task, backend, {}, sample=suite.random_sample)
     envs = _Envs(entry.task, backend)
     scores = []
@@ -99,12 +101,13 @@ def score_task(suite: Suite, entry: SuiteTask, result: Any, backend: str) -> tup
         for (algorithm, seed), rows in result.evaluations.items():
             spec = result.done[algorithm, seed]["spec"]
             folder = Path(spec["out_dir"])
-            pipelines = _pipelines(folder)
+            recorded = _recorded(folder)
+            pipelines = {row["digest"]: Pipeline.from_json(row["pipeline"]) for row in recorded}
             digests = [row["digest"] for row in rows]
             distinct = list(dict.fromkeys(digests))
             value_of = dict(zip(distinct, scorer.values([pipelines[d] for d in distinct]), strict=True))
             clean = np.asarray([value_of[d] for d in digests])
-            incumbents = _incumbents(folder, spec, entry.budgets, scorer, envs)
+            incumbents = _incumbents(folder, recorded, spec, entry.budgets, scorer, envs)
             wall = float(result.done[algorithm, seed]["wall_seconds"])
             for budget in entry.budgets:
                 scores.append(
@@ -149,12 +152,10 @@ def _score(
     )
 
 
-def _pipelines(folder: Path) -> dict[str, Any]:
-    """Digest -> pipeline of every evaluation of the run in ``folder``."""
-    from automl_env import Pipeline
-
+def _recorded(folder: Path) -> list[dict[str, str]]:
+    """The rows of the run's evaluations.csv."""
     with open(folder / "evaluations.csv", newline="") as handle:
-        return {row["digest"]: Pipeline.from_json(row["pipeline"]) for row in csv.DictReader(handle)}
+        return list(csv.DictReader(handle))
 
 
 class _Envs:
@@ -180,7 +181,12 @@ class _Envs:
 
 
 def _incumbents(
-    folder: Path, spec: dict[str, Any], budgets: Sequence[int], scorer: TaskScorer, envs: _Envs
+    folder: Path,
+    rows: Sequence[dict[str, str]],
+    spec: dict[str, Any],
+    budgets: Sequence[int],
+    scorer: TaskScorer,
+    envs: _Envs,
 ) -> dict[int, float]:
     """Budget -> the noise-free value of the incumbent a search of that budget returns, where the run took the
     incumbent step (it wrote incumbent.json): at the run's own budget that file's pipeline; at a smaller one the same
@@ -194,8 +200,6 @@ def _incumbents(
     if not path.exists():
         return {}
     data = json.loads(path.read_text())
-    with open(folder / "evaluations.csv", newline="") as handle:
-        rows = list(csv.DictReader(handle))
     out = {max(budgets): _value(data["pipeline"], scorer)}
     smaller = [b for b in budgets if b < min(len(rows), max(budgets))]  # a one-shot run's one row has no prefix
     env = envs.get(spec.get("backend_options", ()))
