@@ -23,6 +23,7 @@ class JointCritic(nn.Module):
 
     offsets: torch.Tensor
     value_rows: torch.Tensor
+    row_positions: torch.Tensor
 
     def __init__(self, flat_nvec: Sequence[int], *, hidden_size: int = 100, num_layers: int = 2) -> None:
         super().__init__()
@@ -34,6 +35,12 @@ class JointCritic(nn.Module):
         # Embedding row of every (position, value), values past a position's count repeating its last row.
         values = torch.arange(max(self.flat_nvec))[None, :].clamp(max=torch.tensor(self.flat_nvec)[:, None] - 1)
         self.register_buffer("value_rows", offsets[:, None] + values, persistent=False)
+        # The position of every embedding row.
+        self.register_buffer(
+            "row_positions",
+            torch.repeat_interleave(torch.arange(len(self.flat_nvec)), torch.tensor(self.flat_nvec)),
+            persistent=False,
+        )
         self.embedding = nn.EmbeddingBag(sum(self.flat_nvec), hidden_size, mode="sum")
         self.input_bias = nn.Parameter(torch.zeros(hidden_size))
         self.hidden = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(num_layers - 1))
@@ -63,12 +70,12 @@ class JointCritic(nn.Module):
         """(n, T, max_choices): entry [r, t, v] is Q of row r with its token t set to v, the rest held.
 
         Entries with v past position t's choice count repeat its last value's. The first layer sums token
-        embeddings, so a one-token change swaps one embedding: one pass over n x T x max_choices hidden vectors.
+        embeddings, so a one-token change swaps one embedding: one pass over the n x sum(nvec) real changes (not the
+        n x T x max_choices of the padded layout, about twice as many on the paper's spaces), then laid out.
         """
         first = self.embedding(actions + self.offsets) + self.input_bias
-        own = self.embedding.weight[actions + self.offsets]
-        swapped = first[:, None, None, :] - own[:, :, None, :] + self.embedding.weight[self.value_rows][None]
-        return self._head(swapped)
+        without = first[:, None, :] - self.embedding.weight[actions + self.offsets]  # (n, T, hidden): token t taken out
+        return self._head(without[:, self.row_positions, :] + self.embedding.weight[None])[:, self.value_rows]
 
     def _head(self, first: torch.Tensor) -> torch.Tensor:
         """Q from the first layer's pre-activations (..., hidden_size)."""
