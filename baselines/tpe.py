@@ -87,6 +87,49 @@ class TPE(TokenSearch[TPEConfig]):
                 self.study.tell(trial, float(reward))
         return {"trials": float(len(self._trials()))}
 
+    def acquisition(self, tokens: TokenRows) -> np.ndarray:
+        """TPE's own ranking of token rows (n, T): log l(x) - log g(x), the quantity its sampler maximises over its
+        candidates, under the Parzen estimators of the trials told so far (trials still running left out), joint or
+        per token as ``multivariate`` says.
+
+        For diagnostics (docs/ma2ml_study.md, section 1): how well TPE's model ranks what it has not seen yet.
+        Optuna keeps these estimators private (``TPESampler._build_parzen_estimator``; measured with Optuna 5.1); a
+        version that moved them raises NotImplementedError rather than give a wrong ranking.
+        """
+        import optuna
+        from optuna.trial import TrialState
+
+        rows = np.asarray(tokens, dtype=np.int64).reshape(-1, len(self.names))
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        told = [(float(t.value), t.number, t) for t in complete if t.value is not None]
+        if not told:
+            return np.zeros(rows.shape[0])
+        sampler = self.study.sampler
+        try:
+            from optuna.samplers._tpe.sampler import default_gamma
+
+            gamma = getattr(sampler, "_gamma", None) or default_gamma
+            ranked = sorted(told, key=lambda v: -v[0])  # maximising: the best first, ties in trial order
+            n_below = min(gamma(len(told)), len(told))
+            below = [t for _, _, t in sorted(ranked[:n_below], key=lambda v: v[1])]  # in trial order, as Optuna's
+            above = [t for _, _, t in sorted(ranked[n_below:], key=lambda v: v[1])]
+            space = self._distributions()
+            # The multivariate sampler models every token jointly; the univariate one each on its own, a sum of logs.
+            groups = [list(space)] if self.config.multivariate else [[k] for k in space]
+            build = sampler._build_parzen_estimator  # type: ignore[union-attr]
+            total = np.zeros(rows.shape[0])
+            for names in groups:
+                part = {k: space[k] for k in names}
+                samples = {k: rows[:, self.names.index(k)].astype(np.float64) for k in names}  # index = internal repr
+                good, bad = build(self.study, part, below, handle_below=True), build(self.study, part, above, False)
+                total += good.log_pdf(samples) - bad.log_pdf(samples)
+            return total
+        except (AttributeError, ImportError, TypeError) as error:
+            raise NotImplementedError(
+                f"TPE.acquisition reads Optuna's private Parzen estimators, which Optuna {optuna.__version__} does not "
+                f"have as 5.1 does ({error}); install optuna 5 for this diagnostic"
+            ) from error
+
     def extra_state(self) -> dict[str, Any]:
         # Completed trials as token rows, and the sampler's generator (Optuna keeps it in ``_rng``).
         trials = [
@@ -125,11 +168,15 @@ class TPE(TokenSearch[TPEConfig]):
                 return trial
         return None
 
+    def _distributions(self) -> dict[str, Any]:
+        import optuna
+
+        pairs = zip(self.names, self.choices, strict=True)
+        return {k: optuna.distributions.CategoricalDistribution(c) for k, c in pairs}
+
     def _add_trial(self, row: Sequence[int], reward: float) -> None:
         import optuna
 
-        distributions: dict[str, optuna.distributions.BaseDistribution] = {
-            k: optuna.distributions.CategoricalDistribution(c) for k, c in zip(self.names, self.choices, strict=True)
-        }
         params = {k: int(v) for k, v in zip(self.names, row, strict=True)}
-        self.study.add_trial(optuna.trial.create_trial(params=params, distributions=distributions, value=reward))
+        trial = optuna.trial.create_trial(params=params, distributions=self._distributions(), value=reward)
+        self.study.add_trial(trial)

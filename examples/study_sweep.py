@@ -9,8 +9,9 @@ without writing a run folder, and appends one JSON line per run: after every eva
 reward among the pipelines evaluated ("best": the table's mean over recorded runs, or the synthetic backend's
 expected accuracy) and the noise-free reward of the pipeline with the best observed reward ("deployed", what a
 user would keep; equal to "best" on noise-free tables such as NAS-Bench-201's); duplicates per batch; for the
-controller searches each policy's entropy fraction and, with a critic, Spearman's rho between Q and the rewards
-of the next batch before the critic learns from it (``ma2ml_agents.diagnostics``). ``summary`` prints, per
+controller searches each policy's entropy fraction; with a critic, Spearman's rho between Q and the rewards of
+the next batch before the critic learns from it (``ma2ml_agents.diagnostics``), and for TPE the same rho for its own
+model, log l(x) - log g(x) (``TPE.acquisition``). ``summary`` prints, per
 budget, means with 95% bootstrap intervals over seeds, and the median evaluations to reach random search's exact
 expected best-of-max(budgets) and the table's best ("best" curve; complete tables only).
 """
@@ -101,10 +102,12 @@ def run_one(
             entropies.append([batch * batch_size, *(entropy_fraction(p) for p in policies)])
         actions = search.act(batch_size)
         rewards, _ = evaluator.evaluate(actions, seed=derived_seed(seed, batch))
-        if hasattr(search, "critic") and batch > 0:
+        if batch > 0 and hasattr(search, "critic"):
             with torch.no_grad():
                 q = search.critic(search.space.to_tensor(actions)).numpy()
             spearman.append(rank_correlation(q, rewards))
+        elif batch > 0 and hasattr(search, "acquisition"):  # TPE: its l(x) / g(x), the model it proposes by
+            spearman.append(rank_correlation(search.acquisition(search.space.rows_from_env(actions)), rewards))
         tokens = np.concatenate([np.asarray(actions[a]).reshape(batch_size, -1) for a in sorted(actions)], axis=1)
         repeats.append(duplicates.add(tokens))
         for value, reward in zip(score(actions), rewards, strict=True):
@@ -136,7 +139,8 @@ def bootstrap_interval(values: Sequence[float], statistic: Callable[..., Any] = 
 def summarise(traces: Sequence[dict[str, Any]], budgets: Sequence[int]) -> list[str]:
     """Per (task, algorithm): evaluations to reach random's expected best-of-max(budgets) and the table's best
     (median over seeds, 95% interval; a run that never does counts as twice its length), then one line per
-    budget: the noise-free best, duplicates, the critic's next-batch rho (last 4 batches) and H/Hmax per agent."""
+    budget: the noise-free best, duplicates, the model's next-batch rho (last 4 batches; critic or TPE) and H/Hmax
+    per agent."""
     lines = []
     for task in dict.fromkeys(t["task"] for t in traces):
         targets = random_targets(task, [*budgets, 10**9])  # 10**9 draws: the table's best, to float precision

@@ -131,3 +131,43 @@ def test_sequential_phases_equal_envs_with_modules_and_fixed() -> None:
         fixed[module] = task.modules[module].decode(best)
     default = task.default_pipeline()
     assert dataclasses.asdict(SequentialConfig()) and default["nas"] != fixed["nas"]
+
+
+def _told_tpe(multivariate: bool) -> Any:
+    """TPE on NAS-Bench-201 (one agent, 6 tokens) told 40 random pipelines with their table rewards."""
+    env = automl_env.vector_env("nb201-cifar100", num_envs=40, seed=0)
+    tpe = make_search("tpe", env, seed=0, batches=4, config=TPEConfig(startup_trials=8, multivariate=multivariate))
+    actions = {"nas": np.random.default_rng(0).integers(0, 5, size=(40, 6))}
+    env.reset()
+    _, rewards, *_ = env.step(actions)
+    tpe.update(actions, rewards["nas"])
+    return tpe
+
+
+def test_tpe_acquisition_is_the_value_optuna_picks_its_candidates_by() -> None:
+    tpe = _told_tpe(multivariate=True)
+    sampler, seen = tpe.study.sampler, []
+    compute = sampler._compute_acquisition_func
+
+    def recording(samples: dict[str, np.ndarray], below: Any, above: Any) -> np.ndarray:
+        values = compute(samples, below, above)
+        seen.append((samples, values))
+        return values
+
+    sampler._compute_acquisition_func = recording
+    rows = tpe.propose(1)  # the first ask of a batch: no trial running, so the model is the told trials'
+    ((samples, values),) = seen
+    candidates = np.stack([samples[name] for name in tpe.names], axis=1).astype(np.int64)
+    assert candidates.shape == (24, 6)
+    np.testing.assert_allclose(tpe.acquisition(candidates), values, rtol=1e-12, atol=1e-12)
+    assert rows[0].tolist() in candidates[values == values.max()].tolist()  # Optuna asks its best candidate
+
+
+def test_tpe_acquisition_prefers_the_told_best_per_token_too() -> None:
+    tpe = _told_tpe(multivariate=False)
+    trials = sorted(tpe.study.get_trials(deepcopy=False), key=lambda t: t.value)
+    best, worst = ([int(t.params[name]) for name in tpe.names] for t in (trials[-1], trials[0]))
+    scores = tpe.acquisition(np.array([best, worst]))
+    assert scores[0] > scores[1]
+    untold = make_search("tpe", automl_env.vector_env("nb201-cifar100", num_envs=1), seed=0, batches=1)
+    assert untold.acquisition(np.array([best, worst])).tolist() == [0.0, 0.0]  # no model yet: no preference

@@ -35,13 +35,14 @@ def sweep() -> ModuleType:
 def test_trace_and_summary_on_nas_bench_201(sweep: ModuleType) -> None:
     traces = [
         sweep.run_one("nb201-cifar100-nodes", name, 0, batches=3, batch_size=8, overrides=[("critic_steps", "2")])
-        for name in ("ma2ml", "rea")
+        for name in ("ma2ml", "rea", "tpe")
     ]
-    ma2ml, rea = traces
+    ma2ml, rea, tpe = traces
     assert ma2ml["algorithm"] == "ma2ml critic_steps=2" and rea["algorithm"] == "rea"  # rea has no such field
     assert len(ma2ml["curve"]) == 24 and np.all(np.diff(ma2ml["curve"]) >= 0)
     assert ma2ml["deployed"] == ma2ml["curve"]  # NB201 at 12 epochs holds one run per cell: no noise
-    assert len(ma2ml["spearman"]) == 2 and not rea["spearman"]  # from the second batch on, critics only
+    assert len(ma2ml["spearman"]) == 2 and not rea["spearman"]  # from the second batch on, models only
+    assert len(tpe["spearman"]) == 2 and all(-1 <= rho <= 1 for rho in tpe["spearman"])  # TPE's l(x) / g(x)
     assert [row[0] for row in ma2ml["entropy"]] == [0, 8, 16] and len(ma2ml["entropy"][0]) == 4  # 3 agents
     assert ma2ml["entropy"][0][1] == pytest.approx(1.0, abs=0.05)  # the policies start near uniform
     lines = sweep.summarise(traces, [8, 24])
