@@ -92,7 +92,7 @@ class TPE(TokenSearch[TPEConfig]):
         candidates, under the Parzen estimators of the trials told so far (trials still running left out), joint or
         per token as ``multivariate`` says.
 
-        For diagnostics (docs/ma2ml_study.md, section 1): how well TPE's model ranks what it has not seen yet.
+        For diagnostics (docs/ma2ml_study.md, section 25): how well TPE's model ranks what it has not seen yet.
         Optuna keeps these estimators private (``TPESampler._build_parzen_estimator``; measured with Optuna 5.1); a
         version that moved them raises NotImplementedError rather than give a wrong ranking.
         """

@@ -11,9 +11,9 @@ expected accuracy) and the noise-free reward of the pipeline with the best obser
 user would keep; equal to "best" on noise-free tables such as NAS-Bench-201's); duplicates per batch; for the
 controller searches each policy's entropy fraction; with a critic, Spearman's rho between Q and the rewards of
 the next batch before the critic learns from it (``ma2ml_agents.diagnostics``), and for TPE the same rho for its own
-model, log l(x) - log g(x) (``TPE.acquisition``). ``summary`` prints, per
-budget, means with 95% bootstrap intervals over seeds, and the median evaluations to reach random search's exact
-expected best-of-max(budgets) and the table's best ("best" curve; complete tables only).
+model, log l(x) - log g(x) (``TPE.acquisition``). ``summary`` prints, per budget, means with 95% bootstrap intervals
+over seeds, and the median evaluations to reach random search's exact expected best-of-max(budgets) and the table's
+best ("best" curve; complete tables only).
 """
 
 from __future__ import annotations
