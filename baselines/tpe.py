@@ -114,13 +114,13 @@ class TPE(TokenSearch[TPEConfig]):
             below = [t for _, _, t in sorted(ranked[:n_below], key=lambda v: v[1])]  # in trial order, as Optuna's
             above = [t for _, _, t in sorted(ranked[n_below:], key=lambda v: v[1])]
             space = self._distributions()
+            columns = {k: rows[:, i].astype(np.float64) for i, k in enumerate(self.names)}  # index = internal repr
             # The multivariate sampler models every token jointly; the univariate one each on its own, a sum of logs.
-            groups = [list(space)] if self.config.multivariate else [[k] for k in space]
+            groups = [self.names] if self.config.multivariate else [[k] for k in self.names]
             build = sampler._build_parzen_estimator  # type: ignore[union-attr]
             total = np.zeros(rows.shape[0])
             for names in groups:
-                part = {k: space[k] for k in names}
-                samples = {k: rows[:, self.names.index(k)].astype(np.float64) for k in names}  # index = internal repr
+                part, samples = {k: space[k] for k in names}, {k: columns[k] for k in names}
                 good, bad = build(self.study, part, below, handle_below=True), build(self.study, part, above, False)
                 total += good.log_pdf(samples) - bad.log_pdf(samples)
             return total
