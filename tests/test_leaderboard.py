@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 pytest.importorskip("rliable", reason='rliable is not installed: pip install "automl-env[leaderboard]"')
@@ -55,6 +57,27 @@ def test_the_tiny_suite_writes_a_report_and_reuses_its_runs(tmp_path: Path, caps
     with pytest.raises(SystemExit) as stop:
         main([*argv, "--tasks", "nb201-cifar100"])
     assert stop.value.code == 2 and "nb201-cifar100 is not one of them" in capsys.readouterr().err
+    main([*argv, "--algorithms", "rea", "--seeds", "1", "2"])  # other seeds: seed 1's runs reused, seed 2's run
+    assert capsys.readouterr().out.count("1 runs reused, 1 to run") == len(suite.tasks)
+    with open(tmp_path / "runs.csv", newline="") as handle:
+        assert {(r["algorithm"], r["seed"]) for r in csv.DictReader(handle)} == {("rea", "1"), ("rea", "2")}
+    report = (tmp_path / "leaderboard.md").read_text()
+    assert "x 2 seeds (1-2)," in report and "Seeds 1-2, not the suite's own (0-1)." in report
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--seeds", "3", "3"])
+    assert stop.value.code == 2 and "3 more than once" in capsys.readouterr().err
+
+
+@given(st.sets(st.integers(min_value=0, max_value=60), min_size=1))
+def test_a_seed_list_names_every_seed_once_in_runs(seeds: set[int]) -> None:
+    from baselines.leaderboard.suites import seed_list
+
+    named: list[int] = []
+    for part in seed_list(list(seeds)).split(", "):
+        first, _, last = part.partition("-")
+        named += range(int(first), int(last or first) + 1)
+    assert named == sorted(seeds)  # every seed, once, in order: no run of consecutive seeds split or merged wrongly
+    assert seed_list(list(seeds)).count(", ") == sum(1 for s in seeds if s - 1 not in seeds) - 1
 
 
 def test_the_fast_suite_runs_every_registered_search_on_every_real_task() -> None:

@@ -18,6 +18,7 @@ DESCRIPTION = """Every search on every real task and budget; one report with boo
     automl-env leaderboard --suite marl         # the MARL library runners, 5 seeds (opt-in, longer)
     automl-env leaderboard --suite tiny         # seconds: the suite the tests run
     automl-env leaderboard --suite marl --tasks nb201-cifar100 --algorithms random benchmarl_mappo_pipeline
+    automl-env leaderboard --suite real --seeds 20 21 22 --out runs/leaderboard-real-20  # other seeds than 0-19
 
 Each task is a benchmark in OUT/<task>/ (finished runs are reused, killed ones resumed); the report is
 OUT/leaderboard.md with runs.csv, aggregate.csv and iqm.png.
@@ -51,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="only these tasks of the suite (default: all of them); their finished runs in OUT are reused",
     )
     parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=integer(minimum=0),
+        default=None,
+        metavar="SEED",
+        help="run the suite on these seeds instead of its own (named in the report); use another --out to keep "
+        "both reports",
+    )
+    parser.add_argument(
         "--reps", type=integer(minimum=1), default=2000, help="bootstrap resamples of the IQM (default: %(default)s)"
     )
     parser.add_argument(
@@ -75,6 +85,11 @@ def main(argv: Sequence[str] | None = None, *, program: str | None = None) -> Pa
                 suite = suite.only(**{option: names})
             except ValueError as error:
                 parser.error(f"--{option}: {error}")
+    if args.seeds is not None:
+        try:
+            suite = suite.with_seeds(args.seeds)
+        except ValueError as error:
+            parser.error(f"--seeds: {error}")
     config = LeaderboardConfig(
         suite=suite,
         out=args.out or Path("runs") / f"leaderboard-{args.suite}",

@@ -17,7 +17,7 @@ from baselines.leaderboard.aggregate import Aggregate
 from baselines.leaderboard.runs import RunScore
 from baselines.leaderboard.scores import TaskScorer
 from baselines.leaderboard.stats import mean_interval, median_interval
-from baselines.leaderboard.suites import SOURCES, Suite
+from baselines.leaderboard.suites import SOURCES, Suite, seed_list
 
 METRICS = """\
 Normalised score s = (v - mu) / (v* - mu) of a pipeline's noise-free value v: 0 is the mean of one uniformly
@@ -50,9 +50,9 @@ def write_report(
     """Write every file of the report into ``out``; returns the markdown."""
     lines = [f"# Leaderboard: suite `{suite.name}`\n"]
     lines.append(
-        f"{len(suite.algorithms)} searches x {len(scorers)} tasks x {len(suite.seeds)} seeds, {suite.batch_size} "
-        f"pipelines per batch. Wall time of the whole leaderboard: {wall_seconds:.0f} s on {os.cpu_count()} CPU "
-        f"core(s) ({platform.machine()}), finished runs reused.\n"
+        f"{len(suite.algorithms)} searches x {len(scorers)} tasks x {len(suite.seeds)} seeds "
+        f"({seed_list(suite.seeds)}), {suite.batch_size} pipelines per batch. Wall time of the whole leaderboard: "
+        f"{wall_seconds:.0f} s on {os.cpu_count()} CPU core(s) ({platform.machine()}), finished runs reused.\n"
     )
     if suite.note:
         lines.append(f"Note: {suite.note}\n")

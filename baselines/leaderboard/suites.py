@@ -83,6 +83,20 @@ class Suite:
             suite = replace(suite, tasks=tuple(e for e in self.tasks if e.task in chosen))
         return suite
 
+    def with_seeds(self, seeds: Sequence[int]) -> Suite:
+        """The suite on other seeds, named in its note: to check its figures on seeds its report did not use."""
+        seeds = tuple(seeds)
+        repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+        if not seeds or repeated or any(s < 0 for s in seeds):
+            raise ValueError(
+                f"suite {self.name} needs distinct non-negative seeds, got {', '.join(map(str, seeds)) or 'none'}"
+                + (f" ({', '.join(map(str, repeated))} more than once)" if repeated else "")
+            )
+        if seeds == self.seeds:
+            return self
+        changed = f"Seeds {seed_list(seeds)}, not the suite's own ({seed_list(self.seeds)})."
+        return replace(self, seeds=seeds, note=f"{self.note} {changed}".strip())
+
     def _subset(self, what: str, offered: tuple[str, ...], asked: Sequence[str]) -> tuple[str, ...]:
         unknown = [name for name in asked if name not in offered]
         if unknown or not asked:
@@ -91,6 +105,17 @@ class Suite:
                 + (f"{', '.join(unknown)} is not one of them" if unknown else "name at least one of them")
             )
         return tuple(name for name in offered if name in asked)
+
+
+def seed_list(seeds: Sequence[int]) -> str:
+    """Seeds as runs of consecutive numbers: ``seed_list((0, 1, 2, 5))`` is ``"0-2, 5"``."""
+    runs: list[list[int]] = []
+    for seed in sorted(seeds):
+        if runs and seed == runs[-1][-1] + 1:
+            runs[-1].append(seed)
+        else:
+            runs.append([seed])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else f"{r[0]}" for r in runs)
 
 
 TPE_AT_4008 = (
