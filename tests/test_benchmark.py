@@ -43,6 +43,8 @@ def test_benchmark_writes_table_csv_plots_and_reuses_runs(benchmark: ModuleType,
     assert {"algorithm", "seed", "evaluation", "reward", "cost_seconds", "best_so_far"} <= set(rows[0])
     table = (tmp_path / "results.md").read_text()
     assert "| sequential_rea | sequential | 2 |" in table and "regret" in table and "optimum" in table
+    assert "Paired by seed against random (2 seeds): each search's regret minus random's" in table
+    assert re.search(r"\| sequential_rea \| [+-]\d\.\d{4} \[[+-]\d\.\d{4}, [+-]\d\.\d{4}\] \| \d / \d \|", table)
     assert (tmp_path / "anytime_evaluations.png").stat().st_size > 0
     assert (tmp_path / "anytime_cost.png").stat().st_size > 0
 
@@ -53,6 +55,35 @@ def test_benchmark_writes_table_csv_plots_and_reuses_runs(benchmark: ModuleType,
 
     benchmark.main(argv(4))
     assert json.loads(done.read_text())["spec"]["batches"] == 4  # a changed budget reruns
+
+
+def test_searches_are_paired_by_seed_against_the_first_with_a_t_interval() -> None:
+    from scipy import stats
+
+    from baselines.benchmark.report import paired_interval, paired_table
+
+    differences = [0.004, -0.001, 0.006, 0.002, 0.009]
+    mean, low, high = paired_interval(differences) or (0.0, 0.0, 0.0)
+    expected = stats.ttest_1samp(differences, 0.0).confidence_interval(0.95)
+    assert mean == pytest.approx(0.004) and (low, high) == pytest.approx((expected.low, expected.high), abs=1e-12)
+    assert paired_interval([0.1, float("nan")]) is None and paired_interval([0.2, 0.2, 0.2]) == pytest.approx(
+        (0.2, 0.2, 0.2)
+    )
+
+    def runs(values: list[float], key: str) -> list[dict[str, float]]:
+        return [{"regret": v if key == "regret" else float("nan"), "best": 1 - v} for v in values]
+
+    metrics = {"ours": runs([0.10, 0.20, 0.30], "regret"), "theirs": runs([0.15, 0.20, 0.20], "regret")}
+    text = paired_table(["ours", "theirs"], metrics)
+    low, high = stats.ttest_1samp([0.05, 0.0, -0.1], 0.0).confidence_interval(0.95)
+    assert f"| theirs | -0.0167 [{low:+.4f}, {high:+.4f}] | 1 / 1 |" in text  # lower on seed 2, level on seed 1
+    assert "regret minus ours's" in text and "(3 seeds)" in text
+    no_optimum = {name: runs([0.10, 0.20, 0.30], "best") for name in ("ours", "theirs")}
+    assert "best minus ours's" in paired_table(["ours", "theirs"], no_optimum)  # no optimum: the best reward
+    assert (
+        paired_table(["ours"], metrics) == ""
+        and paired_table(["ours", "theirs"], {k: v[:1] for k, v in metrics.items()}) == ""
+    )
 
 
 def test_noisy_runs_are_rescored_without_noise(benchmark: ModuleType, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from baselines.benchmark.metrics import benchmark_optimum, budget_metrics, final_scorer, load_evaluations
 from baselines.benchmark.plots import plot_anytime
-from baselines.benchmark.report import table, write_csv
+from baselines.benchmark.report import paired_table, table, write_csv
 from baselines.benchmark.runs import RunSpec, check_overrides
 from baselines.benchmark.workers import run_all
 
@@ -150,19 +150,22 @@ def _run_locked(config: BenchmarkConfig) -> BenchmarkResult:
     walls = {a: [done[a, s]["wall_seconds"] for s in config.seeds] for a in config.algorithms}
     final = final_scorer(config.task, backend, options)
     budgets = sorted(set(config.budgets or (config.evaluations,)))
-    tables = [
-        f"\n### After {budget} evaluations\n" * (len(budgets) > 1)
-        + "\n"
-        + table(
-            config.algorithms,
-            budget_metrics(specs, rows_of, budget, optimum=optimum, final=final),
-            walls,
-            top_k=config.top_k,
-            optimum=optimum,
-            final_optimum=final(specs[0]).optimum if final is not None else None,
+    tables = []
+    for budget in budgets:
+        metrics = budget_metrics(specs, rows_of, budget, optimum=optimum, final=final)
+        tables.append(
+            f"\n### After {budget} evaluations\n" * (len(budgets) > 1)
+            + "\n"
+            + table(
+                config.algorithms,
+                metrics,
+                walls,
+                top_k=config.top_k,
+                optimum=optimum,
+                final_optimum=final(specs[0]).optimum if final is not None else None,
+            )
+            + paired_table(config.algorithms, metrics)
         )
-        for budget in budgets
-    ]
     notes = _one_shot_notes(config, done)
     text = _header(config, backend) + "".join(tables) + notes
     text += f"\nCommand: `{config.command}`\n" if config.command else ""

@@ -1,4 +1,5 @@
-"""The benchmark's written results: the markdown table (mean ± std over seeds) and the evaluations CSV."""
+"""The benchmark's written results: the markdown table (mean ± std over seeds), the searches paired by seed against
+the first (mean difference with a t interval), and the evaluations CSV."""
 
 from __future__ import annotations
 
@@ -101,6 +102,45 @@ def table(
             "\nEvaluations to reach random search's final best (mean over the seeds that reached it, and how many "
             "did); random search's own figure is its seeds' first evaluations at its mean final best."
         )
+    return "\n".join(lines) + "\n"
+
+
+def paired_interval(differences: Sequence[float]) -> tuple[float, float, float] | None:
+    """(mean, low, high) of paired differences with a 95% Student t interval; None with fewer than 2 of them
+    (NaNs dropped). Constant differences have a point interval."""
+    from scipy import stats
+
+    x = np.asarray(differences, dtype=np.float64)
+    x = x[~np.isnan(x)]
+    if x.size < 2:
+        return None
+    mean = float(x.mean())
+    half = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return mean, mean - half, mean + half
+
+
+def paired_table(algorithms: Sequence[str], metrics: dict[str, list[dict[str, float]]]) -> str:
+    """Every algorithm after the first against the first, paired by seed: the mean difference of the regret (of the
+    best reward where the backend has no known optimum) with a 95% t interval, and on how many seeds it is lower and
+    higher. Empty with fewer than two algorithms or two seeds: a mean ± std table cannot rank searches, this can say
+    when the seeds do not."""
+    reference = algorithms[0]
+    seeds = len(metrics[reference])
+    if len(algorithms) < 2 or seeds < 2:
+        return ""
+    key = "regret" if not all(np.isnan(m["regret"]) for runs in metrics.values() for m in runs) else "best"
+    lines = [
+        f"\nPaired by seed against {reference} ({seeds} seeds): each search's {key} minus {reference}'s on the same "
+        "seed, mean with a 95% t interval; lower / higher: the seeds on which it is lower / higher.\n",
+        f"| algorithm | {key} minus {reference}'s | lower / higher |",
+        "|---|---|---|",
+    ]
+    base = np.array([m[key] for m in metrics[reference]])
+    for name in algorithms[1:]:
+        differences = np.array([m[key] for m in metrics[name]]) - base
+        found = paired_interval(differences)
+        shown = "n/a" if found is None else f"{found[0]:+.4f} [{found[1]:+.4f}, {found[2]:+.4f}]"
+        lines.append(f"| {name} | {shown} | {int(np.sum(differences < 0))} / {int(np.sum(differences > 0))} |")
     return "\n".join(lines) + "\n"
 
 
