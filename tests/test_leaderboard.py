@@ -68,6 +68,18 @@ def test_the_tiny_suite_writes_a_report_and_reuses_its_runs(tmp_path: Path, caps
     assert stop.value.code == 2 and "3 more than once" in capsys.readouterr().err
 
 
+def test_a_suite_on_other_seeds_runs_them_in_order_and_its_own_seeds_change_nothing() -> None:
+    from baselines.leaderboard import SUITES
+
+    tiny = SUITES["tiny"]
+    assert tiny.with_seeds([1, 0]) is tiny  # its own seeds, in another order: the suite as it is, no note
+    other = tiny.with_seeds([5, 3, 4])
+    assert other.seeds == (3, 4, 5) and other.note.endswith("Seeds 3-5, not the suite's own (0-1).")
+    for bad, said in (([], "none"), ([2, 2], "2 more than once"), ([-1], "-1")):
+        with pytest.raises(ValueError, match=said):
+            tiny.with_seeds(bad)
+
+
 @given(st.sets(st.integers(min_value=0, max_value=60), min_size=1))
 def test_a_seed_list_names_every_seed_once_in_runs(seeds: set[int]) -> None:
     from baselines.leaderboard.suites import seed_list

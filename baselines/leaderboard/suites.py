@@ -92,7 +92,8 @@ class Suite:
                 f"suite {self.name} needs distinct non-negative seeds, got {', '.join(map(str, seeds)) or 'none'}"
                 + (f" ({', '.join(map(str, repeated))} more than once)" if repeated else "")
             )
-        if seeds == self.seeds:
+        seeds = tuple(sorted(seeds))
+        if seeds == tuple(sorted(self.seeds)):
             return self
         changed = f"Seeds {seed_list(seeds)}, not the suite's own ({seed_list(self.seeds)})."
         return replace(self, seeds=seeds, note=f"{self.note} {changed}".strip())
